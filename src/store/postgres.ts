@@ -1,0 +1,68 @@
+import pg from 'pg';
+import { INT8_OID, StoreUnavailableError, type Database, type Queryable } from './database.ts';
+
+const BYTEA_OID = 17;
+
+const typeParsers: Record<number, (value: string) => unknown> = {
+  [INT8_OID]: (value) => Number(value),
+  // pg returns Buffer, a Uint8Array subclass; PGlite returns a plain Uint8Array. Keep them alike.
+  [BYTEA_OID]: (value) => new Uint8Array(pg.types.getTypeParser(BYTEA_OID)(value) as Buffer),
+};
+
+/** Opens a pool on a real PostgreSQL server and checks that it answers. */
+export async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5_000,
+    types: { getTypeParser: ((oid: number, format?: string) => typeParsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser },
+  });
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  try {
+    await pool.query('select 1');
+  } catch (cause) {
+    await pool.end().catch(() => {});
+    throw new StoreUnavailableError(`PostgreSQL at ${redactUrl(url)} is not reachable: ${(cause as Error).message}`, { cause });
+  }
+  const run = (client: pg.Pool | pg.PoolClient): Queryable => ({
+    async query<R extends object>(text: string, params: readonly unknown[] = []) {
+      const result = await client.query(text, params as unknown[]);
+      return result.rows as R[];
+    },
+    async exec(script: string) {
+      // Without parameters pg uses the simple query protocol, which runs several statements.
+      await client.query(script);
+    },
+  });
+  return {
+    kind: 'postgres',
+    ...run(pool),
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        const result = await work(run(client));
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
