@@ -5,4 +5,5 @@ if (major < 24) {
   console.error(`tillit: Node ${process.versions.node} is not supported; run it through npm (npm start, npx tillit), which uses the Node 24 that npm ci installs.`);
   process.exit(1);
 }
-await import('../src/cli/main.ts');
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,3 +1,3 @@
-export { configSchema, secret, PART_NAMES, type Config, type PartName } from './schema.ts';
+export { configSchema, secret, type Config } from './schema.ts';
 export { loadConfig, ConfigError, type ConfigSources } from './load.ts';
 export { maskSecrets } from './mask.ts';

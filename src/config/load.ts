@@ -50,7 +50,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, origin));
-  return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) };
+  const { dataDir } = parsed.data;
+  return { ...parsed.data, dataDir: dataDir === 'memory://' ? dataDir : resolve(dataDir) };
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

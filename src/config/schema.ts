@@ -3,17 +3,15 @@ import { z } from 'zod';
 /** Marks a value that `tillit config print` and logs must never show. */
 export const secret = <T extends z.ZodType>(schema: T): T => schema.meta({ secret: true });
 
-const port = z.coerce.number().int().min(0).max(65_535);
+const port = z.coerce.number({ error: 'expected a port number (0–65535)' }).int('expected a port number (0–65535)').min(0, 'expected a port number (0–65535)').max(65_535, 'expected a port number (0–65535)');
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
-
-export const PART_NAMES = ['web'] as const;
-export type PartName = (typeof PART_NAMES)[number];
 
 const listOf = <T extends z.ZodType>(item: T) =>
   z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v), z.array(item));
 
 export const configSchema = z.strictObject({
+  /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
   dataDir: z.string().min(1).default('./data'),
   database: z
     .strictObject({
@@ -51,7 +49,8 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
-  parts: listOf(z.enum(PART_NAMES)).default([...PART_NAMES]),
+  /** Parts to run in this process; empty means all (the server checks the names against what it has). */
+  parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z
     .strictObject({
       seed: flag.default(true),

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config, PartName } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import type { Database, EphemeralStore } from '../store/index.ts';
 
 /** What the composition root hands every part. */
@@ -28,7 +28,7 @@ export interface PartLink {
  * its routes as Fastify plugins; the server decides where they are mounted.
  */
 export interface Part {
-  readonly name: PartName;
+  readonly name: string;
   readonly title: Localized;
   readonly description: Localized;
   /** Links the start page shows for this part. */

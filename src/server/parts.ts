@@ -1,0 +1,14 @@
+import { ConfigError } from '../config/index.ts';
+import type { PartFactory } from './part.ts';
+
+/** Every part this build can run, in start order (a part may rely on those before it). */
+export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, PartFactory>([]);
+
+/** The factories for `parts` from the config (empty means all), refusing names this build does not have. */
+export function selectParts(names: readonly string[], available: ReadonlyMap<string, PartFactory> = PART_FACTORIES): [string, PartFactory][] {
+  const unknown = names.filter((name) => !available.has(name));
+  if (unknown.length) {
+    throw new ConfigError(`invalid configuration: parts: unknown part ${unknown.map((n) => `'${n}'`).join(', ')} (this build has: ${[...available.keys()].join(', ') || 'none'})`);
+  }
+  return [...available].filter(([name]) => names.length === 0 || names.includes(name));
+}

@@ -1,0 +1,16 @@
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { startSystem, type PartFactory, type RunningSystem } from '../../src/server/index.ts';
+import pino from 'pino';
+
+/** A whole system on free loopback ports with an in-memory database, silent logs. */
+export async function startTestSystem(
+  overrides: Record<string, unknown> = {},
+  available?: ReadonlyMap<string, PartFactory>,
+): Promise<RunningSystem & { config: Config }> {
+  const config = loadConfig({
+    env: { DATABASE_URL: undefined, REDIS_URL: undefined },
+    overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, log: { level: 'silent' }, ...overrides },
+  });
+  const system = await startSystem(config, { log: pino({ level: 'silent' }), ...(available ? { available } : {}) });
+  return Object.assign(system, { config });
+}
