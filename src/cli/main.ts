@@ -17,7 +17,8 @@ export function buildProgram(): Command {
     .version(packageJson.version, '-V, --version')
     .addOption(new Option('-c, --config <file>', 'JSON config file').env('TILLIT_CONFIG'))
     .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'tillit: ')) })
+    // One line per error, prefixed like every other failure of the command.
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd().replace(/^error: /, 'tillit: ').replace(/\n\(Did you mean/, ' (did you mean')}\n`) })
     .exitOverride();
 
   const configFrom = (command: Command, overrides: Record<string, unknown> = {}): Config =>

@@ -123,7 +123,7 @@ function answerError(request: FastifyRequest, reply: FastifyReply, error: Fastif
       locale,
       title,
       currentUrl: request.url,
-      body: html`<h1 class="ds-heading">${title}</h1>
+      body: html`<h1 class="ds-heading" data-size="lg">${title}</h1>
 <p class="ds-paragraph">${body}</p>
 <p class="ds-paragraph">${t('error.reference')}: <code>${request.id}</code></p>
 <p class="ds-paragraph"><a class="ds-link" href="/">${t('error.backToStart')}</a></p>`,

@@ -14,7 +14,7 @@ export function renderStartPage(model: StartPageModel): string {
   const parts = model.parts.length
     ? html`<ul class="tillit-parts">${model.parts.map(
         (part) => html`<li class="ds-card" data-part="${part.name}">
-  <h3 class="ds-heading">${part.title[l]}</h3>
+  <h3 class="ds-heading" data-size="sm">${part.title[l]}</h3>
   <p class="ds-paragraph">${part.description[l]}</p>
   ${part.links.length ? html`<ul>${part.links.map((link) => html`<li><a class="ds-link" href="${link.href}">${link.label[l]}</a></li>`)}</ul>` : ''}
 </li>`,
@@ -24,11 +24,11 @@ export function renderStartPage(model: StartPageModel): string {
     locale: model.locale,
     title: t('start.title'),
     currentUrl: model.currentUrl,
-    body: html`<h1 class="ds-heading">${t('site.name')}</h1>
+    body: html`<h1 class="ds-heading" data-size="lg">${t('site.name')}</h1>
 <p class="ds-paragraph">${t('start.region')}: <strong>${model.regionName}</strong>. ${t('start.intro')}</p>
-<h2 class="ds-heading">${t('start.parts')}</h2>
+<h2 class="ds-heading" data-size="md">${t('start.parts')}</h2>
 ${parts}
-<h2 class="ds-heading">${t('start.operations')}</h2>
+<h2 class="ds-heading" data-size="md">${t('start.operations')}</h2>
 <ul>
   <li><a class="ds-link" href="/healthz">${t('start.health')}</a></li>
   <li><a class="ds-link" href="/readyz">${t('start.ready')}</a></li>

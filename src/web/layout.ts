@@ -27,6 +27,7 @@ export function renderPage(options: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} – ${t('site.name')}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSET_PATHS.theme}">
 <link rel="stylesheet" href="${ASSET_PATHS.designsystem}">
 <link rel="stylesheet" href="${ASSET_PATHS.site}">
