@@ -1,0 +1,69 @@
+import type { Database } from '../store/index.ts';
+import { applyPlan, finishRun, loadCurrentState, startRun, type StateScope } from './store-sql.ts';
+import { planSync, summarise, type CatalogueBatch, type PresentKeys, type Refusal, type SyncCounts, type SyncPlan } from './sync-plan.ts';
+
+export type CatalogueSyncMode = 'full' | 'incremental' | 'reconcile';
+
+export interface CatalogueSyncReport {
+  readonly runId: number | null;
+  readonly mode: CatalogueSyncMode;
+  readonly dryRun: boolean;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly counts: SyncCounts;
+  readonly refused: readonly Refusal[];
+  /** The highest modifyTimestamp seen; the next incremental run asks for changes from here. */
+  readonly watermark: string | null;
+}
+
+/** Only one catalogue sync writes at a time, across every node sharing the database. */
+const SYNC_LOCK_KEY = 7_342_114_200;
+
+export interface ApplyOptions {
+  readonly mode: CatalogueSyncMode;
+  readonly now: () => Date;
+  readonly dryRun?: boolean;
+  readonly watermark: string | null;
+  /** Entries the source edge could not read at all; reported with the plan's own refusals. */
+  readonly refused: readonly Refusal[];
+}
+
+/**
+ * Plans and applies one batch from the catalogue in a single transaction,
+ * under a lock, and records the run with its report. A dry run plans the
+ * same way and writes nothing; the plan is returned for printing.
+ */
+export async function applyCatalogueBatch(
+  db: Database,
+  batch: CatalogueBatch,
+  present: PresentKeys | undefined,
+  scope: StateScope,
+  options: ApplyOptions,
+): Promise<{ report: CatalogueSyncReport; plan: SyncPlan }> {
+  const startedAt = options.now();
+  return db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [SYNC_LOCK_KEY]);
+    const plan = planSync(await loadCurrentState(tx, scope), batch, present);
+    const refused = [...options.refused, ...plan.refused];
+    const dryRun = options.dryRun ?? false;
+    const base = { mode: options.mode, dryRun, startedAt, counts: { ...summarise(plan), refused: refused.length }, refused, watermark: options.watermark };
+    if (dryRun) return { report: { runId: null, ...base, finishedAt: options.now() }, plan };
+    const runId = await startRun(tx, { source: 'catalogue', mode: options.mode, dryRun, startedAt });
+    await applyPlan(tx, plan, startedAt, runId);
+    const report: CatalogueSyncReport = { runId, ...base, finishedAt: options.now() };
+    await finishRun(tx, runId, report.finishedAt, options.watermark, { counts: report.counts, refused });
+    return { report, plan };
+  });
+}
+
+/** Every HSA-id in a batch: what a complete run saw in the source. */
+export function presentIn(batch: CatalogueBatch, alsoPresent: Partial<Record<keyof PresentKeys, readonly string[]>> = {}): PresentKeys {
+  const keys = (records: readonly { hsaId: string }[], extra: readonly string[] = []) => new Set([...records.map((r) => r.hsaId), ...extra]);
+  return {
+    organisations: keys(batch.organisations, alsoPresent.organisations),
+    units: keys(batch.units, alsoPresent.units),
+    serviceIdentities: keys(batch.employees, alsoPresent.serviceIdentities),
+    commissions: keys(batch.commissions, alsoPresent.commissions),
+    functionObjects: keys(batch.functionObjects, alsoPresent.functionObjects),
+  };
+}

@@ -1,0 +1,232 @@
+import type { Queryable } from '../store/index.ts';
+import type { Commission, CommissionRight, FunctionObject, Organisation, Person, Unit, Viewer } from './model.ts';
+import { queryWords } from './names.ts';
+import { COMMISSION_COLUMNS, FUNCTION_OBJECT_COLUMNS } from './store-sql.ts';
+import type { EntityKind } from './sync-plan.ts';
+
+/**
+ * Reads for the IdP and the portal. Protected-identity persons are left out
+ * in SQL unless the viewer holds the right, so no caller can forget to hide them.
+ */
+
+export interface NamedRef {
+  readonly hsaId: string;
+  readonly name: string;
+}
+
+export interface CommissionView {
+  readonly hsaId: string;
+  readonly name: string;
+  readonly purpose: string;
+  readonly rights: readonly CommissionRight[];
+  readonly careProvider: NamedRef & { readonly organisationNumber: string };
+  readonly careUnit: NamedRef;
+}
+
+export interface ServiceIdentityView {
+  readonly hsaId: string;
+  readonly organisation: NamedRef & { readonly organisationNumber: string };
+  readonly unit: NamedRef | null;
+  readonly titleCode: string | null;
+  readonly mail: string | null;
+  readonly telephone: string | null;
+  readonly mobile: string | null;
+  readonly commissions: readonly CommissionView[];
+}
+
+/** A person with their current service identities and commissions. */
+export interface PersonView extends Person {
+  readonly serviceIdentities: readonly ServiceIdentityView[];
+}
+
+const PERSON_COLUMNS = `p.personnummer, p.given_name as "givenName", p.surname, p.display_name as "displayName",
+  p.protected_identity as "protectedIdentity", p.deceased, p.new_personnummer as "newPersonnummer", p.licences,
+  p.licence_specialities as "licenceSpecialities", p.group_prescription_codes as "groupPrescriptionCodes",
+  p.personal_prescription_code as "personalPrescriptionCode", p.missing_from_catalogue_since as "missingFromCatalogueSince",
+  p.missing_from_register_since as "missingFromRegisterSince"`;
+
+// One round trip per person: the login path must stay within a few ms at 500,000 persons.
+const SERVICE_IDENTITIES = `coalesce((
+  select json_agg(json_build_object(
+      'hsaId', s.hsa_id,
+      'organisation', json_build_object('hsaId', o.hsa_id, 'name', o.name, 'organisationNumber', o.organisation_number),
+      'unit', case when u.hsa_id is null then null else json_build_object('hsaId', u.hsa_id, 'name', u.name) end,
+      'titleCode', s.title_code, 'mail', s.mail, 'telephone', s.telephone, 'mobile', s.mobile,
+      'commissions', coalesce((
+        select json_agg(json_build_object(
+            'hsaId', c.hsa_id, 'name', c.name, 'purpose', c.purpose, 'rights', c.rights,
+            'careProvider', json_build_object('hsaId', cp.hsa_id, 'name', cp.name, 'organisationNumber', cp.organisation_number),
+            'careUnit', json_build_object('hsaId', cu.hsa_id, 'name', cu.name)) order by c.hsa_id)
+          from directory_commission c
+          join directory_organisation cp on cp.hsa_id = c.care_provider_hsa_id
+          join directory_unit cu on cu.hsa_id = c.care_unit_hsa_id
+         where c.service_identity_hsa_id = s.hsa_id and c.valid_to is null), '[]'::json)
+    ) order by s.hsa_id)
+    from directory_service_identity s
+    join directory_organisation o on o.hsa_id = s.organisation_hsa_id
+    left join directory_unit u on u.hsa_id = s.unit_hsa_id
+   where s.person_id = p.id and s.valid_to is null), '[]'::json) as "serviceIdentities"`;
+
+const VISIBLE = (param: number) => `(not p.protected_identity or $${param}::boolean)`;
+
+/** The person with this personnummer, or null (also when hidden from this viewer). */
+export async function findPerson(db: Queryable, personnummer: string, viewer: Viewer): Promise<PersonView | null> {
+  const [row] = await db.query<PersonView>(
+    `select ${PERSON_COLUMNS}, ${SERVICE_IDENTITIES} from directory_person p where p.personnummer = $1 and ${VISIBLE(2)}`,
+    [personnummer, viewer.mayViewProtectedIdentities],
+  );
+  return row ?? null;
+}
+
+/** The person holding this service identity (current or ended), or null. */
+export async function findPersonByServiceIdentity(db: Queryable, hsaId: string, viewer: Viewer): Promise<PersonView | null> {
+  const [row] = await db.query<PersonView>(
+    `select ${PERSON_COLUMNS}, ${SERVICE_IDENTITIES} from directory_person p
+      where p.id = (select person_id from directory_service_identity where hsa_id = $1) and ${VISIBLE(2)}`,
+    [hsaId, viewer.mayViewProtectedIdentities],
+  );
+  return row ?? null;
+}
+
+export interface CommissionHolder {
+  readonly commission: CommissionView;
+  readonly serviceIdentityHsaId: string;
+  readonly person: PersonView;
+}
+
+/** A current commission with the person who holds it, or null. */
+export async function findCommission(db: Queryable, hsaId: string, viewer: Viewer): Promise<CommissionHolder | null> {
+  const [row] = await db.query<{ serviceIdentityHsaId: string }>(
+    `select service_identity_hsa_id as "serviceIdentityHsaId" from directory_commission where hsa_id = $1 and valid_to is null`,
+    [hsaId],
+  );
+  if (!row) return null;
+  const person = await findPersonByServiceIdentity(db, row.serviceIdentityHsaId, viewer);
+  const commission = person?.serviceIdentities.flatMap((s) => s.commissions).find((c) => c.hsaId === hsaId);
+  return person && commission ? { commission, serviceIdentityHsaId: row.serviceIdentityHsaId, person } : null;
+}
+
+export type HsaIdLookup =
+  | { readonly kind: 'service_identity'; readonly person: PersonView }
+  | ({ readonly kind: 'commission' } & CommissionHolder)
+  | { readonly kind: 'organisation'; readonly organisation: Organisation }
+  | { readonly kind: 'unit'; readonly unit: Unit }
+  | { readonly kind: 'function_object'; readonly functionObject: FunctionObject };
+
+/** Whatever this HSA-id names, for `directory show` and the portal's search box. */
+export async function findByHsaId(db: Queryable, hsaId: string, viewer: Viewer): Promise<HsaIdLookup | null> {
+  const person = await findPersonByServiceIdentity(db, hsaId, viewer);
+  if (person) return { kind: 'service_identity', person };
+  const commission = await findCommission(db, hsaId, viewer);
+  if (commission) return { kind: 'commission', ...commission };
+  const [organisation] = await db.query<Organisation>(
+    `select hsa_id as "hsaId", organisation_number as "organisationNumber", name, care_provider as "careProvider" from directory_organisation where hsa_id = $1`,
+    [hsaId],
+  );
+  if (organisation) return { kind: 'organisation', organisation };
+  const [unit] = await db.query<Unit>(
+    `select hsa_id as "hsaId", organisation_hsa_id as "organisationHsaId", parent_unit_hsa_id as "parentUnitHsaId", name, care_unit as "careUnit"
+       from directory_unit where hsa_id = $1`,
+    [hsaId],
+  );
+  if (unit) return { kind: 'unit', unit };
+  const [functionObject] = await db.query<FunctionObject>(`select ${FUNCTION_OBJECT_COLUMNS} from directory_function_object f where f.hsa_id = $1`, [hsaId]);
+  return functionObject ? { kind: 'function_object', functionObject } : null;
+}
+
+export interface OrganisationView {
+  readonly organisation: Organisation;
+  /** Current units, parents before children. */
+  readonly units: readonly Unit[];
+  readonly functionObjects: readonly FunctionObject[];
+}
+
+/** An organisation by HSA-id or organisation number, with its current unit tree. */
+export async function findOrganisation(db: Queryable, hsaIdOrNumber: string): Promise<OrganisationView | null> {
+  const [organisation] = await db.query<Organisation>(
+    `select hsa_id as "hsaId", organisation_number as "organisationNumber", name, care_provider as "careProvider"
+       from directory_organisation where (hsa_id = $1 or organisation_number = $1) and valid_to is null order by hsa_id limit 1`,
+    [hsaIdOrNumber],
+  );
+  if (!organisation) return null;
+  const units = await db.query<Unit>(
+    `with recursive tree as (
+       select u.*, 0 as depth from directory_unit u where u.organisation_hsa_id = $1 and u.parent_unit_hsa_id is null and u.valid_to is null
+       union all
+       select u.*, tree.depth + 1 from directory_unit u join tree on u.parent_unit_hsa_id = tree.hsa_id where u.valid_to is null)
+     select hsa_id as "hsaId", organisation_hsa_id as "organisationHsaId", parent_unit_hsa_id as "parentUnitHsaId", name, care_unit as "careUnit"
+       from tree order by depth, name, hsa_id`,
+    [organisation.hsaId],
+  );
+  const functionObjects = await db.query<FunctionObject>(
+    `select ${FUNCTION_OBJECT_COLUMNS} from directory_function_object f where f.organisation_hsa_id = $1 and f.valid_to is null order by f.hsa_id`,
+    [organisation.hsaId],
+  );
+  return { organisation, units, functionObjects };
+}
+
+export interface PersonSummary {
+  readonly personnummer: string;
+  readonly givenName: string;
+  readonly surname: string;
+  readonly displayName: string | null;
+}
+
+const SUMMARY_COLUMNS = `p.personnummer, p.given_name as "givenName", p.surname, p.display_name as "displayName"`;
+
+/** Persons with a current service identity at the organisation, by surname. */
+export async function listOrganisationPersons(db: Queryable, organisationHsaId: string, viewer: Viewer, limit = 100, offset = 0): Promise<PersonSummary[]> {
+  return db.query<PersonSummary>(
+    `select ${SUMMARY_COLUMNS} from directory_person p
+      where exists (select 1 from directory_service_identity s where s.person_id = p.id and s.organisation_hsa_id = $1 and s.valid_to is null)
+        and ${VISIBLE(2)}
+      order by p.surname, p.given_name, p.personnummer limit $3 offset $4`,
+    [organisationHsaId, viewer.mayViewProtectedIdentities, limit, offset],
+  );
+}
+
+/**
+ * Persons whose name words start with every word of the query, ignoring case
+ * the Swedish way ("ÅSA" finds Åsa, but "a" does not find "Å": they are different letters).
+ */
+export async function searchPersons(db: Queryable, query: string, viewer: Viewer, limit = 50): Promise<PersonSummary[]> {
+  const words = queryWords(query);
+  if (words.length === 0) return [];
+  const conditions = words.map((_, i) => `p.search_name like $${i + 3}`).join(' and ');
+  return db.query<PersonSummary>(
+    `select ${SUMMARY_COLUMNS} from directory_person p where ${conditions} and ${VISIBLE(1)}
+      order by p.surname, p.given_name, p.personnummer limit $2`,
+    [viewer.mayViewProtectedIdentities, limit, ...words.map((word) => `% ${word}%`)],
+  );
+}
+
+/**
+ * What the IdP needs at login: the person, every current service identity and
+ * commission with care provider and unit names. The person is logging in as
+ * themselves, so protected identity does not hide them here; the flag is
+ * returned so the IdP releases nothing it should not.
+ */
+export async function loginAttributes(db: Queryable, personnummer: string): Promise<PersonView | null> {
+  return findPerson(db, personnummer, { mayViewProtectedIdentities: true });
+}
+
+export interface FactPeriod {
+  readonly facts: Record<string, unknown>;
+  readonly validFrom: Date;
+  readonly validTo: Date | null;
+}
+
+/** Every version of an entity's facts, oldest first: when each became true and when it stopped. */
+export async function factHistory(db: Queryable, entity: EntityKind, key: string): Promise<FactPeriod[]> {
+  return db.query<FactPeriod>(
+    `select facts, valid_from as "validFrom", valid_to as "validTo" from directory_history where entity = $1 and entity_key = $2 order by valid_from, id`,
+    [entity, key],
+  );
+}
+
+/** Commissions in force at a care unit (for the portal's unit view). */
+export async function listUnitCommissions(db: Queryable, careUnitHsaId: string): Promise<Commission[]> {
+  return db.query<Commission>(`select ${COMMISSION_COLUMNS} from directory_commission c where c.care_unit_hsa_id = $1 and c.valid_to is null order by c.hsa_id`, [
+    careUnitHsaId,
+  ]);
+}
