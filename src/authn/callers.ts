@@ -1,0 +1,49 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { Queryable } from '../store/index.ts';
+
+/** A system allowed to start orders (an IdP): authenticated by a secret or by its function certificate. */
+export interface Caller {
+  readonly id: string;
+  readonly displayName: string;
+}
+
+const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 32 } as const;
+const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{2,63}$/;
+
+export class CallerError extends Error {
+  override readonly name = 'CallerError';
+}
+
+function derive(secret: string, salt: Buffer): Promise<Buffer> {
+  const options: ScryptOptions = { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 };
+  return new Promise((resolve, reject) => scrypt(secret, salt, SCRYPT.keylen, options, (error, key) => (error ? reject(error) : resolve(key))));
+}
+
+/** Registers a caller and returns its secret, which is shown once and stored only as a scrypt hash. */
+export async function addCaller(db: Queryable, id: string, displayName: string): Promise<{ caller: Caller; secret: string }> {
+  if (!ID_PATTERN.test(id)) throw new CallerError(`caller id '${id}' must be 3–64 lower-case letters, digits, '.', '_' or '-'`);
+  if (!displayName.trim()) throw new CallerError('a caller needs a display name');
+  const secret = randomBytes(32).toString('base64url');
+  const salt = randomBytes(16);
+  const hash = await derive(secret, salt);
+  const inserted = await db.query(
+    `insert into authn_callers (id, display_name, secret_salt, secret_hash) values ($1, $2, $3, $4) on conflict (id) do nothing returning id`,
+    [id, displayName.trim(), salt, hash],
+  );
+  if (inserted.length === 0) throw new CallerError(`caller '${id}' already exists`);
+  return { caller: { id, displayName: displayName.trim() }, secret };
+}
+
+/** The caller whose id and secret match; undefined for any mismatch, in about the same time. */
+export async function authenticateCaller(db: Queryable, id: string, secret: string): Promise<Caller | undefined> {
+  const [row] = ID_PATTERN.test(id)
+    ? await db.query<{ id: string; display_name: string; secret_salt: Uint8Array; secret_hash: Uint8Array }>(
+        'select id, display_name, secret_salt, secret_hash from authn_callers where id = $1 and disabled_at is null',
+        [id],
+      )
+    : [];
+  // Derive even for an unknown id, so response time does not reveal which ids exist.
+  const derived = await derive(secret, row ? Buffer.from(row.secret_salt) : Buffer.alloc(16));
+  if (!row) return undefined;
+  return timingSafeEqual(derived, Buffer.from(row.secret_hash)) ? { id: row.id, displayName: row.display_name } : undefined;
+}
