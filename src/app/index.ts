@@ -1,0 +1,1 @@
+export { openKeyStore, KeyStoreError, MAX_PIN_ATTEMPTS, type KeyStore, type Credential, type CredentialKind } from './keystore.ts';

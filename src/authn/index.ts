@@ -1,0 +1,5 @@
+export { createOrderService, challengeBytes, OrderError } from './orders.ts';
+export type { OrderService, OrderServiceOptions, OrderKind, OrderTokens, Challenge, CollectResult, Completion, AppAnswer, AnswerVerifier, AnswerVerdict, Requirements, Requester, PendingHint, FailedHint } from './orders.ts';
+export { qrContent, parseQr } from './qr.ts';
+export { addCaller, authenticateCaller, CallerError, type Caller } from './callers.ts';
+export { authnRoutes } from './http.ts';
