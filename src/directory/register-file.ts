@@ -28,7 +28,7 @@ const recordSchema = z.strictObject({
 });
 
 export function parseRegisterExtract(text: string, format: 'jsonl' | 'csv', today: Date): RegisterExtract {
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const records = new Map<string, RegisterRecord>();
   const refused: RegisterExtract['refused'] = [];
   let header: string[] | null = null;
