@@ -132,6 +132,11 @@ export async function openKeyStore(home: string) {
       await persist({ ...state, credentials: state.credentials.filter((c) => c.id !== id) });
     },
 
+    /** Checks the PIN (counting a wrong one) without using the key, before anything is sent to the server. */
+    async verifyPin(id: string, pin: string): Promise<void> {
+      await unlock(find(id), pin);
+    },
+
     /** Signs `data` with the credential's key after the PIN unlocks it (SHA-256; ECDSA or RSA by key type). */
     async sign(id: string, pin: string, data: Uint8Array): Promise<Buffer> {
       const key = await unlock(find(id), pin);
