@@ -150,10 +150,13 @@ describe('the running system', () => {
     assert.equal(huge.status, 413);
   });
 
-  it('keeps the plain-HTTP server to what must be plain', async () => {
+  it('keeps the plain-HTTP server to what must be plain, sending people to HTTPS', async () => {
     assert.equal((await call(`${system.httpUrl}/probe/plain`)).body, 'plain');
     assert.equal((await call(`${system.httpUrl}/healthz`)).status, 200);
     assert.equal((await call(`${system.httpUrl}/`)).status, 404);
+    const browser = await call(`${system.httpUrl}/?lang=en`, { headers: { accept: 'text/html' } });
+    assert.equal(browser.status, 308);
+    assert.equal(browser.headers.location, `${system.config.server.publicBaseUrl}/?lang=en`);
     assert.equal((await call(`${system.httpUrl}/probe/slow`)).status, 404);
   });
 

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig, maskSecrets } from './index.ts';
+
+const made: string[] = [];
+after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 async function configFile(content: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tillit-config-'));
+  made.push(dir);
   const file = join(dir, 'tillit.json');
   await writeFile(file, content);
   return file;

@@ -87,7 +87,11 @@ async function setUp(app: FastifyInstance, deps: AppDependencies, server: 'https
     reply.header('x-request-id', request.id);
   });
   app.setErrorHandler((error: FastifyError, request, reply) => answerError(request, reply, error));
-  app.setNotFoundHandler((request, reply) => answerError(request, reply, Object.assign(new Error('not found'), { statusCode: 404 }) as FastifyError));
+  app.setNotFoundHandler((request, reply) => {
+    // A person who typed the plain-HTTP address is sent to the HTTPS pages; machines fetching CRLs and OCSP never ask for HTML.
+    if (server === 'http' && wantsHtml(request)) return reply.redirect(`${deps.config.server.publicBaseUrl}${request.url}`, 308);
+    return answerError(request, reply, Object.assign(new Error('not found'), { statusCode: 404 }) as FastifyError);
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const result = await deps.readiness.check();

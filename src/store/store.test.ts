@@ -2,12 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { migrate, isMigrated, readMigrations, MigrationError, openDatabase, StoreUnavailableError } from './index.ts';
 
+const made: string[] = [];
+after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+
 async function migrationsDir(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tillit-mig-'));
+  made.push(dir);
   for (const [name, sql] of Object.entries(files)) await writeFile(join(dir, name), sql);
   return dir;
 }
@@ -85,7 +89,6 @@ for (const target of databaseTargets()) {
           `select count(*) as n from information_schema.tables where table_name in ('good', 'also_good', 'schema_migrations') and table_schema = current_schema()`,
         );
         assert.equal(tables[0]!.n, 0);
-        await rm(dir, { recursive: true });
       } finally {
         await db.close();
       }
