@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { verify, webcrypto, X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -99,5 +101,21 @@ describe('the eID app against the authentication service', () => {
     await approveOrder(server(), keys, { qr }, { pin: PIN, decline: true });
     assert.deepEqual((await rp('/authn/v1/collect', { orderRef: started.json.orderRef })).json, { orderRef: started.json.orderRef, status: 'failed', hintCode: 'userCancel' });
     await assert.rejects(approveOrder(server(), keys, { qr }, { pin: PIN }), (error: AppRequestError) => error.status === 404 && error.errorCode === 'notFound');
+  });
+
+  it('approves from the command line: tillit app approve --qr … --pin …', async () => {
+    const caFile = join(home, 'server.crt');
+    await writeFile(caFile, system.tls.cert);
+    const started = await rp('/authn/v1/auth', { endUserIp: '192.0.2.7', userVisibleText: 'Logga in' });
+    const bin = new URL('../bin/tillit.js', import.meta.url).pathname;
+    const run = promisify(execFile);
+    const args = ['app', 'approve', '--qr', qrContent(started.json.qrStartToken, started.json.qrStartSecret, 0), '--pin', PIN, '--home', home, '--server', system.httpsUrl, '--ca', caFile, '--json'];
+    const { stdout } = await run(process.execPath, [bin, ...args]);
+    assert.deepEqual(JSON.parse(stdout), { requester: 'Testtjänsten', kind: 'auth', text: 'Logga in', outcome: { status: 'complete' } });
+    assert.equal((await rp('/authn/v1/collect', { orderRef: started.json.orderRef })).json.status, 'complete');
+    const listed = JSON.parse((await run(process.execPath, [bin, 'app', 'list', '--home', home, '--json'])).stdout);
+    assert.equal(listed.locked, false);
+    assert.equal(listed.credentials.length, 1);
+    assert.equal(listed.credentials[0].enrolled, true);
   });
 });

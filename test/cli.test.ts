@@ -93,6 +93,20 @@ describe('tillit command line', () => {
     }
   });
 
+  it('registers authentication-service callers, showing the secret once', async () => {
+    const env = { TILLIT_DATA_DIR: join(dataDir, 'callers') };
+    const added = await tillit(['authn', 'callers', 'add', '--id', 'idp.region', '--name', 'Regionens IdP', '--json'], env);
+    assert.equal(added.code, 0, added.stderr);
+    const { id, secret } = JSON.parse(added.stdout);
+    assert.equal(id, 'idp.region');
+    assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
+    assertOneLineError(await tillit(['authn', 'callers', 'add', '--id', 'idp.region', '--name', 'Again'], env), 1, /^tillit: caller 'idp\.region' already exists$/);
+    assertOneLineError(await tillit(['authn', 'callers', 'add', '--id', 'idp.region'], env), 2, /^tillit: required option '--name <name>' not specified$/);
+    const listed = await tillit(['authn', 'callers', 'list', '--json'], env);
+    assert.deepEqual(JSON.parse(listed.stdout).map((c: { id: string; displayName: string }) => [c.id, c.displayName]), [['idp.region', 'Regionens IdP']]);
+    assert.doesNotMatch(listed.stdout, new RegExp(secret));
+  });
+
   it('migrates an empty database and reports it', async () => {
     const run = await tillit(['migrate', '--json'], { TILLIT_DATA_DIR: join(dataDir, 'migrated') });
     assert.equal(run.code, 0, run.stderr);

@@ -1,15 +1,16 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, maskSecrets, type Config } from '../config/index.ts';
-import { createLogger, openStores, startSystem, type RunningSystem } from '../server/index.ts';
+import { AppRequestError, KeyStoreError } from '../app/index.ts';
+import { registerAppCommands } from '../app/cli.ts';
+import { CallerError, OrderError } from '../authn/index.ts';
+import { registerAuthnCommands } from '../authn/cli.ts';
+import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
+import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
+import { configFor, openCommandContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError];
-
-interface GlobalOptions {
-  config?: string;
-}
+const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -21,15 +22,12 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(`${text.trimEnd().replace(/^error: /, 'tillit: ').replace(/\n\(Did you mean/, ' (did you mean')}\n`) })
     .exitOverride();
 
-  const configFrom = (command: Command, overrides: Record<string, unknown> = {}): Config =>
-    loadConfig({ file: command.optsWithGlobals<GlobalOptions>().config, env: process.env, overrides });
-
   program
     .command('start')
     .description('run the system: HTTPS on server.httpsPort, plain HTTP on server.httpPort; seeds a demo region on first start')
     .option('--parts <names>', 'comma-separated parts to run (default: all)')
     .action(async (options: { parts?: string }, command: Command) => {
-      const config = configFrom(command, options.parts ? { parts: options.parts } : {});
+      const config = configFor(command, options.parts ? { parts: options.parts } : {});
       const system = await startSystem(config);
       printWelcome(system, config);
       await untilSignal(system, config.server.shutdownTimeoutMs);
@@ -40,13 +38,11 @@ export function buildProgram(): Command {
     .description('apply pending database migrations, then exit')
     .option('--json', 'print the result as JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      const config = configFrom(command);
-      const log = createLogger({ ...config, log: { level: 'warn' } });
-      const stores = await openStores(config, log);
+      const context = await openCommandContext(command);
       const all = await readMigrations();
-      const rows = await stores.db.query<{ name: string; applied_at: Date }>('select name, applied_at from schema_migrations order by name');
-      await stores.close();
-      const result = { database: config.database.url ? 'postgres' : 'pglite', known: all.length, applied: rows.map((r) => ({ name: r.name, appliedAt: r.applied_at.toISOString() })) };
+      const rows = await context.db.query<{ name: string; applied_at: Date }>('select name, applied_at from schema_migrations order by name');
+      await context.close();
+      const result = { database: context.db.kind, known: all.length, applied: rows.map((r) => ({ name: r.name, appliedAt: r.applied_at.toISOString() })) };
       if (options.json) console.log(JSON.stringify(result));
       else console.log(`${result.database}: ${rows.length} of ${all.length} migrations applied; the schema is up to date`);
     });
@@ -57,10 +53,12 @@ export function buildProgram(): Command {
     .description('print the effective configuration (defaults, file, TILLIT_* environment) with secrets masked')
     .option('--json', 'compact JSON on one line')
     .action((options: { json?: boolean }, command: Command) => {
-      const masked = maskSecrets(configFrom(command));
+      const masked = maskSecrets(configFor(command));
       console.log(options.json ? JSON.stringify(masked) : JSON.stringify(masked, null, 2));
     });
 
+  registerAuthnCommands(program, openCommandContext);
+  registerAppCommands(program, configFor);
   return program;
 }
 

@@ -32,12 +32,16 @@ export interface StartOptions {
 
 const DEMO_STATE_KEY = 'demo_seeded';
 
-export function createLogger(config: Config): Logger {
-  return pino({
-    level: config.log.level,
-    base: { service: 'tillit' },
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '***' },
-  });
+/** JSON lines to stdout (fd 1) for the server; commands whose stdout is their output log to stderr (fd 2). */
+export function createLogger(config: Config, fd: 1 | 2 = 1): Logger {
+  return pino(
+    {
+      level: config.log.level,
+      base: { service: 'tillit' },
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '***' },
+    },
+    pino.destination({ fd, sync: fd === 2 }),
+  );
 }
 
 /** Opens the stores and applies migrations: what `tillit migrate` and `start` share. */
