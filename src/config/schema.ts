@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { directoryConfigSchema } from '../directory/config.ts';
 
 /** Marks a value that `tillit config print` and logs must never show. */
 export const secret = <T extends z.ZodType>(schema: T): T => schema.meta({ secret: true });
@@ -49,6 +50,7 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  directory: directoryConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z
