@@ -3,3 +3,5 @@ export type { OrderService, OrderServiceOptions, OrderKind, OrderTokens, Challen
 export { qrContent, parseQr } from './qr.ts';
 export { addCaller, authenticateCaller, CallerError, type Caller } from './callers.ts';
 export { authnRoutes } from './http.ts';
+export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type RevocationStatus } from './eid-certificate.ts';
+export { createAnswerVerifier, type AnswerVerifierOptions, type KnownPerson } from './verify-answer.ts';
