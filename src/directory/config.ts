@@ -73,6 +73,7 @@ export const ldapConfigSchema = z
     filters: filtersSchema,
     attributes: attributesSchema,
   })
+  .refine((ldap) => !(ldap.startTls && ldap.url?.startsWith('ldaps://')), 'startTls is for ldap:// URLs; an ldaps:// connection is already TLS')
   .prefault({});
 
 export const registerConfigSchema = z

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Attribute, Change, Client } from 'ldapts';
@@ -280,3 +285,69 @@ for (const target of databaseTargets()) {
     });
   });
 }
+
+/** A throwaway CA and a server certificate for 127.0.0.1, made with the openssl command. */
+async function testCertificates(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string; otherCaFile: string }> {
+  const openssl = (...args: string[]) => promisify(execFile)('openssl', args);
+  const file = (name: string) => join(dir, name);
+  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await openssl('req', '-x509', ...ecKey, '-keyout', file('ca.key'), '-out', file('ca.crt'), '-subj', '/CN=Tillit test CA', '-days', '2');
+  await openssl('req', '-x509', ...ecKey, '-keyout', file('other.key'), '-out', file('other.crt'), '-subj', '/CN=Some other CA', '-days', '2');
+  await openssl('req', ...ecKey, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
+  await promisify(execFile)('sh', [
+    '-c',
+    `printf 'subjectAltName=IP:127.0.0.1\\n' > ${file('ext')} && openssl x509 -req -in ${file('server.csr')} -CA ${file('ca.crt')} -CAkey ${file('ca.key')} -CAcreateserial -out ${file('server.crt')} -days 2 -extfile ${file('ext')}`,
+  ]);
+  return { caFile: file('ca.crt'), certFile: file('server.crt'), keyFile: file('server.key'), otherCaFile: file('other.crt') };
+}
+
+describe('catalogue sync over TLS', { skip: installed ? false : MISSING }, () => {
+  const region = generateRegion({ persons: 5, seed: 'ldap-tls-test' });
+  let slapd: Slapd;
+  let dir: string;
+  let certs: Awaited<ReturnType<typeof testCertificates>>;
+  let base: LdapConfig;
+  const now = () => new Date('2026-06-01T00:00:00Z');
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tillit-ldap-tls-'));
+    certs = await testCertificates(dir);
+    // The server refuses every operation without TLS, so a passing sync proves TLS was used.
+    slapd = await startSlapd({ ldif: regionToLdif(region), tls: { certFile: certs.certFile, keyFile: certs.keyFile, required: true } });
+    base = ldapConfigSchema.parse({ url: slapd.url, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, baseDn: slapd.baseDn });
+  });
+  after(async () => {
+    await slapd?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const [name, settings] of [
+    ['StartTLS', () => ({ startTls: true, caFile: certs.caFile })],
+    ['LDAPS', () => ({ url: slapd.tlsUrl!, caFile: certs.caFile })],
+  ] as const) {
+    it(`reads the catalogue over ${name}, checking the server against the configured CA`, async () => {
+      const db = await databaseTargets()[0]!.open();
+      try {
+        const { report } = await syncCatalogue(db, { ...base, ...settings() }, { mode: 'full', now });
+        assert.equal(report.counts.persons.added, 5);
+      } finally {
+        await db.close();
+      }
+    });
+  }
+
+  it('refuses a server whose certificate the configured CA did not sign, and plain LDAP where TLS is required', async () => {
+    const db = await databaseTargets()[0]!.open();
+    try {
+      await assert.rejects(syncCatalogue(db, { ...base, url: slapd.tlsUrl!, caFile: certs.otherCaFile }, { mode: 'full', now }), (error: Error) => {
+        assert.ok(error instanceof CatalogueUnavailableError);
+        assert.match(error.message, /could not connect and bind: .*(certificate|self.signed|issuer)/i);
+        return true;
+      });
+      await assert.rejects(syncCatalogue(db, { ...base, startTls: true, caFile: certs.otherCaFile }, { mode: 'full', now }), CatalogueUnavailableError);
+      await assert.rejects(syncCatalogue(db, base, { mode: 'full', now }), /confidentiality required|TLS/i);
+    } finally {
+      await db.close();
+    }
+  });
+});

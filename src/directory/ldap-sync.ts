@@ -97,9 +97,12 @@ class CatalogueReader {
   static async open(config: LdapConfig): Promise<CatalogueReader> {
     const ca = config.caFile ? await readFile(config.caFile) : undefined;
     const tlsOptions = ca ? { ca } : {};
-    const client = new Client({ url: config.url!, timeout: config.timeoutMs, connectTimeout: config.connectTimeoutMs, tlsOptions });
+    // Constructor TLS options are for ldaps:// only; given for ldap:// they break a later StartTLS in ldapts.
+    const secure = config.url!.startsWith('ldaps://');
+    const client = new Client({ url: config.url!, timeout: config.timeoutMs, connectTimeout: config.connectTimeoutMs, ...(secure ? { tlsOptions } : {}) });
     try {
-      if (config.startTls) await client.startTLS(tlsOptions);
+      // StartTLS upgrades an open socket, so the name to check the certificate against must be given (ldapts would check "localhost").
+      if (config.startTls) await client.startTLS({ ...tlsOptions, host: new URL(config.url!).hostname });
       if (config.bindDn) await client.bind(config.bindDn, config.bindPassword ?? '');
     } catch (error) {
       await client.unbind().catch(() => {});

@@ -20,6 +20,8 @@ const READY_ATTEMPTS = 200;
 export interface Slapd {
   readonly url: string;
   readonly port: number;
+  /** ldaps:// URL, when started with TLS. */
+  readonly tlsUrl: string | null;
   readonly baseDn: string;
   readonly rootDn: string;
   readonly rootPassword: string;
@@ -36,7 +38,14 @@ export async function slapdInstalled(): Promise<boolean> {
   }
 }
 
-export async function startSlapd(options: { ldif: string; baseDn?: string; rootPassword?: string }): Promise<Slapd> {
+export interface SlapdTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Refuse every operation not protected by TLS (LDAPS or StartTLS). */
+  readonly required: boolean;
+}
+
+export async function startSlapd(options: { ldif: string; baseDn?: string; rootPassword?: string; tls?: SlapdTls }): Promise<Slapd> {
   const baseDn = options.baseDn ?? 'c=SE';
   const rootDn = `cn=admin,${baseDn}`;
   const rootPassword = options.rootPassword ?? 'test-only-password';
@@ -44,20 +53,25 @@ export async function startSlapd(options: { ldif: string; baseDn?: string; rootP
   try {
     await mkdir(join(dir, 'db'));
     const conf = join(dir, 'slapd.conf');
-    await writeFile(conf, slapdConf(dir, baseDn, rootDn, rootPassword));
+    await writeFile(conf, slapdConf(dir, baseDn, rootDn, rootPassword, options.tls));
     await writeFile(join(dir, 'data.ldif'), options.ldif);
     // Loading offline is much faster than adding over the wire; -q skips checks the LDIF writer already guarantees.
     await promisify(execFile)(SLAPADD_BINARY, ['-q', '-f', conf, '-l', join(dir, 'data.ldif')], { maxBuffer: 16 * 1024 * 1024 });
     const port = await freePort();
     const url = `ldap://127.0.0.1:${port}`;
+    const tlsPort = options.tls ? await freePort() : null;
+    const tlsUrl = tlsPort === null ? null : `ldaps://127.0.0.1:${tlsPort}`;
+    const listen = [`${url}/`, ...(tlsUrl ? [`${tlsUrl}/`] : [])].join(' ');
     // -d 0 keeps slapd in the foreground, so it is our child and dies with the stop below.
-    const child = spawn(SLAPD_BINARY, ['-f', conf, '-h', `${url}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(SLAPD_BINARY, ['-f', conf, '-h', listen, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     await waitUntilListening(child, port, () => stderr);
+    if (tlsPort !== null) await waitUntilListening(child, tlsPort, () => stderr);
     return {
       url,
       port,
+      tlsUrl,
       baseDn,
       rootDn,
       rootPassword,
@@ -72,10 +86,12 @@ export async function startSlapd(options: { ldif: string; baseDn?: string; rootP
   }
 }
 
-function slapdConf(dir: string, baseDn: string, rootDn: string, rootPassword: string): string {
+function slapdConf(dir: string, baseDn: string, rootDn: string, rootPassword: string, tls: SlapdTls | undefined): string {
   return [
     ...[...SYSTEM_SCHEMAS, SCHEMA_FILE].map((file) => `include ${file}`),
     `pidfile ${join(dir, 'slapd.pid')}`,
+    ...(tls ? [`TLSCertificateFile ${tls.certFile}`, `TLSCertificateKeyFile ${tls.keyFile}`] : []),
+    ...(tls?.required ? ['security tls=1'] : []),
     'modulepath /usr/lib/ldap',
     'moduleload back_mdb',
     'sizelimit unlimited',
