@@ -4,6 +4,7 @@ import { registerAppCommands } from '../app/cli.ts';
 import { CallerError, OrderError } from '../authn/index.ts';
 import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
+import { registerDirectoryCommands } from '../directory/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
       console.log(options.json ? JSON.stringify(masked) : JSON.stringify(masked, null, 2));
     });
 
+  registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
   return program;
