@@ -1,3 +1,4 @@
-export { configSchema, secret, type Config } from './schema.ts';
+export { configSchema, type Config } from './schema.ts';
+export { secret, flag, port, httpUrl, listOf } from './fields.ts';
 export { loadConfig, ConfigError, type ConfigSources } from './load.ts';
 export { maskSecrets } from './mask.ts';

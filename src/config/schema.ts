@@ -1,15 +1,6 @@
 import { z } from 'zod';
+import { flag, httpUrl, listOf, port, secret } from './fields.ts';
 import { directoryConfigSchema } from '../directory/config.ts';
-
-/** Marks a value that `tillit config print` and logs must never show. */
-export const secret = <T extends z.ZodType>(schema: T): T => schema.meta({ secret: true });
-
-const port = z.coerce.number({ error: 'expected a port number (0–65535)' }).int('expected a port number (0–65535)').min(0, 'expected a port number (0–65535)').max(65_535, 'expected a port number (0–65535)');
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
-
-const listOf = <T extends z.ZodType>(item: T) =>
-  z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v), z.array(item));
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */

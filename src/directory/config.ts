@@ -1,13 +1,5 @@
 import { z } from 'zod';
-
-/**
- * The same marker as `secret()` in src/config/schema.ts, which masks it in
- * `config print` and logs. Not imported: schema.ts imports this file, and the
- * cycle would run this file before `secret` exists.
- */
-const secret = <T extends z.ZodType>(schema: T): T => schema.meta({ secret: true });
-
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+import { flag, secret } from '../config/fields.ts';
 const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 /** Catalogue attribute names; every one can be renamed for a catalogue that spells them differently. */
