@@ -7,7 +7,7 @@ import { generateRegion, type Region } from './generate.ts';
 import { isHsaId } from './identifiers/hsa-id.ts';
 import { isPersonnummer } from './identifiers/personnummer.ts';
 import { PUBLIC_VIEWER } from './model.ts';
-import { factHistory, findByHsaId, findCommission, findOrganisation, findPerson, listOrganisationPersons, loginAttributes, searchPersons } from './reads.ts';
+import { factHistory, findByHsaId, findCommission, findOrganisation, findPerson, listMissingPersons, listOrganisationPersons, loginAttributes, searchPersons } from './reads.ts';
 import { extractRegister, parseRegisterExtract, toRegisterJsonLines } from './register-file.ts';
 import { syncFromRegister } from './register-sync.ts';
 import { WHOLE_DIRECTORY } from './store-sql.ts';
@@ -172,6 +172,9 @@ for (const target of databaseTargets()) {
       const periods = await factHistory(db, 'service_identity', leaver.hsaId);
       assert.equal(periods.length, 1);
       assert.deepEqual(periods[0]!.validTo, leftAt);
+      const missing = await listMissingPersons(db, ADMIN);
+      assert.ok(missing.some((p) => p.personnummer === leaver.personnummer && p.missingFromCatalogueSince?.getTime() === leftAt.getTime()));
+      assert.ok(missing.some((p) => p.missingFromRegisterSince !== null), 'the one the register did not know');
       const personPeriods = await factHistory(db, 'person', leaver.personnummer);
       assert.equal(personPeriods.at(-1)!.facts['missing_from_catalogue_since'] !== null, true);
       tick();

@@ -230,3 +230,22 @@ export async function listUnitCommissions(db: Queryable, careUnitHsaId: string):
     careUnitHsaId,
   ]);
 }
+
+export interface MissingPerson extends PersonSummary {
+  readonly missingFromCatalogueSince: Date | null;
+  readonly missingFromRegisterSince: Date | null;
+}
+
+/**
+ * Persons missing from the catalogue or the population register, longest
+ * missing first: the portal's basis for revoking their eIDs.
+ */
+export async function listMissingPersons(db: Queryable, viewer: Viewer, limit = 100, offset = 0): Promise<MissingPerson[]> {
+  return db.query<MissingPerson>(
+    `select ${SUMMARY_COLUMNS}, p.missing_from_catalogue_since as "missingFromCatalogueSince", p.missing_from_register_since as "missingFromRegisterSince"
+       from directory_person p
+      where (p.missing_from_catalogue_since is not null or p.missing_from_register_since is not null) and ${VISIBLE(1)}
+      order by least(p.missing_from_catalogue_since, p.missing_from_register_since), p.personnummer limit $2 offset $3`,
+    [viewer.mayViewProtectedIdentities, limit, offset],
+  );
+}
