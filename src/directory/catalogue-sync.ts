@@ -5,7 +5,7 @@ import { planSync, summarise, type CatalogueBatch, type PresentKeys, type Refusa
 export type CatalogueSyncMode = 'full' | 'incremental' | 'reconcile';
 
 export interface CatalogueSyncReport {
-  readonly runId: number | null;
+  readonly runId: number;
   readonly mode: CatalogueSyncMode;
   readonly dryRun: boolean;
   readonly startedAt: Date;
@@ -31,7 +31,7 @@ export interface ApplyOptions {
 /**
  * Plans and applies one batch from the catalogue in a single transaction,
  * under a lock, and records the run with its report. A dry run plans the
- * same way and writes nothing; the plan is returned for printing.
+ * same way and writes only its report; the plan is returned for printing.
  */
 export async function applyCatalogueBatch(
   db: Database,
@@ -47,9 +47,9 @@ export async function applyCatalogueBatch(
     const refused = [...options.refused, ...plan.refused];
     const dryRun = options.dryRun ?? false;
     const base = { mode: options.mode, dryRun, startedAt, counts: { ...summarise(plan), refused: refused.length }, refused, watermark: options.watermark };
-    if (dryRun) return { report: { runId: null, ...base, finishedAt: options.now() }, plan };
+    // A dry run changes nothing in the directory, but its report is kept like any run's (it never moves the watermark).
     const runId = await startRun(tx, { source: 'catalogue', mode: options.mode, dryRun, startedAt });
-    await applyPlan(tx, plan, startedAt, runId);
+    if (!dryRun) await applyPlan(tx, plan, startedAt, runId);
     const report: CatalogueSyncReport = { runId, ...base, finishedAt: options.now() };
     await finishRun(tx, runId, report.finishedAt, options.watermark, { counts: report.counts, refused });
     return { report, plan };

@@ -80,7 +80,7 @@ for (const target of databaseTargets()) {
 
       const dry = await run('directory', 'sync', '--full', '--dry-run');
       assert.match(dry, /^\+ person \d{12}$/m);
-      assert.match(dry, /dry run, nothing written: full sync/);
+      assert.match(dry, /run \d+ \(dry run: only this report was written\): full sync/);
       const sync = JSON.parse(await run('directory', 'sync', '--json'));
       assert.equal(sync.report.counts.persons.added, 25);
       const again = await run('directory', 'sync');

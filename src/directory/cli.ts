@@ -58,7 +58,7 @@ export function registerDirectoryCommands(program: Command, openContext: OpenCon
       );
       if (options.json) return print(JSON.stringify(options.dryRun ? { report, plan } : { report }));
       if (options.dryRun) for (const line of describePlan(plan)) print(line);
-      print(`${options.dryRun ? 'dry run, nothing written' : `run ${report.runId}`}: ${report.mode} sync, read ${Object.entries(report.fetched).map(([k, n]) => `${n} ${k}`).join(', ')}`);
+      print(`run ${report.runId}${options.dryRun ? ' (dry run: only this report was written)' : ''}: ${report.mode} sync, read ${Object.entries(report.fetched).map(([k, n]) => `${n} ${k}`).join(', ')}`);
       for (const [entity, counts] of Object.entries(report.counts)) {
         if (typeof counts === 'object') print(`  ${entity.padEnd(18)} +${counts.added} ~${counts.changed} -${counts.ended}${entity === 'persons' ? ' (- is marked missing)' : ''}`);
       }
@@ -117,7 +117,7 @@ export function registerDirectoryCommands(program: Command, openContext: OpenCon
         return syncFromRegister(context.db, extractRegister(extract), { now: context.now, dryRun: options.dryRun ?? false, mode: 'extract', refused: extract.refused });
       });
       if (options.json) return print(JSON.stringify(report));
-      print(`${report.dryRun ? 'dry run, nothing written' : `run ${report.runId}`}: ${report.checked} persons checked, ${report.changed} changed, ${report.markedMissing} marked missing from the register, ${report.returned} back`);
+      print(`run ${report.runId}${report.dryRun ? ' (dry run: only this report was written)' : ''}: ${report.checked} persons checked, ${report.changed} changed, ${report.markedMissing} marked missing from the register, ${report.returned} back`);
       for (const refusal of report.refused) print(`  refused line ${refusal.line}: ${refusal.reason}`);
     });
 }

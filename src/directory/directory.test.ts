@@ -53,12 +53,13 @@ for (const target of databaseTargets()) {
     });
     after(() => db.close());
 
-    it('a dry run plans the whole region and writes nothing', async () => {
+    it('a dry run plans the whole region and writes only its report', async () => {
       const { report, plan } = await fullSync(db, region, true);
       assert.equal(report.counts.persons.added, 60);
       assert.equal(plan.commissions.added.length, region.commissions.length);
       assert.deepEqual(await db.query('select * from directory_person'), []);
-      assert.deepEqual(await db.query('select * from directory_sync_run'), []);
+      assert.deepEqual(await db.query('select * from directory_history'), []);
+      assert.deepEqual(await db.query('select id, dry_run as "dryRun", watermark from directory_sync_run'), [{ id: report.runId, dryRun: true, watermark: null }]);
     });
 
     it('a full sync adds everything once, and a second changes nothing', async () => {

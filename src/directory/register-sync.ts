@@ -5,7 +5,7 @@ import { finishRun, recordHistory, startRun } from './store-sql.ts';
 import { changedFields } from './sync-plan.ts';
 
 export interface RegisterRunReport {
-  readonly runId: number | null;
+  readonly runId: number;
   readonly dryRun: boolean;
   readonly checked: number;
   readonly changed: number;
@@ -61,9 +61,12 @@ export async function syncFromRegister(
     updates.push(after);
   }
   const report = { dryRun: options.dryRun ?? false, checked: persons.length, changed: updates.length - markedMissing, markedMissing, returned, refused: options.refused ?? [] };
-  if (options.dryRun) return { runId: null, ...report };
   const runId = await db.transaction(async (tx) => {
-    const id = await startRun(tx, { source: 'register', mode: options.mode, dryRun: false, startedAt });
+    const id = await startRun(tx, { source: 'register', mode: options.mode, dryRun: report.dryRun, startedAt });
+    if (report.dryRun) {
+      await finishRun(tx, id, options.now(), null, report);
+      return id;
+    }
     const at = options.now();
     for (let i = 0; i < updates.length; i += LOOKUP_BATCH) {
       const batch = updates.slice(i, i + LOOKUP_BATCH);
