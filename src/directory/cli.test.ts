@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -100,7 +101,31 @@ for (const target of databaseTargets()) {
       assert.equal(byHsaId.kind, 'service_identity');
     });
 
+    it("syncs from the register's HTTP service", async () => {
+      const persons = await db.query<{ personnummer: string; givenName: string; surname: string }>(
+        'select personnummer, given_name as "givenName", surname from directory_person order by personnummer',
+      );
+      const server = createServer((req, res) => {
+        const person = persons.find((p) => req.url === `/persons/${p.personnummer}`);
+        if (!person) return void res.writeHead(404).end();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...person, protectedIdentity: false, deceased: false, newPersonnummer: null }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        directoryConfig = { ...(directoryConfig as object), register: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` } };
+        const report = JSON.parse(await run('directory', 'sync-register', '--json'));
+        assert.equal(report.checked, persons.length);
+        assert.equal(report.markedMissing, 0);
+        assert.equal(report.returned, 1, 'the one the short extract left out is back');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
     it('fails with one clear line', async () => {
+      directoryConfig = {};
+      assert.match(await failure('directory', 'sync-register'), /no population register service is configured/);
       assert.match(await failure('directory', 'show', '191212121213'), /personnummer refused \(checksum\)/);
       assert.match(await failure('directory', 'show', '191212121212'), /191212121212 is not in the directory/);
       assert.match(await failure('directory', 'show', 'SE123-X'), /HSA-id refused/);

@@ -12,8 +12,9 @@ import { SCHEMA_FILE } from './ldap/slapd.ts';
 import { CatalogueUnavailableError, syncCatalogue } from './ldap-sync.ts';
 import { findByHsaId, findPerson } from './reads.ts';
 import { RegisterUnavailableError } from './register.ts';
+import { httpRegister } from './register-http.ts';
 import { extractRegister, readRegisterExtract, toRegisterJsonLines } from './register-file.ts';
-import { syncFromRegister } from './register-sync.ts';
+import { syncFromRegister, type RegisterRunReport } from './register-sync.ts';
 import type { Change, SyncPlan } from './sync-plan.ts';
 
 type OpenContext = () => Promise<PartContext & { close(): Promise<void> }>;
@@ -24,7 +25,7 @@ const EXPECTED = [IdentifierError, CatalogueUnavailableError, RegisterUnavailabl
 // An operator with database access may see everything, protected identities included.
 const OPERATOR = { mayViewProtectedIdentities: true };
 
-/** `tillit directory …`: sync, show, generate, import-register. `write` is for tests. */
+/** `tillit directory …`: sync, show, generate, import-register, sync-register. `write` is for tests. */
 export function registerDirectoryCommands(program: Command, openContext: OpenContext, write: (text: string) => void = (t) => process.stdout.write(t)): void {
   const print = (line: string) => write(`${line}\n`);
   const directory = program.command('directory').description('the directory: persons, HSA-ids, organisations, commissions');
@@ -117,9 +118,29 @@ export function registerDirectoryCommands(program: Command, openContext: OpenCon
         return syncFromRegister(context.db, extractRegister(extract), { now: context.now, dryRun: options.dryRun ?? false, mode: 'extract', refused: extract.refused });
       });
       if (options.json) return print(JSON.stringify(report));
-      print(`run ${report.runId}${report.dryRun ? ' (dry run: only this report was written)' : ''}: ${report.checked} persons checked, ${report.changed} changed, ${report.markedMissing} marked missing from the register, ${report.returned} back`);
-      for (const refusal of report.refused) print(`  refused line ${refusal.line}: ${refusal.reason}`);
+      printRegisterReport(report, print);
     });
+
+  directory
+    .command('sync-register')
+    .description("update every person from the population register's HTTP service (directory.register.url); persons it does not know are marked missing")
+    .option('--dry-run', 'count what would change, change nothing')
+    .option('--json', 'print the run report as JSON')
+    .action(async (options: { dryRun?: boolean; json?: boolean }, command: Command) => {
+      const report = await withContext(command, async (context) => {
+        const config = context.config.directory.register;
+        if (!config.url) throw new RegisterUnavailableError('no population register service is configured: set directory.register.url, or use import-register with an extract');
+        const register = httpRegister({ ...config, url: config.url }, { today: context.now });
+        return syncFromRegister(context.db, register, { now: context.now, dryRun: options.dryRun ?? false, mode: 'http' });
+      });
+      if (options.json) return print(JSON.stringify(report));
+      printRegisterReport(report, print);
+    });
+}
+
+function printRegisterReport(report: RegisterRunReport, print: (line: string) => void): void {
+  print(`run ${report.runId}${report.dryRun ? ' (dry run: only this report was written)' : ''}: ${report.checked} persons checked, ${report.changed} changed, ${report.markedMissing} marked missing from the register, ${report.returned} back`);
+  for (const refusal of report.refused) print(`  refused line ${refusal.line}: ${refusal.reason}`);
 }
 
 function wholeNumber(value: string, flag: string): number {
