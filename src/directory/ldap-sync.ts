@@ -13,6 +13,7 @@ import {
   readOrRefuse,
   readUnit,
   refusalKey,
+  values,
   type CatalogueTree,
   type LdapEntry,
 } from './ldap/mapping.ts';
@@ -122,14 +123,14 @@ class CatalogueReader {
     const fetched: FetchCounts = { organisations: 0, units: 0, employees: 0, commissions: 0, functionObjects: 0 };
     const presentExtra = { serviceIdentities: [] as string[], commissions: [] as string[], units: [] as string[], organisations: [] as string[], functionObjects: [] as string[] };
     let watermark: string | null = null;
+    // GeneralizedTime strings of one server sort as the times do.
     const note = (entry: LdapEntry) => {
-      const [stamp] = [entry[Object.keys(entry).find((k) => k.toLowerCase() === map.modifyTimestamp.toLowerCase()) ?? '']].flat();
-      if (typeof stamp === 'string' && (watermark === null || stamp > watermark)) watermark = stamp;
+      for (const stamp of values(entry, map.modifyTimestamp)) if (watermark === null || stamp > watermark) watermark = stamp;
     };
     // The tree is read whole every run: it is small, and entries below it need it to know their place.
     const organisations: Organisation[] = [];
     const tree: CatalogueTree = emptyTree();
-    for (const entry of await this.#all(filters.organisation)) {
+    await this.#each(filters.organisation, undefined, (entry) => {
       fetched.organisations++;
       note(entry);
       const organisation = readOrRefuse('organisation', entry, map, () => readOrganisation(entry, map), refused);
@@ -140,9 +141,12 @@ class CatalogueReader {
         presentExtra.organisations.push(refusalKey(entry, map));
         tree.refused.add(dnKey(entry.dn));
       }
-    }
+    });
     const units: Unit[] = [];
-    const unitEntries = (await this.#all(filters.unit)).sort((a, b) => depth(a.dn) - depth(b.dn));
+    // Parents first, so each unit finds its parent in the tree: units are read whole, then sorted.
+    const unitEntries: LdapEntry[] = [];
+    await this.#each(filters.unit, undefined, (entry) => void unitEntries.push(entry));
+    unitEntries.sort((a, b) => depth(a.dn) - depth(b.dn));
     for (const entry of unitEntries) {
       fetched.units++;
       note(entry);
@@ -156,58 +160,59 @@ class CatalogueReader {
       }
     }
     const functionObjects: FunctionObject[] = [];
-    for (const entry of await this.#all(filters.functionObject)) {
+    await this.#each(filters.functionObject, undefined, (entry) => {
       fetched.functionObjects++;
       note(entry);
       const fo = readOrRefuse('function_object', entry, map, () => readFunctionObject(entry, map, tree), refused);
       if (fo) functionObjects.push(fo);
       else presentExtra.functionObjects.push(refusalKey(entry, map));
-    }
+    });
     const employees: CatalogueEmployee[] = [];
     const commissions: Commission[] = [];
     const changed = (filter: string) => (mode === 'incremental' && since !== null ? `(&${filter}(${map.modifyTimestamp}>=${since}))` : filter);
     if (mode === 'reconcile') {
       // Only the keys: what is present, so what vanished can end.
-      for (const entry of await this.#all(filters.employee, [map.hsaId])) {
+      await this.#each(filters.employee, [map.hsaId], (entry) => {
         fetched.employees++;
         presentExtra.serviceIdentities.push(refusalKey(entry, map));
-      }
-      for (const entry of await this.#all(filters.commission, [map.hsaId])) {
+      });
+      await this.#each(filters.commission, [map.hsaId], (entry) => {
         fetched.commissions++;
         presentExtra.commissions.push(refusalKey(entry, map));
-      }
+      });
       return { batch: { organisations, units, employees, commissions, functionObjects }, refused, presentExtra, watermark: null, fetched };
     }
-    for (const entry of await this.#all(changed(filters.employee))) {
+    await this.#each(changed(filters.employee), undefined, (entry) => {
       fetched.employees++;
       note(entry);
       const employee = readOrRefuse('service_identity', entry, map, () => readEmployee(entry, map, tree, today), refused);
       if (employee) employees.push(employee);
       // A refused entry is still present: its earlier, valid version stays rather than ending.
       else presentExtra.serviceIdentities.push(refusalKey(entry, map));
-    }
-    for (const entry of await this.#all(changed(filters.commission))) {
+    });
+    await this.#each(changed(filters.commission), undefined, (entry) => {
       fetched.commissions++;
       note(entry);
       const commission = readOrRefuse('commission', entry, map, () => readCommission(entry, map), refused);
       if (commission) commissions.push(commission);
       else presentExtra.commissions.push(refusalKey(entry, map));
-    }
+    });
     return { batch: { organisations, units, employees, commissions, functionObjects }, refused, presentExtra, watermark: watermark as string | null, fetched };
   }
 
-  /** Every entry matching the filter, read page by page (RFC 2696) so no server size limit cuts the result. */
-  async #all(filter: string, attributes?: string[]): Promise<LdapEntry[]> {
-    const entries: LdapEntry[] = [];
+  /**
+   * Hands every entry matching the filter to `use`, page by page (RFC 2696):
+   * no server size limit cuts the result, and only one page of raw entries is held at a time.
+   */
+  async #each(filter: string, attributes: string[] | undefined, use: (entry: LdapEntry) => void): Promise<void> {
     const wanted = attributes ?? ['*', this.#config.attributes.modifyTimestamp];
     try {
       for await (const page of this.#client.searchPaginated(this.#config.baseDn, { scope: 'sub', filter, attributes: wanted, paged: { pageSize: this.#config.pageSize } })) {
-        entries.push(...(page.searchEntries as unknown as LdapEntry[]));
+        for (const entry of page.searchEntries as unknown as LdapEntry[]) use(entry);
       }
     } catch (error) {
       throw unavailable(this.#config, `search ${filter} failed`, error);
     }
-    return entries;
   }
 }
 

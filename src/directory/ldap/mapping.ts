@@ -33,7 +33,8 @@ export interface CatalogueTree {
 
 export const emptyTree = (): CatalogueTree => ({ organisations: new Map(), units: new Map(), refused: new Set() });
 
-function values(entry: LdapEntry, attribute: string): string[] {
+/** Every value of an attribute, as text. */
+export function values(entry: LdapEntry, attribute: string): string[] {
   // LDAP attribute names are case-insensitive; ldapts keeps the server's spelling.
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
   const raw = key === undefined ? [] : entry[key]!;
