@@ -2,6 +2,8 @@
 // and the login attribute lookup at 500,000 persons (PostgreSQL when
 // DATABASE_URL is set, else the embedded PGlite).
 // Sizes: BENCH_DIRECTORY_PERSONS (sync, default 100000), BENCH_DIRECTORY_LOOKUP_PERSONS (default 500000).
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Attribute, Change, Client } from 'ldapts';
 import { databaseTargets } from '../test/support/stores.ts';
 import { ldapConfigSchema } from '../src/directory/config.ts';
@@ -23,15 +25,31 @@ const targets = databaseTargets();
 const target = targets.find((t) => t.name === 'postgres') ?? targets[0]!;
 const rows: Record<string, string | number>[] = [];
 
-/** Peak RSS while `work` runs, sampled every 20 ms. */
-async function withPeakRss<T>(work: () => Promise<T>): Promise<{ result: T; peakMiB: number; beforeMiB: number; seconds: number }> {
-  const before = process.memoryUsage.rss();
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+// The bench process also holds the generated region, so besides the process's peak RSS it reports how much the
+// heap grew during the sync, from a collected baseline (gc is exposed at run time; npm run bench passes no flags).
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+const heapBytes = () => {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.external + usage.arrayBuffers;
+};
+
+/** Time, peak RSS and peak heap growth while `work` runs, sampled every 20 ms. */
+async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMiB: number; heapGrowthMiB: number; seconds: number }> {
+  collectGarbage();
+  const baseline = heapBytes();
+  let peakRss = process.memoryUsage.rss();
+  let peakHeap = baseline;
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    peakHeap = Math.max(peakHeap, heapBytes());
+  };
+  const sampler = setInterval(sample, 20);
   const started = performance.now();
   try {
     const result = await work();
-    return { result, peakMiB: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20, beforeMiB: before / 2 ** 20, seconds: (performance.now() - started) / 1000 };
+    sample();
+    return { result, peakRssMiB: peakRss / 2 ** 20, heapGrowthMiB: (peakHeap - baseline) / 2 ** 20, seconds: (performance.now() - started) / 1000 };
   } finally {
     clearInterval(sampler);
   }
@@ -45,14 +63,13 @@ console.log(`slapd loaded ${entries} entries with slapadd in ${((performance.now
 const db = await target.open();
 try {
   const config = ldapConfigSchema.parse({ url: slapd.url, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, baseDn: slapd.baseDn });
-  const full = await withPeakRss(() => syncCatalogue(db, config, { mode: 'full', now }));
+  const full = await measured(() => syncCatalogue(db, config, { mode: 'full', now }));
   rows.push({
     measure: `full sync: ${PERSONS} persons, ${region.employees.length} service identities, ${region.commissions.length} commissions`,
     seconds: full.seconds,
     'entries/s': Math.round(entries / full.seconds),
-    'peak RSS MiB': Math.round(full.peakMiB),
-    // The bench process already holds the generated region; this is what the sync itself added at its peak.
-    'sync added MiB': Math.round(full.peakMiB - full.beforeMiB),
+    'peak RSS MiB': Math.round(full.peakRssMiB),
+    'heap growth MiB': Math.round(full.heapGrowthMiB),
   });
 
   const admin = new Client({ url: slapd.url });
@@ -69,10 +86,10 @@ try {
   for (const [i, dn] of dns.entries()) await changeMail(dn, `changed${i}@bench.example`);
   await admin.unbind();
   console.log(`made ${CHANGES} changes in slapd in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const incremental = await withPeakRss(() => syncCatalogue(db, config, { mode: 'incremental', now }));
+  const incremental = await measured(() => syncCatalogue(db, config, { mode: 'incremental', now }));
   if (incremental.result.report.counts.serviceIdentities.changed !== CHANGES) throw new Error(`incremental sync saw ${incremental.result.report.counts.serviceIdentities.changed} changes, expected ${CHANGES}`);
   const read = Object.values(incremental.result.report.fetched).reduce((a, b) => a + b, 0);
-  rows.push({ measure: `incremental sync: ${CHANGES} changed entries (${read} entries read, the tree included)`, seconds: incremental.seconds, 'entries/s': Math.round(CHANGES / incremental.seconds), 'peak RSS MiB': Math.round(incremental.peakMiB), 'sync added MiB': Math.round(incremental.peakMiB - incremental.beforeMiB) });
+  rows.push({ measure: `incremental sync: ${CHANGES} changed entries (${read} entries read, the tree included)`, seconds: incremental.seconds, 'entries/s': Math.round(CHANGES / incremental.seconds), 'peak RSS MiB': Math.round(incremental.peakRssMiB), 'heap growth MiB': Math.round(incremental.heapGrowthMiB) });
 } finally {
   await slapd.stop();
 }

@@ -75,7 +75,8 @@ function addCareProvider(region: Region, random: Random, index: number, unitCoun
       parentUnitHsaId: parent?.hsaId ?? null,
       // The index keeps sibling names (and so LDAP DNs) unique.
       name: `${random.pick(UNIT_KINDS)} ${random.pick(PLACES)} ${u + 1}`,
-      careUnit: parent !== null || random.chance(0.7),
+      // The first unit is always a care unit, so every care provider has one to hang commissions on.
+      careUnit: u === 0 || parent !== null || random.chance(0.7),
     };
     if (parent === null) topLevel.push(unit);
     region.units.push(unit);
@@ -91,8 +92,6 @@ function addCareProvider(region: Region, random: Random, index: number, unitCoun
       });
     }
   }
-  // Every care provider needs a care unit to hang commissions on.
-  if (!region.units.some((u) => u.organisationHsaId === hsaId && u.careUnit)) (region.units.find((u) => u.organisationHsaId === hsaId) as { careUnit: boolean }).careUnit = true;
 }
 
 function addPerson(region: Region, random: Random, taken: Set<string>, index: number): void {
