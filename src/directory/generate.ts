@@ -27,7 +27,7 @@ export interface Region {
   readonly register: RegisterRecord[];
 }
 
-const GIVEN_NAMES = ['Anna', 'Åsa', 'Märta', 'Eva', 'Karin', 'Sofia', 'Maria', 'Ingrid', 'Linnéa', 'Elin', 'Björn', 'Örjan', 'Gösta', 'Lars', 'Per', 'Erik', 'Johan', 'Mikael', 'Sören', 'Anders', 'Ölof', 'Hampus', 'Ella', 'Saga', 'Måns', 'Jöns', 'Agnes', 'Tove', 'Nils', 'Stina'];
+const GIVEN_NAMES = ['Anna', 'Åsa', 'Märta', 'Eva', 'Karin', 'Sofia', 'Maria', 'Ingrid', 'Linnéa', 'Elin', 'Björn', 'Örjan', 'Gösta', 'Lars', 'Per', 'Erik', 'Johan', 'Mikael', 'Sören', 'Anders', 'Östen', 'Hampus', 'Ella', 'Saga', 'Måns', 'Jöns', 'Agnes', 'Tove', 'Nils', 'Stina'];
 const SURNAMES = ['Andersson', 'Johansson', 'Karlsson', 'Nilsson', 'Eriksson', 'Larsson', 'Olsson', 'Persson', 'Svensson', 'Gustafsson', 'Åberg', 'Öberg', 'Ängström', 'Lindqvist', 'Björk', 'Sjöström', 'Nordström', 'Bäckström', 'Håkansson', 'Löfgren', 'Ek', 'Hedlund', 'Strömberg', 'Dahl', 'Wallin'];
 const UNIT_KINDS = ['Vårdcentral', 'Akutmottagning', 'Barnmedicin', 'Ortopedi', 'Psykiatri', 'Röntgen', 'Kirurgi', 'Geriatrik', 'Infektion', 'Hud'];
 const PLACES = ['Centrum', 'Söder', 'Norr', 'Öster', 'Väster', 'Åkersberga', 'Hälla', 'Tärnby', 'Mölnlycke', 'Gärdet', 'Ödeby', 'Sjöholm'];
@@ -56,14 +56,16 @@ export function generateRegion(options: RegionOptions): Region {
   // At least two, so some persons hold service identities at two employers.
   const providerCount = Math.max(2, Math.ceil(options.persons / PERSONS_PER_CARE_PROVIDER));
   const unitsPerProvider = Math.max(3, Math.ceil(options.persons / providerCount / PERSONS_PER_UNIT));
-  for (let i = 0; i < providerCount; i++) addCareProvider(region, random, i, unitsPerProvider, i === 0 ? (options.regionName ?? 'Region Demo') : `Region Syntet ${i + 1}`);
+  for (let i = 0; i < providerCount; i++) addCareProvider(region, random, i, unitsPerProvider, options.regionName ?? 'Region Demo');
   const taken = new Set<string>();
   for (let i = 0; i < options.persons; i++) addPerson(region, random, taken, i);
   return region;
 }
 
-function addCareProvider(region: Region, random: Random, index: number, unitCount: number, name: string): void {
-  const organisationNumber = withOrganisationCheckDigit(`2321${String(index).padStart(5, '0')}`);
+/** The first care provider is the region itself; the others are private companies (aktiebolag, whose numbers start 55). */
+function addCareProvider(region: Region, random: Random, index: number, unitCount: number, regionName: string): void {
+  const organisationNumber = withOrganisationCheckDigit(index === 0 ? '232100000' : `5566${String(index).padStart(5, '0')}`);
+  const name = index === 0 ? regionName : `Vårdbolaget Syntet ${index} AB`;
   const hsaId = `SE${organisationNumber}-0001`;
   region.organisations.push({ hsaId, organisationNumber, name, careProvider: true });
   const topLevel: Unit[] = [];
