@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { flag, httpUrl, listOf, port, secret } from './fields.ts';
 import { directoryConfigSchema } from '../directory/config.ts';
+import { oidcConfigSchema } from '../idp/oidc/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -42,6 +43,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   directory: directoryConfigSchema.prefault({}),
+  oidc: oidcConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import type { Queryable } from '../../store/index.ts';
+import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from './claims.ts';
+import type { Sealer } from './sealing.ts';
+
+/** How a person may log in: eID app on another device (QR), on this device, or a card over mutual TLS. */
+export const LOGIN_METHODS = ['oob-other', 'oob-same', 'mtls'] as const;
+export type LoginMethod = (typeof LOGIN_METHODS)[number];
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export type ClientAuthMethod = (typeof AUTH_METHODS)[number];
+
+export interface ClientRecord {
+  readonly clientId: string;
+  readonly displayName: string;
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris: readonly string[];
+  readonly public: boolean;
+  readonly tokenEndpointAuthMethod: ClientAuthMethod;
+  readonly jwksUri: string | null;
+  readonly methods: readonly LoginMethod[];
+  readonly allowedClaims: readonly string[];
+  readonly backchannelLogoutUri: string | null;
+  readonly createdAt: Date;
+}
+
+export interface NewClient {
+  readonly displayName: string;
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris?: readonly string[];
+  /** A browser or native app that cannot keep a secret: no secret, PKCE required. */
+  readonly public?: boolean;
+  readonly tokenEndpointAuthMethod?: ClientAuthMethod;
+  readonly jwksUri?: string;
+  readonly methods?: readonly LoginMethod[];
+  readonly allowedClaims?: readonly string[];
+  readonly backchannelLogoutUri?: string;
+}
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+}
+
+const COLUMNS = `client_id as "clientId", display_name as "displayName", redirect_uris as "redirectUris",
+  post_logout_redirect_uris as "postLogoutRedirectUris", public, token_endpoint_auth_method as "tokenEndpointAuthMethod",
+  jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", created_at as "createdAt"`;
+
+const secretPurpose = (clientId: string) => `client-secret:${clientId}`;
+const newSecret = () => randomBytes(32).toString('base64url');
+
+/** Registers a relying party; the secret (for confidential clients with a secret method) is returned once. */
+export async function addClient(db: Queryable, sealer: Sealer, input: NewClient, clientId = randomBytes(12).toString('base64url')): Promise<{ client: ClientRecord; secret: string | null }> {
+  const client = checkNewClient(input);
+  const secret = client.tokenEndpointAuthMethod.startsWith('client_secret') ? newSecret() : null;
+  const [row] = await db.query<ClientRecord>(
+    `insert into oidc_clients (client_id, display_name, redirect_uris, post_logout_redirect_uris, public, secret_encrypted,
+       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLUMNS}`,
+    [
+      clientId,
+      client.displayName,
+      client.redirectUris,
+      client.postLogoutRedirectUris,
+      client.public,
+      secret === null ? null : sealer.seal(secret, secretPurpose(clientId)),
+      client.tokenEndpointAuthMethod,
+      client.jwksUri,
+      client.methods,
+      client.allowedClaims,
+      client.backchannelLogoutUri,
+    ],
+  );
+  return { client: row!, secret };
+}
+
+function checkNewClient(input: NewClient) {
+  const displayName = input.displayName?.trim();
+  if (!displayName || displayName.length > 100) throw new ClientError('the display name must be 1–100 characters');
+  if (!input.redirectUris.length) throw new ClientError('at least one redirect URI is required');
+  for (const uri of [...input.redirectUris, ...(input.postLogoutRedirectUris ?? []), ...(input.backchannelLogoutUri ? [input.backchannelLogoutUri] : [])]) checkUri(uri);
+  const isPublic = input.public ?? false;
+  const tokenEndpointAuthMethod = isPublic ? 'none' : (input.tokenEndpointAuthMethod ?? 'client_secret_basic');
+  if (!AUTH_METHODS.includes(tokenEndpointAuthMethod)) throw new ClientError(`unknown client authentication method ${tokenEndpointAuthMethod} (known: ${AUTH_METHODS.join(', ')})`);
+  if (!isPublic && tokenEndpointAuthMethod === 'none') throw new ClientError('a confidential client needs an authentication method other than none');
+  if (tokenEndpointAuthMethod === 'private_key_jwt' && !input.jwksUri) throw new ClientError('private_key_jwt needs the client’s JWKS URI');
+  if (input.jwksUri) checkUri(input.jwksUri);
+  const methods = input.methods?.length ? [...new Set(input.methods)] : ['oob-other', 'oob-same'];
+  for (const method of methods) if (!(LOGIN_METHODS as readonly string[]).includes(method)) throw new ClientError(`unknown login method ${method} (known: ${LOGIN_METHODS.join(', ')})`);
+  const allowedClaims = input.allowedClaims?.length ? [...new Set(input.allowedClaims)] : [...DEFAULT_ALLOWED_CLAIMS];
+  for (const claim of allowedClaims) if (!CLAIM_NAMES.has(claim)) throw new ClientError(`unknown claim ${claim}`);
+  return {
+    displayName,
+    redirectUris: [...input.redirectUris],
+    postLogoutRedirectUris: [...(input.postLogoutRedirectUris ?? [])],
+    public: isPublic,
+    tokenEndpointAuthMethod,
+    jwksUri: input.jwksUri ?? null,
+    methods,
+    allowedClaims,
+    backchannelLogoutUri: input.backchannelLogoutUri ?? null,
+  };
+}
+
+function checkUri(uri: string): void {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new ClientError(`not a URL: ${uri}`);
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new ClientError(`${uri}: only https URLs (or http on loopback, for development)`);
+  if (url.hash) throw new ClientError(`${uri}: a URI with a fragment is not allowed`);
+}
+
+export async function findClient(db: Queryable, clientId: string): Promise<ClientRecord | null> {
+  const [row] = await db.query<ClientRecord>(`select ${COLUMNS} from oidc_clients where client_id = $1`, [clientId]);
+  return row ?? null;
+}
+
+export async function listClients(db: Queryable): Promise<ClientRecord[]> {
+  return db.query<ClientRecord>(`select ${COLUMNS} from oidc_clients order by display_name, client_id`);
+}
+
+export async function removeClient(db: Queryable, clientId: string): Promise<boolean> {
+  return (await db.query('delete from oidc_clients where client_id = $1 returning 1', [clientId])).length === 1;
+}
+
+/** A new secret for a client authenticating with one; the old secret stops working at once. */
+export async function rotateClientSecret(db: Queryable, sealer: Sealer, clientId: string, now: Date): Promise<string> {
+  const client = await findClient(db, clientId);
+  if (!client) throw new ClientError(`no client ${clientId}`);
+  if (!client.tokenEndpointAuthMethod.startsWith('client_secret')) throw new ClientError(`client ${clientId} authenticates with ${client.tokenEndpointAuthMethod}, not a secret`);
+  const secret = newSecret();
+  await db.query('update oidc_clients set secret_encrypted = $2, secret_rotated_at = $3 where client_id = $1', [clientId, sealer.seal(secret, secretPurpose(clientId)), now]);
+  return secret;
+}
+
+/** The client as oidc-provider's metadata, with its secret decrypted for the comparison oidc-provider makes. */
+export async function clientMetadata(db: Queryable, sealer: Sealer, clientId: string): Promise<Record<string, unknown> | undefined> {
+  const [row] = await db.query<ClientRecord & { sealed: Uint8Array | null }>(`select ${COLUMNS}, secret_encrypted as sealed from oidc_clients where client_id = $1`, [clientId]);
+  if (!row) return undefined;
+  return {
+    client_id: row.clientId,
+    client_name: row.displayName,
+    redirect_uris: row.redirectUris,
+    post_logout_redirect_uris: row.postLogoutRedirectUris,
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+    ...(row.sealed ? { client_secret: sealer.open(row.sealed, secretPurpose(row.clientId)) } : {}),
+    ...(row.jwksUri ? { jwks_uri: row.jwksUri } : {}),
+    ...(row.backchannelLogoutUri ? { backchannel_logout_uri: row.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    subject_type: 'pairwise',
+    ...(row.public ? { application_type: 'web' } : {}),
+  };
+}

@@ -1,0 +1,130 @@
+import { randomBytes, type JsonWebKey } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { loginAttributes, type PersonView } from '../../directory/index.ts';
+import type { Part, PartContext, PartFactory } from '../../server/index.ts';
+import type { Database } from '../../store/index.ts';
+import { createSessionStore, readCookie, SSO_COOKIE } from '../session/index.ts';
+import { interactionRoutes } from './interactions.ts';
+import { rotateSigningKeys, type RotationPolicy } from './keys.ts';
+import { buildProvider } from './provider.ts';
+import { createSealer, loadEncryptionKey, type Sealer } from './sealing.ts';
+
+export { oidcConfigSchema, type OidcConfig } from './config.ts';
+export { addClient, findClient, listClients, removeClient, rotateClientSecret, ClientError, LOGIN_METHODS, type ClientRecord, type NewClient, type LoginMethod } from './clients.ts';
+export { SCOPES, CLAIM_NAMES } from './claims.ts';
+export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
+export { openSealer } from './secrets.ts';
+
+export interface OidcPartOptions {
+  /**
+   * The authentication service the login pages start orders on. The IdP only
+   * starts, collects and cancels; the app's answers are verified by whoever
+   * serves `/app/v1` (the authentication part).
+   */
+  readonly orders?: (context: PartContext) => OrderService;
+  /** How often this node looks for due key rotations. */
+  readonly keyCheckIntervalMs?: number;
+}
+
+/** Answers reach the authentication part, never this service: refuse any that arrive here. */
+const answersVerifiedElsewhere: AnswerVerifier = async () => ({ ok: false, hint: 'certificateErr', reason: 'answers are verified by the authentication part' });
+
+/** The OpenID Provider part with its dependencies chosen by the caller. */
+export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
+  return async (context) => {
+    const { config, db, ephemeral, log } = context;
+    const oidc = config.oidc;
+    const now = () => context.now().getTime();
+    const issuer = `${config.server.publicBaseUrl}/oidc`;
+    const sealer = createSealer(await loadEncryptionKey(oidc.encryptionKey, config.dataDir));
+    const secrets = await installationSecrets(db, sealer);
+    const sessions = createSessionStore(ephemeral, { ttlMs: oidc.ssoSessionSeconds * 1000, now });
+    const orders = options.orders?.(context) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const loadPerson = (personnummer: string): Promise<PersonView | null> => loginAttributes(db, personnummer);
+    const policy: RotationPolicy = {
+      rotationMs: oidc.keyRotationDays * 86_400_000,
+      publishAheadMs: oidc.keyPublishAheadHours * 3_600_000,
+      keepRetiredMs: Math.max(oidc.idTokenSeconds, oidc.accessTokenSeconds, oidc.refreshTokenSeconds) * 1000,
+    };
+    const build = (signingKeys: JsonWebKey[]) => {
+      const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now });
+      provider.proxy = config.server.trustProxy;
+      provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
+      provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
+      return provider;
+    };
+    const endSsoSession = (cookieHeader: string) => sessions.end(readCookie(cookieHeader, SSO_COOKIE)).catch((error: unknown) => log.error({ err: error }, 'ending the SSO session failed'));
+    let keys = await rotateSigningKeys(db, sealer, oidc.signingAlg, policy, context.now());
+    let provider: Provider = build(keys);
+    // Each node rebuilds its provider when the key set changes (keys are fixed per oidc-provider instance).
+    const timer = setInterval(() => {
+      rotateSigningKeys(db, sealer, oidc.signingAlg, policy, context.now())
+        .then((fresh) => {
+          if (fingerprint(fresh) === fingerprint(keys)) return;
+          keys = fresh;
+          provider = build(fresh);
+          log.info({ kids: fresh.map((k) => `${k.kid}:${(k.key_ops as string[] | undefined)?.join('+') ?? 'sign'}`) }, 'oidc signing keys changed');
+        })
+        .catch((error: unknown) => log.error({ err: error }, 'oidc key rotation failed'));
+    }, options.keyCheckIntervalMs ?? 60_000);
+    timer.unref();
+
+    const part: Part = {
+      name: 'oidc',
+      title: { sv: 'OpenID Connect', en: 'OpenID Connect' },
+      description: {
+        sv: 'Inloggning till e-tjänster med OpenID Connect: SITHS eID, val av uppdrag, vårdens attribut.',
+        en: 'Login to e-services with OpenID Connect: SITHS eID, choice of commission, healthcare claims.',
+      },
+      links: [{ href: '/oidc/.well-known/openid-configuration', label: { sv: 'OpenID Connect discovery', en: 'OpenID Connect discovery' } }],
+      https: async (app: FastifyInstance) => {
+        await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, loadPerson, now }));
+        await app.register(providerRoutes(() => provider));
+        app.get('/.well-known/openid-configuration', async (_request, reply) => reply.redirect('/oidc/.well-known/openid-configuration', 308));
+      },
+      async stop() {
+        clearInterval(timer);
+      },
+    };
+    return part;
+  };
+}
+
+/** The part as the system registers it: orders on the shared short-lived store. */
+export const createOidcPart: PartFactory = makeOidcPart();
+
+const fingerprint = (keys: readonly JsonWebKey[]) => keys.map((k) => `${k.kid}:${(k.key_ops as string[] | undefined)?.join('+') ?? 'sign'}`).join(',');
+
+/**
+ * oidc-provider (a Koa app) answers everything under `/oidc` on the raw
+ * request: Fastify must not read the body first, so this plugin parses none,
+ * and the page headers (CSP, frame denial) are copied onto the raw response.
+ */
+function providerRoutes(provider: () => Provider) {
+  return async (app: FastifyInstance) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      reply.hijack();
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
+      const raw = request.raw as typeof request.raw & { originalUrl?: string };
+      raw.originalUrl = raw.url;
+      raw.url = raw.url!.slice('/oidc'.length) || '/';
+      await provider().callback()(raw, reply.raw);
+    };
+    app.all('/oidc', handler);
+    app.all('/oidc/*', handler);
+  };
+}
+
+/** Cookie-signing keys and the pairwise-sub key: made once per installation, shared by every node. */
+async function installationSecrets(db: Database, sealer: Sealer): Promise<{ cookieKeys: string[]; pairwiseKey: Uint8Array }> {
+  const read = async (name: string) => {
+    await db.query('insert into oidc_secrets (name, value_encrypted) values ($1, $2) on conflict (name) do nothing', [name, sealer.seal(randomBytes(32).toString('base64url'), `secret:${name}`)]);
+    const [row] = await db.query<{ value: Uint8Array }>('select value_encrypted as value from oidc_secrets where name = $1', [name]);
+    return sealer.open(row!.value, `secret:${name}`);
+  };
+  return { cookieKeys: [await read('cookie-key')], pairwiseKey: Buffer.from(await read('pairwise-key'), 'base64url') };
+}

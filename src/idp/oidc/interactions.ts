@@ -1,0 +1,287 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseForm } from 'node:querystring';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+import qrcode from 'qrcode-generator';
+import { qrContent, type OrderService } from '../../authn/index.ts';
+import type { PersonView } from '../../directory/index.ts';
+import { sendPage } from '../../server/index.ts';
+import type { EphemeralStore } from '../../store/index.ts';
+import { pickLocale, type Locale } from '../../web/index.ts';
+import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
+import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from './claims.ts';
+import { findClient, type ClientRecord } from './clients.ts';
+import type { OidcConfig } from './config.ts';
+import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage } from './pages.ts';
+import { acrOf, grantRecordKey, type GrantRecord } from './provider.ts';
+
+export interface InteractionDependencies {
+  readonly provider: () => Provider;
+  readonly config: OidcConfig;
+  readonly db: Parameters<typeof findClient>[0];
+  readonly ephemeral: EphemeralStore;
+  readonly sessions: SessionStore;
+  readonly orders: OrderService;
+  readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
+  readonly now: () => number;
+}
+
+/** The order a login page is waiting for. */
+interface PendingLogin {
+  readonly method: AuthnMethod;
+  readonly orderRef: string;
+  readonly autoStartToken: string;
+  readonly qrStartToken: string;
+  readonly qrStartSecret: string;
+  readonly startedAt: number;
+}
+
+/** The login request as the pages need it: who asks, for what, and what they pinned. */
+interface LoginRequest {
+  readonly uid: string;
+  readonly client: ClientRecord;
+  readonly prompt: string;
+  readonly params: Record<string, unknown>;
+  readonly requested: RequestedClaims;
+  readonly granted: Set<string>;
+  readonly minimumLoa: 2 | 3 | undefined;
+  readonly maxAge: number | undefined;
+}
+
+const pendingKey = (uid: string) => `idp:pending:${uid}`;
+const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
+
+/**
+ * The login pages under `/oidc/interaction/:uid`: method choice → QR page
+ * (order on the authentication service, polled) → choice of commission or
+ * service identity when the granted claims need it → back to oidc-provider,
+ * without a consent page.
+ */
+export function interactionRoutes(deps: InteractionDependencies) {
+  const loginJs = readFile(new URL('./login.js', import.meta.url));
+  return async (app: FastifyInstance) => {
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
+
+    app.get('/oidc/assets/login.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginJs));
+
+    app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const sso = await liveSession(request, login);
+      if (sso) return afterAuthentication(request, reply, login, sso);
+      const methods = login.client.methods.filter((m) => OOB_METHODS.includes(m));
+      if (methods.length === 1) return startOrder(request, reply, login, methods[0]!);
+      return sendPage(reply, methodPage(localeOf(request), request.url, login.uid, login.client.displayName, methods));
+    });
+
+    app.post<{ Params: { uid: string }; Body: { method?: string } }>('/oidc/interaction/:uid/start', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const method = request.body?.method as AuthnMethod;
+      if (!OOB_METHODS.includes(method) || !login.client.methods.includes(method)) return errorPage(request, reply, 400, 'unknown login method');
+      return startOrder(request, reply, login, method);
+    });
+
+    app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid/wait', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const pending = await readPending(login.uid);
+      if (!pending) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      const locale = localeOf(request);
+      return sendPage(reply, waitPage(locale, request.url, login.uid, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, login.uid), 'outstandingTransaction'));
+    });
+
+    /** What the QR page polls: a fresh QR code and the hint, or where to go next. */
+    app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid/status', async (request, reply) => {
+      const login = await loadRequest(request, reply, 'json');
+      if (!login) return reply;
+      const state = await poll(request, reply, login);
+      return reply.code(state.status === 'gone' ? 404 : 200).header('cache-control', 'no-store').send(state);
+    });
+
+    /** The same without JavaScript: the Continue button. */
+    app.post<{ Params: { uid: string } }>('/oidc/interaction/:uid/collect', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const state = await poll(request, reply, login);
+      return reply.redirect(state.next ?? `/oidc/interaction/${login.uid}/wait`, 303);
+    });
+
+    app.post<{ Params: { uid: string } }>('/oidc/interaction/:uid/cancel', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const pending = await deps.ephemeral.take(pendingKey(login.uid));
+      if (pending) await deps.orders.cancel((JSON.parse(pending) as PendingLogin).orderRef, requesterOf(login.client).clientId).catch(() => {});
+      return finish(request, reply, { error: 'access_denied', error_description: 'the person cancelled the login' });
+    });
+
+    app.post<{ Params: { uid: string }; Body: { choice?: string } }>('/oidc/interaction/:uid/choose', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const sso = await liveSession(request, login);
+      if (!sso) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+      const need = choiceNeeded(person, login.granted, login.requested);
+      const picked = String(request.body?.choice ?? '');
+      if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login, sso, { kind: 'commission', hsaId: picked });
+      if (need.ask === 'serviceIdentity' && need.candidates.some((s) => s.hsaId === picked)) return complete(request, reply, login, sso, { kind: 'serviceIdentity', hsaId: picked });
+      return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+    });
+  };
+
+  async function loadRequest(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, answer: 'page' | 'json' = 'page'): Promise<LoginRequest | undefined> {
+    let details;
+    try {
+      details = await deps.provider().interactionDetails(request.raw, reply.raw);
+    } catch {
+      if (answer === 'json') reply.code(400).send({ status: 'failed', hint: loginMessages(localeOf(request))('hint.expiredTransaction') });
+      else errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+      return undefined;
+    }
+    if (details.uid !== request.params.uid) {
+      errorPage(request, reply, 400, 'wrong login');
+      return undefined;
+    }
+    const client = await findClient(deps.db, String(details.params['client_id']));
+    if (!client) {
+      errorPage(request, reply, 400, 'unknown client');
+      return undefined;
+    }
+    const requested = parseClaimsParameter(details.params['claims']);
+    const acrValues = String(details.params['acr_values'] ?? '').split(' ').filter(Boolean);
+    const maxAge = details.params['max_age'] === undefined ? undefined : Number(details.params['max_age']);
+    return {
+      uid: details.uid,
+      client,
+      prompt: details.prompt.name,
+      params: details.params,
+      requested,
+      granted: grantedClaims(String(details.params['scope'] ?? ''), requested, new Set(client.allowedClaims)),
+      // Asking only for LoA 3 rules out reserve cards; any other mix accepts both.
+      minimumLoa: acrValues.length && acrValues.every((v) => v === deps.config.loa.loa3) ? 3 : undefined,
+      maxAge: Number.isFinite(maxAge) ? maxAge : undefined,
+    };
+  }
+
+  /** The SSO session, when it can stand in for a new authentication for this request. */
+  async function liveSession(request: FastifyRequest, login: LoginRequest): Promise<SsoSession | null> {
+    const sso = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+    if (!sso) return null;
+    const forced = String(login.params['prompt'] ?? '').split(' ').includes('login') && login.prompt === 'login' && (await deps.ephemeral.get(`idp:fresh:${login.uid}`)) !== sso.id;
+    if (forced) return null;
+    if (login.maxAge !== undefined && Math.floor(deps.now() / 1000) - sso.authTime > login.maxAge) return null;
+    if (login.minimumLoa && sso.loa < login.minimumLoa) return null;
+    return sso;
+  }
+
+  async function startOrder(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, method: AuthnMethod) {
+    const pinnedPerson = pinnedValues(login.requested, 'personalIdentityNumber');
+    const requirements = {
+      ...(pinnedPerson?.size === 1 ? { personalIdentityNumber: [...pinnedPerson][0]! } : {}),
+      ...(login.minimumLoa ? { minimumLoa: login.minimumLoa } : {}),
+    };
+    const tokens = await deps.orders.start({ kind: 'auth', requester: requesterOf(login.client), endUserIp: request.ip, requirements, userVisibleText: `${loginMessages('sv')('login.to').replace('{client}', login.client.displayName)}` });
+    const pending: PendingLogin = { method, ...tokens, startedAt: deps.now() };
+    await deps.ephemeral.set(pendingKey(login.uid), JSON.stringify(pending), deps.config.interactionSeconds * 1000);
+    return reply.redirect(`/oidc/interaction/${login.uid}/wait`, 303);
+  }
+
+  /** Collects the order once; a completed order becomes the SSO session (exactly once, whichever poll sees it first). */
+  async function poll(request: FastifyRequest, reply: FastifyReply, login: LoginRequest): Promise<{ status: string; hint?: string; qr?: string; next?: string }> {
+    const locale = localeOf(request);
+    const pending = await readPending(login.uid);
+    if (!pending) return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
+    const result = await deps.orders.collect(pending.orderRef, requesterOf(login.client).clientId);
+    if (result.status === 'pending') return { status: 'pending', hint: hintText(locale, result.hintCode), qr: qrImage(pending, deps.now()) };
+    if (!(await deps.ephemeral.take(pendingKey(login.uid)))) return { status: result.status, next: `/oidc/interaction/${login.uid}` };
+    if (result.status === 'failed') {
+      request.log.info({ decision: 'oidc login failed', hintCode: result.hintCode, clientId: login.client.clientId }, 'authentication order failed');
+      return { status: 'failed', hint: hintText(locale, result.hintCode), next: `/oidc/interaction/${login.uid}` };
+    }
+    const completion = result.completionData;
+    const session = await deps.sessions.create({
+      subject: completion.user,
+      method: pending.method,
+      loa: completion.loa,
+      authTime: Math.floor(deps.now() / 1000),
+      certificatePem: completion.certificatePem,
+    });
+    // This interaction's own authentication satisfies prompt=login.
+    await deps.ephemeral.set(`idp:fresh:${login.uid}`, session.id, deps.config.interactionSeconds * 1000);
+    reply.header('set-cookie', sessionCookie(session, deps.config.ssoSessionSeconds));
+    return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
+  }
+
+  async function readPending(uid: string): Promise<PendingLogin | null> {
+    const raw = await deps.ephemeral.get(pendingKey(uid));
+    return raw ? (JSON.parse(raw) as PendingLogin) : null;
+  }
+
+  async function afterAuthentication(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, sso: SsoSession) {
+    const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+    const need = choiceNeeded(person, login.granted, login.requested);
+    const locale = localeOf(request);
+    if (need.ask === 'impossible') {
+      request.log.info({ decision: 'oidc principal mismatch', clientId: login.client.clientId }, need.reason);
+      return finish(request, reply, { error: 'access_denied', error_description: need.reason });
+    }
+    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
+    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
+    return complete(request, reply, login, sso, need.choice);
+  }
+
+  /** Grants what the client asked for and may receive (the rest rejected, so no consent page), then hands back to oidc-provider. */
+  async function complete(request: FastifyRequest, reply: FastifyReply, login: LoginRequest, sso: SsoSession, choice: Choice) {
+    const provider = deps.provider();
+    const accountId = accountIdOf(sso);
+    const grant = new provider.Grant({ accountId, clientId: login.client.clientId });
+    const scopes = String(login.params['scope'] ?? '').split(' ').filter(Boolean);
+    const allowedScopes = scopes.filter((s) => s === 'openid' || s === 'offline_access' || ((SCOPES as Record<string, readonly string[]>)[s] ?? []).some((c) => login.granted.has(c)));
+    grant.addOIDCScope(allowedScopes.join(' '));
+    const rejectedScopes = scopes.filter((s) => !allowedScopes.includes(s));
+    if (rejectedScopes.length) grant.rejectOIDCScope(rejectedScopes.join(' '));
+    grant.addOIDCClaims([...login.granted]);
+    const asked = [...Object.keys(login.requested.id_token ?? {}), ...Object.keys(login.requested.userinfo ?? {})];
+    const cut = asked.filter((c) => !login.granted.has(c));
+    if (cut.length) grant.rejectOIDCClaims(cut);
+    const grantId = await grant.save();
+    const record: GrantRecord = { login: loginOf(sso), choice, granted: [...login.granted] };
+    await deps.ephemeral.set(grantRecordKey(grantId), JSON.stringify(record), deps.config.refreshTokenSeconds * 1000);
+    await deps.sessions.addParticipant(sso.id, { protocol: 'oidc', clientId: login.client.clientId });
+    return finish(request, reply, {
+      login: { accountId, acr: acrOf(deps.config, sso.loa), amr: [sso.method], ts: sso.authTime, remember: true },
+      consent: { grantId },
+    });
+  }
+
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>) {
+    const url = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+    return reply.redirect(url, 303);
+  }
+}
+
+function loginOf(sso: SsoSession): LoginRecord {
+  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
+}
+
+const requesterOf = (client: ClientRecord) => ({ clientId: `oidc:${client.clientId}`, displayName: client.displayName });
+
+function localeOf(request: FastifyRequest): Locale {
+  return pickLocale(request);
+}
+
+function errorPage(request: FastifyRequest, reply: FastifyReply, status: number, message: string) {
+  return sendPage(reply.code(status), loginErrorPage(localeOf(request), request.url, message));
+}
+
+/** The animated QR code for this second of the order, as an SVG data URL. */
+function qrImage(pending: PendingLogin, now: number): string {
+  const code = qrcode(0, 'M');
+  code.addData(qrContent(pending.qrStartToken, pending.qrStartSecret, Math.max(0, Math.floor((now - pending.startedAt) / 1000))));
+  code.make();
+  return `data:image/svg+xml;base64,${Buffer.from(code.createSvgTag({ cellSize: 4, margin: 4, scalable: true })).toString('base64')}`;
+}
+
+function autoStartLink(pending: PendingLogin, uid: string): string {
+  return `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent(`/oidc/interaction/${uid}/wait`)}`;
+}
