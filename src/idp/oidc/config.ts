@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secret } from '../../config/fields.ts';
+import { flag, secret } from '../../config/fields.ts';
 
 const seconds = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 
@@ -30,6 +30,12 @@ export const oidcConfigSchema = z.strictObject({
   accessTokenSeconds: seconds(600),
   idTokenSeconds: seconds(600),
   refreshTokenSeconds: seconds(8 * 3600),
+  /**
+   * Let the IdP call relying parties (back-channel logout, JWKS URIs) on
+   * private or loopback addresses. Off: oidc-provider refuses them, against
+   * server-side request forgery; turn on where e-services live on an internal network.
+   */
+  allowPrivateNetworkCalls: flag.default(false),
   /** How long a person has to finish the login pages. */
   interactionSeconds: seconds(600, 60),
 });

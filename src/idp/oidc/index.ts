@@ -52,6 +52,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now });
       provider.proxy = config.server.trustProxy;
       provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
+      provider.on('backchannel.error', (_ctx, error, client) => log.warn({ err: error, clientId: client.clientId }, 'back-channel logout notice failed'));
       provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
       return provider;
     };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
 import { call } from '../../../test/support/http.ts';
@@ -60,7 +61,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
       ['authn', testAuthnPart(holdersVerifier(holders), (c) => (context = c))],
       ['oidc', createOidcPart],
     ]);
-    system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 30 } }, oidc: { encryptionKey: ENCRYPTION_KEY } }, parts);
+    system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 30 } }, oidc: { encryptionKey: ENCRYPTION_KEY, allowPrivateNetworkCalls: true } }, parts);
     const rows = await context.db.query<{ personnummer: string; commissions: string[] }>(
       `select p.personnummer, array_agg(c.hsa_id order by c.hsa_id) as commissions
          from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
@@ -150,5 +151,133 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     assert.equal(introspected.active, true);
     await client.tokenRevocation(config, tokens.access_token);
     assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+  });
+
+  it('reuses the SSO session at a second client, asks for the commission each login, and honours pre-selection', async () => {
+    const plain = await registerClient(['name', 'personalIdentityNumber']);
+    const care = await registerClient(['name', 'personalIdentityNumber', 'commissionHsaId', 'healthCareUnitHsaId']);
+    const person = browser(system.tls.cert);
+    const holder = holderFor(withCommissions.personnummer);
+    const first = await relyingParty(plain.client.clientId, plain.secret);
+    const firstLogin = await authorize(first, person, { scope: 'openid profile personalIdentityNumber' });
+    const done = await loginByQr(person, holder, firstLogin.landed);
+    const firstTokens = await client.authorizationCodeGrant(first, new URL(done.location), { pkceCodeVerifier: firstLogin.verifier, expectedState: 'st' });
+    const authTime = firstTokens.claims()!.auth_time;
+
+    // The second client wants a commission: no new authentication, but the choice page.
+    const second = await relyingParty(care.client.clientId, care.secret);
+    const claims = JSON.stringify({ id_token: { commissionHsaId: { essential: true } } });
+    const secondLogin = await authorize(second, person, { scope: 'openid', claims });
+    assert.equal(secondLogin.landed.answer.status, 200);
+    assert.match(secondLogin.landed.answer.body, /name="choice"/, 'the commission choice page is shown');
+    for (const hsaId of withCommissions.commissions) assert.ok(secondLogin.landed.answer.body.includes(hsaId), `${hsaId} is offered`);
+    const picked = withCommissions.commissions[1]!;
+    const chosen = await person.follow(`${secondLogin.landed.location.replace(/\?.*$/, '')}/choose`, base, { method: 'POST', body: `choice=${encodeURIComponent(picked)}` });
+    assert.ok(chosen.location.startsWith(REDIRECT), chosen.location);
+    const secondTokens = await client.authorizationCodeGrant(second, new URL(chosen.location), { pkceCodeVerifier: secondLogin.verifier, expectedState: 'st' });
+    assert.equal(secondTokens.claims()!['commissionHsaId'], picked);
+    assert.equal(secondTokens.claims()!.auth_time, authTime, 'the SSO session was reused, not a new authentication');
+    assert.notEqual(secondTokens.claims()!.sub, firstTokens.claims()!.sub, 'each client sees its own sub');
+
+    // Pre-selected commission: no page.
+    const preselected = withCommissions.commissions[0]!;
+    const third = await authorize(second, person, { scope: 'openid', claims: JSON.stringify({ id_token: { commissionHsaId: { essential: true, value: preselected } } }) });
+    assert.ok(third.landed.location.startsWith(REDIRECT), third.landed.location);
+    const thirdTokens = await client.authorizationCodeGrant(second, new URL(third.landed.location), { pkceCodeVerifier: third.verifier, expectedState: 'st' });
+    assert.equal(thirdTokens.claims()!['commissionHsaId'], preselected);
+
+    // A pre-selection the person cannot satisfy ends with an error to the client, never another identity.
+    const mismatch = await authorize(second, person, { scope: 'openid', claims: JSON.stringify({ id_token: { commissionHsaId: { value: 'SE0000000000-NOPE' } } }) });
+    const error = new URL(mismatch.landed.location);
+    assert.ok(mismatch.landed.location.startsWith(REDIRECT), mismatch.landed.location);
+    assert.equal(error.searchParams.get('error'), 'access_denied');
+    assert.equal(error.searchParams.get('code'), null);
+  });
+
+  it('answers bad input with the protocol error', async () => {
+    const { client: registered, secret } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, secret);
+    const person = browser(system.tls.cert);
+    const authorizeUrl = (params: Record<string, string>) =>
+      `${base}/oidc/auth?${new URLSearchParams({ client_id: registered.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...params })}`;
+
+    // No redirect to an unregistered URI or for an unknown client: an error page at the IdP.
+    for (const params of [{ redirect_uri: 'https://evil.example/cb' }, { client_id: 'nobody' }] as Record<string, string>[]) {
+      const answer = await person.send(authorizeUrl(params));
+      assert.equal(answer.status, 400, JSON.stringify(params));
+      assert.ok(!answer.headers.location);
+      assert.match(answer.body, /invalid_redirect_uri|invalid_client/);
+    }
+    // A claims parameter that is not JSON goes back to the client as invalid_request.
+    const notJson = await person.send(authorizeUrl({ claims: '{not json' }));
+    assert.equal(notJson.status, 303);
+    assert.equal(new URL(notJson.headers.location!).searchParams.get('error'), 'invalid_request');
+    // PKCE is required.
+    const noPkce = await person.send(authorizeUrl({ code_challenge: '', code_challenge_method: '' }));
+    assert.equal(new URL(noPkce.headers.location!).searchParams.get('error'), 'invalid_request');
+
+    const holder = holderFor(singleCommission);
+    const { verifier, landed } = await authorize(config, person, {});
+    const done = await loginByQr(person, holder, landed);
+    const callback = new URL(done.location);
+    await assert.rejects(client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: `${verifier}x`, expectedState: 'st' }), (e: Error & { error?: string }) => e.error === 'invalid_grant');
+
+    const again = await authorize(config, person, {});
+    const tokens = await client.authorizationCodeGrant(config, new URL(again.landed.location), { pkceCodeVerifier: again.verifier, expectedState: 'st' });
+    assert.ok(tokens.id_token);
+    await assert.rejects(client.authorizationCodeGrant(config, new URL(again.landed.location), { pkceCodeVerifier: again.verifier, expectedState: 'st' }), (e: Error & { error?: string }) => e.error === 'invalid_grant');
+    // The replay also revoked what the code gave.
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+  });
+
+  it('refreshes tokens, then logs out everywhere and tells the client on the back channel', async () => {
+    const notices: string[] = [];
+    const receiver = createHttpServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        notices.push(new URLSearchParams(body).get('logout_token') ?? '');
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const sealer = await openSealer(system.config);
+      const { client: registered, secret } = await addClient(context.db, sealer, {
+        displayName: 'Journalen',
+        redirectUris: [REDIRECT],
+        postLogoutRedirectUris: ['https://rp.example/bye'],
+        backchannelLogoutUri: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/logout`,
+        allowedClaims: ['name'],
+        methods: ['oob-other'],
+      });
+      const config = await relyingParty(registered.clientId, secret!);
+      const person = browser(system.tls.cert);
+      const { verifier, landed } = await authorize(config, person, { scope: 'openid offline_access', prompt: 'consent' });
+      const done = await loginByQr(person, holderFor(singleCommission), landed);
+      const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
+      assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+      const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+      assert.equal(refreshed.claims()!.sub, tokens.claims()!.sub);
+
+      const endUrl = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://rp.example/bye' });
+      const confirm = await person.send(endUrl.href);
+      assert.equal(confirm.status, 200);
+      const action = /<form[^>]*action="([^"]+)"/.exec(confirm.body)?.[1];
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
+      assert.ok(action && xsrf, confirm.body);
+      const out = await person.follow(new URL(action.replaceAll('&amp;', '&'), base).href, base, { method: 'POST', body: `xsrf=${xsrf}&logout=yes` });
+      assert.ok(out.location.startsWith('https://rp.example/bye'), out.location);
+      assert.equal(notices.length, 1, 'one back-channel notice');
+      const logoutToken = JSON.parse(Buffer.from(notices[0]!.split('.')[1]!, 'base64url').toString()) as { sub: string; events: Record<string, unknown> };
+      assert.equal(logoutToken.sub, tokens.claims()!.sub);
+      assert.ok(logoutToken.events['http://schemas.openid.net/event/backchannel-logout']);
+
+      // The SSO session is gone: the next login shows the login pages again.
+      const next = await authorize(config, person, {});
+      assert.match(next.landed.location, /\/wait$/);
+    } finally {
+      receiver.close();
+    }
   });
 });

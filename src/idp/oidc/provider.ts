@@ -56,7 +56,8 @@ export function buildProvider(deps: ProviderDependencies): Provider {
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPES)],
     acrValues: [config.loa.loa3, config.loa.loa2],
     subjectTypes: ['pairwise', 'public'],
-    pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSub(deps.pairwiseKey, String(client.sectorIdentifier ?? client.clientId), accountId),
+    // Per client, not per redirect host (OIDC's sector default): two e-services on one host must not share a sub.
+    pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSub(deps.pairwiseKey, client.clientId, accountId),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     pkce: { required: () => true },
     responseTypes: ['code'],
@@ -97,12 +98,19 @@ export function buildProvider(deps: ProviderDependencies): Provider {
       },
     }),
     renderError: renderOidcError,
+    ...(config.allowPrivateNetworkCalls ? { fetch: withoutAddressCheck } : {}),
     enabledJWA: { idTokenSigningAlgValues: [config.signingAlg, 'RS256'], requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256'], clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'] },
   };
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = true;
   return provider;
 }
+
+/** oidc-provider's outgoing fetch without its dispatcher, which refuses private and loopback addresses. */
+const withoutAddressCheck = (url: string | URL | Request, options?: RequestInit) => {
+  const { dispatcher: _refusesPrivateAddresses, ...rest } = (options ?? {}) as RequestInit & { dispatcher?: unknown };
+  return fetch(url, rest);
+};
 
 function ephemeralAdapterFor(deps: ProviderDependencies) {
   const Models = ephemeralAdapter(deps.ephemeral, deps.config.refreshTokenSeconds * 1000, deps.now);

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import type { AnswerVerifier, Challenge } from '../../authn/index.ts';
@@ -20,7 +20,7 @@ export function freePort(): Promise<number> {
 /** An eID holder: a real key pair whose signatures the stand-in verifier checks. */
 export function eidHolder(person: { personalIdentityNumber: string; givenName: string; surname: string }, loa = 3) {
   const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const certificatePem = `test-certificate-of-${person.personalIdentityNumber}`;
+  const certificatePem = `test-certificate-of-${person.personalIdentityNumber}-${randomUUID()}`;
   return {
     person,
     certificatePem,
