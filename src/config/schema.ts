@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { flag, httpUrl, listOf, port, secret } from './fields.ts';
 import { directoryConfigSchema } from '../directory/config.ts';
+import { pkiConfigSchema } from '../pki/config.ts';
 import { oidcConfigSchema } from '../idp/oidc/config.ts';
 
 export const configSchema = z.strictObject({
@@ -42,6 +43,7 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  pki: pkiConfigSchema.prefault({}),
   directory: directoryConfigSchema.prefault({}),
   oidc: oidcConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */

@@ -1,0 +1,41 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A scratch folder for OpenSSL's files in a test, removed by `done()`. */
+export function scratch() {
+  const dir = mkdtempSync(join(tmpdir(), 'tillit-pki-'));
+  return {
+    dir,
+    file(name: string, content: string | Uint8Array): string {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      return path;
+    },
+    read: (name: string) => readFileSync(join(dir, name)),
+    path: (name: string) => join(dir, name),
+    done: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs OpenSSL; returns stdout+stderr and the exit status without throwing. */
+export function openssl(args: string[], input?: string): { ok: boolean; output: string } {
+  try {
+    const output = execFileSync('openssl', args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
+    return { ok: true, output };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/** A CSR made by OpenSSL, so the request side is not our own code. */
+export function opensslCsr(dir: ReturnType<typeof scratch>, name: string, options: { subject: string; key?: string[]; san?: string }): string {
+  const keyArgs = options.key ?? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const args = ['req', '-new', ...keyArgs, '-nodes', '-keyout', dir.path(`${name}.key`), '-out', dir.path(`${name}.csr`), '-subj', options.subject];
+  if (options.san) args.push('-addext', `subjectAltName=${options.san}`);
+  const result = openssl(args);
+  if (!result.ok) throw new Error(result.output);
+  return dir.read(`${name}.csr`).toString('utf8');
+}
