@@ -61,6 +61,8 @@ export function buildProvider(deps: ProviderDependencies): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     pkce: { required: () => true },
     responseTypes: ['code'],
+    // E-services read who logged in from the ID token (the contract), so scope claims go there too, not only to userinfo.
+    conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
