@@ -11,13 +11,14 @@ import { generateRegion } from '../src/directory/generate.ts';
 import { regionToLdif } from '../src/directory/ldap/ldif.ts';
 import { slapdInstalled, startSlapd } from '../src/directory/ldap/slapd.ts';
 import { syncCatalogue } from '../src/directory/ldap-sync.ts';
-import { loginAttributes } from '../src/directory/reads.ts';
+import { loginAttributes, searchPersons } from '../src/directory/reads.ts';
 import { percentile, printTable } from './support.ts';
 
 const PERSONS = Number(process.env['BENCH_DIRECTORY_PERSONS'] ?? 100_000);
 const LOOKUP_PERSONS = Number(process.env['BENCH_DIRECTORY_LOOKUP_PERSONS'] ?? 500_000);
 const CHANGES = 1_000;
 const LOOKUPS = 2_000;
+const SEARCHES = 50;
 const now = () => new Date();
 
 if (!(await slapdInstalled())) throw new Error('bench directory needs slapd: apt-get install slapd ldap-utils');
@@ -131,6 +132,14 @@ try {
     if (!found) throw new Error(`lookup lost ${personnummer}`);
   }
   rows.push({ measure: `login attribute lookup, ${persons} persons (${target.name}), ${LOOKUPS} lookups`, 'p50 ms': percentile(timings, 50), 'p99 ms': percentile(timings, 99) });
+  const queries = region.register.slice(0, SEARCHES).map((r, i) => (i % 2 ? r.surname.slice(0, 4) : `${r.givenName} ${r.surname.slice(0, 3)}`));
+  const searchTimings: number[] = [];
+  for (const query of queries) {
+    const t = performance.now();
+    await searchPersons(db, query, { mayViewProtectedIdentities: false }, 50);
+    searchTimings.push(performance.now() - t);
+  }
+  rows.push({ measure: `name search (word prefixes, Swedish case), ${persons} persons, ${SEARCHES} searches`, 'p50 ms': percentile(searchTimings, 50), 'p99 ms': percentile(searchTimings, 99) });
 } finally {
   await db.close();
 }

@@ -15,8 +15,10 @@ export function normaliseName(name: string): string {
 
 /** Words of a search query, each to be matched as the start of a name word. */
 export function queryWords(query: string): string[] {
-  return normaliseName(query)
-    .split(' ')
-    .filter(Boolean)
-    .map((word) => word.replace(/[%_\\]/g, (c) => `\\${c}`));
+  return normaliseName(query).split(' ').filter(Boolean);
+}
+
+/** A word as literal text inside a LIKE pattern. */
+export function escapeLike(word: string): string {
+  return word.replace(/[%_\\]/g, (c) => `\\${c}`);
 }

@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/index.ts';
 import type { Commission, CommissionRight, FunctionObject, Organisation, Person, Unit, Viewer } from './model.ts';
-import { queryWords } from './names.ts';
+import { escapeLike, queryWords } from './names.ts';
 import { COMMISSION_COLUMNS, FUNCTION_OBJECT_COLUMNS } from './store-sql.ts';
 import type { EntityKind } from './sync-plan.ts';
 
@@ -192,13 +192,21 @@ export async function listOrganisationPersons(db: Queryable, organisationHsaId: 
 export async function searchPersons(db: Queryable, query: string, viewer: Viewer, limit = 50): Promise<PersonSummary[]> {
   const words = queryWords(query);
   if (words.length === 0) return [];
-  const conditions = words.map((_, i) => `p.search_name like $${i + 3}`).join(' and ');
+  // The prefix array (migration 0201) narrows by index; LIKE then checks the exact rule, also for one-letter words.
+  const prefixes = words.filter((word) => [...word].length >= MIN_INDEXED_PREFIX).map((word) => [...word].slice(0, MAX_INDEXED_PREFIX).join(''));
+  const params: unknown[] = [viewer.mayViewProtectedIdentities, limit, ...words.map((word) => `% ${escapeLike(word)}%`)];
+  const conditions = words.map((_, i) => `p.search_name like $${i + 3}`);
+  if (prefixes.length > 0) conditions.unshift(`p.search_prefixes @> $${params.push(prefixes)}::text[]`);
   return db.query<PersonSummary>(
-    `select ${SUMMARY_COLUMNS} from directory_person p where ${conditions} and ${VISIBLE(1)}
+    `select ${SUMMARY_COLUMNS} from directory_person p where ${conditions.join(' and ')} and ${VISIBLE(1)}
       order by p.surname, p.given_name, p.personnummer limit $2`,
-    [viewer.mayViewProtectedIdentities, limit, ...words.map((word) => `% ${word}%`)],
+    params,
   );
 }
+
+/** The prefix lengths migration 0201 indexes. */
+const MIN_INDEXED_PREFIX = 2;
+const MAX_INDEXED_PREFIX = 16;
 
 /**
  * What the IdP needs at login: the person, every current service identity and
