@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,15 +19,10 @@ export function scratch() {
   };
 }
 
-/** Runs OpenSSL; returns stdout+stderr and the exit status without throwing. */
-export function openssl(args: string[], input?: string): { ok: boolean; output: string } {
-  try {
-    const output = execFileSync('openssl', args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
-    return { ok: true, output };
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
+/** Runs OpenSSL; returns whether it succeeded and what it printed (stdout, then stderr). */
+export function openssl(args: string[], input?: string | Uint8Array): { ok: boolean; output: string } {
+  const result = spawnSync('openssl', args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+  return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
 }
 
 /** A CSR made by OpenSSL, so the request side is not our own code. */
