@@ -26,7 +26,7 @@ for (const target of databaseTargets()) {
     it('seeds a small region once and names persons to log in as', async () => {
       const db = await target.open();
       try {
-        const part = await createDirectoryPart(contextFor(db));
+        const part = await createDirectoryPart(contextFor(db), new Map());
         const lines = await part.seedDemo!();
         assert.match(lines[0]!, /Region Demo \(SE2321000008-0001\), Vårdbolaget Syntet 1 AB .*; \d+ units, 50 persons/);
         const pnr = /personnummer (\d{12})/.exec(lines[1]!)![1]!;

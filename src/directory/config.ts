@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { flag, secret } from '../config/fields.ts';
+import { flag, httpUrl, secret } from '../config/fields.ts';
+
 const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 /** Catalogue attribute names; every one can be renamed for a catalogue that spells them differently. */
@@ -71,7 +72,7 @@ export const ldapConfigSchema = z
 export const registerConfigSchema = z
   .strictObject({
     /** Base URL of the population register's JSON service; unset: only extract files are used. */
-    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, '')).optional(),
+    url: httpUrl.optional(),
     apiKey: secret(z.string().optional()),
     timeoutMs: ms(5_000),
     retries: z.coerce.number().int().min(0).max(10).default(2),
