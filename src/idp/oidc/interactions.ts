@@ -12,7 +12,7 @@ import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, t
 import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from './claims.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage } from './pages.ts';
+import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
 import { acrOf, grantRecordKey, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
@@ -138,6 +138,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       else errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
       return undefined;
     }
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), details.params['redirect_uri']));
     if (details.uid !== request.params.uid) {
       errorPage(request, reply, 400, 'wrong login');
       return undefined;

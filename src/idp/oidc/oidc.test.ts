@@ -263,6 +263,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
       const endUrl = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://rp.example/bye' });
       const confirm = await person.send(endUrl.href);
       assert.equal(confirm.status, 200);
+      assert.match(String(confirm.headers['content-security-policy']), /form-action 'self' https:\/\/rp\.example(;|$)/, 'the logout form may end at the client');
       const action = /<form[^>]*action="([^"]+)"/.exec(confirm.body)?.[1];
       const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
       assert.ok(action && xsrf, confirm.body);

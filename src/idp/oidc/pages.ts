@@ -89,6 +89,25 @@ export function hintText(locale: Locale, hintCode: string): string {
   return (key in sv ? loginMessages(locale)(key) : hintCode);
 }
 
+/**
+ * The page's CSP with the client's origin added to form-action: browsers
+ * apply form-action to every redirect after a form is sent, and our forms end
+ * in a redirect to the client (the code, an error, or the logout return).
+ */
+export function widenFormAction(csp: string, uri: unknown): string {
+  let origin: string | undefined;
+  try {
+    origin = typeof uri === 'string' ? new URL(uri).origin : undefined;
+  } catch {
+    origin = undefined;
+  }
+  if (!origin || origin === 'null') return csp;
+  return csp
+    .split(';')
+    .map((directive) => (directive.trim().startsWith('form-action ') ? `${directive.trim()} ${origin}` : directive.trim()))
+    .join(';');
+}
+
 const heading = (text: string) => html`<h1 class="ds-heading" data-size="lg">${text}</h1>`;
 
 export function methodPage(locale: Locale, currentUrl: string, uid: string, clientName: string, methods: readonly LoginMethod[]): string {
@@ -162,6 +181,7 @@ export function loginErrorPage(locale: Locale, currentUrl: string, message: stri
 /** oidc-provider's logout confirmation; `form` is its own markup (the hidden xsrf form), trusted. */
 export async function renderLogoutPage(ctx: KoaContextWithOIDC, form: string): Promise<void> {
   const locale = pickLocale({ query: ctx.query, headers: ctx.headers });
+  ctx.set('content-security-policy', widenFormAction(ctx.response.get('content-security-policy'), ctx.oidc.params?.['post_logout_redirect_uri']));
   const t = loginMessages(locale);
   ctx.type = 'html';
   ctx.body = renderPage({
