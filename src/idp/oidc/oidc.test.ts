@@ -107,7 +107,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     const server = { baseUrl: base, ca: system.tls.cert };
     const challenge = (await postJson(server, 'app/v1/claim', { qr: qrContent })) as Challenge;
     const answer = holder.answer(challenge);
-    await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...answer });
+    return (await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...answer })) as { status: string; hintCode?: string };
   }
 
   /** The content the page's QR image encodes this second (the test reads the order instead of decoding the picture). */
@@ -280,5 +280,40 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     } finally {
       receiver.close();
     }
+  });
+
+  it('answers prompt=none from the SSO session, forces a new authentication for max_age=0, and refuses a refused eID', async () => {
+    const { client: registered, secret } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, secret);
+    const person = browser(system.tls.cert);
+    const silentFirst = await authorize(config, person, { prompt: 'none' });
+    assert.equal(new URL(silentFirst.landed.location).searchParams.get('error'), 'login_required', 'no session yet');
+
+    const first = await authorize(config, person, {});
+    await loginByQr(person, holderFor(singleCommission), first.landed);
+    const silent = await authorize(config, person, { prompt: 'none' });
+    assert.ok(new URL(silent.landed.location).searchParams.get('code'), silent.landed.location);
+
+    const fresh = await authorize(config, person, { max_age: '0' });
+    assert.match(fresh.landed.location, /\/wait$/, 'max_age=0 shows the login pages again');
+
+    // An eID the verifier refuses (revoked, wrong level...) fails the order; the page says so and no session is made.
+    const stranger = eidHolder({ personalIdentityNumber: singleCommission, givenName: 'X', surname: 'Y' });
+    const other = browser(system.tls.cert);
+    const refusedAt = await authorize(config, other, {});
+    assert.equal((await appLogsIn(stranger, await currentQr(refusedAt.landed.location))).hintCode, 'certificateErr');
+    const state = JSON.parse((await other.send(refusedAt.landed.location.replace(/\/wait$/, '/status'), { accept: 'application/json' })).body) as { status: string; hint: string };
+    assert.equal(state.status, 'failed');
+    assert.match(state.hint, /godtogs inte/);
+    assert.equal(other.jar.has('tillit_sso'), false);
+  });
+
+  it('refuses a wrong client secret with invalid_client', async () => {
+    const { client: registered } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, 'not-the-secret');
+    const person = browser(system.tls.cert);
+    const { verifier, landed } = await authorize(config, person, {});
+    const done = await loginByQr(person, holderFor(singleCommission), landed);
+    await assert.rejects(client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' }), (e: Error & { status?: number; cause?: { parameters?: { error?: string } }[] }) => e.status === 401 && e.cause?.[0]?.parameters?.error === 'invalid_client');
   });
 });
