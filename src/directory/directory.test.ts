@@ -190,6 +190,20 @@ for (const target of databaseTargets()) {
       assert.equal(reopened[1]!.validTo, null);
     });
 
+    it('refuses entries that share an HSA-id, keeping what the directory had', async () => {
+      const twin = region.employees[3]!;
+      const impostor = { ...twin, personnummer: '191212121212', mail: 'impostor@example.org' };
+      const commission = region.commissions[5]!;
+      tick();
+      const { report } = await fullSync(db, { ...region, employees: [...region.employees, impostor], commissions: [...region.commissions, { ...commission, name: 'Dubblett' }] });
+      assert.deepEqual(report.refused.map((r) => r.key).sort(), [twin.hsaId, commission.hsaId].sort());
+      assert.match(report.refused[0]!.reason, /is on 2 entries in the catalogue/);
+      assert.deepEqual(report.counts.serviceIdentities, { added: 0, changed: 0, ended: 0 }, 'the earlier version stays current');
+      assert.deepEqual(report.counts.commissions, { added: 0, changed: 0, ended: 0 });
+      assert.equal((await findPerson(db, twin.personnummer, ADMIN))?.serviceIdentities.find((s) => s.hsaId === twin.hsaId)?.mail, twin.mail);
+      assert.equal(await findPerson(db, '191212121212', ADMIN), null);
+    });
+
     it('refuses a commission that points at something unknown or wrong, and applies the rest', async () => {
       const good = region.commissions[0]!;
       const nonCareUnit = region.units.find((u) => !u.careUnit);

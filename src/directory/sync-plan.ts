@@ -100,8 +100,9 @@ const emptyPlan = <T>(): EntityPlan<T> => ({ added: [], changed: [], ended: [] }
  * entry that points at something neither holds is refused, and so is
  * everything that hangs on a refused entry.
  */
-export function planSync(current: CurrentState, batch: CatalogueBatch, present?: PresentKeys): SyncPlan {
+export function planSync(current: CurrentState, source: CatalogueBatch, present?: PresentKeys): SyncPlan {
   const refused: Refusal[] = [];
+  const batch = withoutDuplicates(source, refused);
   const plan: SyncPlan = {
     organisations: emptyPlan(),
     units: emptyPlan(),
@@ -172,6 +173,26 @@ export function planSync(current: CurrentState, batch: CatalogueBatch, present?:
   }
   planPersons(plan, current, employees, present ? holdersOf(serviceIdentities, plan.serviceIdentities.ended) : undefined);
   return plan;
+}
+
+/**
+ * An HSA-id given to two entries of one kind cannot say which is meant: both
+ * are refused (the directory keeps what it had) rather than one picked at random.
+ */
+function withoutDuplicates(batch: CatalogueBatch, refused: Refusal[]): CatalogueBatch {
+  const unique = <T extends { hsaId: string }>(entity: EntityKind, records: readonly T[]): T[] => {
+    const counts = new Map<string, number>();
+    for (const record of records) counts.set(record.hsaId, (counts.get(record.hsaId) ?? 0) + 1);
+    for (const [hsaId, count] of counts) if (count > 1) refused.push({ entity, key: hsaId, reason: `HSA-id ${hsaId} is on ${count} entries in the catalogue` });
+    return records.filter((record) => counts.get(record.hsaId) === 1);
+  };
+  return {
+    organisations: unique('organisation', batch.organisations),
+    units: unique('unit', batch.units),
+    employees: unique('service_identity', batch.employees),
+    commissions: unique('commission', batch.commissions),
+    functionObjects: unique('function_object', batch.functionObjects),
+  };
 }
 
 function serviceIdentityOf(employee: CatalogueEmployee): ServiceIdentity {
