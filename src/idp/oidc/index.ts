@@ -104,6 +104,13 @@ const fingerprint = (keys: readonly JsonWebKey[]) => keys.map((k) => `${k.kid}:$
  * and the page headers (CSP, frame denial) are copied onto the raw response.
  */
 function providerRoutes(provider: () => Provider) {
+  // callback() composes the Koa middleware: once per provider instance, not per request.
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const handlerOf = (current: Provider) => {
+    let handler = handlers.get(current);
+    if (!handler) handlers.set(current, (handler = current.callback()));
+    return handler;
+  };
   return async (app: FastifyInstance) => {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
@@ -113,7 +120,7 @@ function providerRoutes(provider: () => Provider) {
       const raw = request.raw as typeof request.raw & { originalUrl?: string };
       raw.originalUrl = raw.url;
       raw.url = raw.url!.slice('/oidc'.length) || '/';
-      await provider().callback()(raw, reply.raw);
+      await handlerOf(provider())(raw, reply.raw);
     };
     app.all('/oidc', handler);
     app.all('/oidc/*', handler);

@@ -5,7 +5,7 @@ import type { Database, EphemeralStore } from '../../store/index.ts';
 import { readCookie, SSO_COOKIE, type LoginRecord, type SessionStore } from '../session/index.ts';
 import { ephemeralAdapter } from './adapter.ts';
 import { buildClaims, grantedClaims, mayNeedChoice, parseClaimsParameter, SCOPES, type Choice } from './claims.ts';
-import { clientMetadata, findClient } from './clients.ts';
+import { clientMetadata, findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
 import { renderLogoutPage, renderOidcError, renderLoggedOutPage } from './pages.ts';
 import type { Sealer } from './sealing.ts';
@@ -44,11 +44,12 @@ export function acrOf(config: OidcConfig, loa: number): string {
  */
 export function buildProvider(deps: ProviderDependencies): Provider {
   const { config } = deps;
+  const clients = clientCache(deps);
   // As domain.md §9: scope openid carries acr, amr and auth_time besides sub.
   const claimsConfig: Record<string, string[] | null> = { openid: ['sub', 'acr', 'amr', 'auth_time'], sid: null };
   for (const [scope, claims] of Object.entries(SCOPES)) claimsConfig[scope] = [...claims];
   const configuration: Configuration = {
-    adapter: ephemeralAdapterFor(deps),
+    adapter: ephemeralAdapterFor(deps, clients),
     clients: [],
     jwks: { keys: deps.signingKeys as never[] },
     cookies: { keys: [...deps.cookieKeys], long: { signed: true }, short: { signed: true } },
@@ -84,7 +85,7 @@ export function buildProvider(deps: ProviderDependencies): Provider {
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     interactions: {
       url: (_ctx, interaction) => `/oidc/interaction/${interaction.uid}`,
-      policy: loginPolicy(deps),
+      policy: loginPolicy(deps, clients),
     },
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId);
@@ -94,7 +95,8 @@ export function buildProvider(deps: ProviderDependencies): Provider {
       accountId,
       claims: async () => {
         const record = token?.grantId ? await readGrantRecord(deps.ephemeral, token.grantId) : null;
-        if (!record) return { sub: accountId };
+        // Nothing granted beyond the protocol claims: no directory read.
+        if (!record || record.granted.length === 0) return { sub: accountId };
         const person = record.login.subject.personalIdentityNumber ? await deps.loadPerson(record.login.subject.personalIdentityNumber) : null;
         return { sub: accountId, ...buildClaims(record.login, person, record.choice, new Set(record.granted)) };
       },
@@ -114,12 +116,32 @@ const withoutAddressCheck = (url: string | URL | Request, options?: RequestInit)
   return fetch(url, rest);
 };
 
-function ephemeralAdapterFor(deps: ProviderDependencies) {
+/**
+ * Client lookups for the hot path (every authorize and token request), kept a
+ * few seconds per node: a removed client or a rotated secret takes effect
+ * within `CLIENT_CACHE_MS` everywhere.
+ */
+export const CLIENT_CACHE_MS = 5_000;
+function clientCache(deps: ProviderDependencies) {
+  const cached = new Map<string, { at: number; value: Promise<{ metadata: Record<string, unknown> | undefined; record: ClientRecord | null }> }>();
+  return (clientId: string) => {
+    const hit = cached.get(clientId);
+    if (hit && deps.now() - hit.at < CLIENT_CACHE_MS) return hit.value;
+    const value = Promise.all([clientMetadata(deps.db, deps.sealer, clientId), findClient(deps.db, clientId)]).then(([metadata, record]) => ({ metadata, record }));
+    // A failed lookup is not remembered.
+    value.catch(() => cached.delete(clientId));
+    if (cached.size > 10_000) cached.clear();
+    cached.set(clientId, { at: deps.now(), value });
+    return value;
+  };
+}
+
+function ephemeralAdapterFor(deps: ProviderDependencies, clients: ReturnType<typeof clientCache>) {
   const Models = ephemeralAdapter(deps.ephemeral, deps.config.refreshTokenSeconds * 1000, deps.now);
   // Clients come from the durable registry; everything else is short-lived.
   return class TillitAdapter extends Models {
     override async find(id: string) {
-      if (this.model === 'Client') return (await clientMetadata(deps.db, deps.sealer, id)) as never;
+      if (this.model === 'Client') return (await clients(id)).metadata as never;
       return super.find(id);
     }
   };
@@ -140,7 +162,7 @@ export function pairwiseSub(key: Uint8Array, sector: string, accountId: string):
  * the shared SSO session is alive for the same person and the request needs
  * no choice of service identity or commission (chosen per login, §8).
  */
-function loginPolicy(deps: ProviderDependencies) {
+function loginPolicy(deps: ProviderDependencies, clients: ReturnType<typeof clientCache>) {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.add(
@@ -149,7 +171,7 @@ function loginPolicy(deps: ProviderDependencies) {
       if (oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const sso = await deps.sessions.get(readCookie(ctx.get('cookie'), SSO_COOKIE));
       if (!sso || !oidc.session?.accountId || oidc.session.accountId !== (sso.subject.personalIdentityNumber ?? sso.subject.hsaId)) return interactionPolicy.Check.REQUEST_PROMPT;
-      const client = await findClient(deps.db, oidc.client!.clientId);
+      const { record: client } = await clients(oidc.client!.clientId);
       let requested;
       try {
         requested = parseClaimsParameter(oidc.params?.['claims']);
