@@ -316,4 +316,39 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     const done = await loginByQr(person, holderFor(singleCommission), landed);
     await assert.rejects(client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' }), (e: Error & { status?: number; cause?: { parameters?: { error?: string } }[] }) => e.status === 401 && e.cause?.[0]?.parameters?.error === 'invalid_client');
   });
+
+  it('authenticates a client by private_key_jwt against its JWKS URI', async () => {
+    const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const jwks = JSON.stringify({ keys: [{ ...(await crypto.subtle.exportKey('jwk', keys.publicKey)), kid: 'rp-1', alg: 'ES256', use: 'sig' }] });
+    const jwksServer = createHttpServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const sealer = await openSealer(system.config);
+      const { client: registered, secret } = await addClient(context.db, sealer, {
+        displayName: 'Journalen',
+        redirectUris: [REDIRECT],
+        tokenEndpointAuthMethod: 'private_key_jwt',
+        jwksUri: `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks`,
+        allowedClaims: ['name'],
+        methods: ['oob-other'],
+      });
+      assert.equal(secret, null);
+      const fetch = fetchTrusting(system.tls.cert);
+      const config = await client.discovery(new URL(`${base}/oidc`), registered.clientId, undefined, client.PrivateKeyJwt({ key: keys.privateKey, kid: 'rp-1' }), { [client.customFetch]: fetch });
+      config[client.customFetch] = fetch;
+      const person = browser(system.tls.cert);
+      const { verifier, landed } = await authorize(config, person, {});
+      const done = await loginByQr(person, holderFor(singleCommission), landed);
+      const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
+      assert.ok(tokens.claims()!.sub);
+      // A key the client never published is refused.
+      const other = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const forged = await client.discovery(new URL(`${base}/oidc`), registered.clientId, undefined, client.PrivateKeyJwt({ key: other.privateKey, kid: 'rp-1' }), { [client.customFetch]: fetch });
+      forged[client.customFetch] = fetch;
+      const second = await authorize(forged, person, {});
+      await assert.rejects(client.authorizationCodeGrant(forged, new URL(second.landed.location), { pkceCodeVerifier: second.verifier, expectedState: 'st' }), (e: Error & { status?: number; error?: string }) => e.status === 401 || e.error === 'invalid_client');
+    } finally {
+      jwksServer.close();
+    }
+  });
 });
