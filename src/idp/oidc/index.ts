@@ -6,6 +6,7 @@ import { loginAttributes, type PersonView } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
 import { createSessionStore, readCookie, SSO_COOKIE } from '../session/index.ts';
+import { demoRoutes, ensureDemoClient } from './demo.ts';
 import { interactionRoutes } from './interactions.ts';
 import { rotateSigningKeys, type RotationPolicy } from './keys.ts';
 import { buildProvider } from './provider.ts';
@@ -72,6 +73,10 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     }, options.keyCheckIntervalMs ?? 60_000);
     timer.unref();
 
+    // The built-in demo e-service runs where the demo region does (`demo.seed`), never otherwise.
+    const demo = config.demo.seed;
+    if (demo) await ensureDemoClient(db, sealer, config.server.publicBaseUrl);
+
     const part: Part = {
       name: 'oidc',
       title: { sv: 'OpenID Connect', en: 'OpenID Connect' },
@@ -79,12 +84,17 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
         sv: 'Inloggning till e-tjänster med OpenID Connect: SITHS eID, val av uppdrag, vårdens attribut.',
         en: 'Login to e-services with OpenID Connect: SITHS eID, choice of commission, healthcare claims.',
       },
-      links: [{ href: '/oidc/.well-known/openid-configuration', label: { sv: 'OpenID Connect discovery', en: 'OpenID Connect discovery' } }],
+      links: [
+        ...(demo ? [{ href: '/demo', label: { sv: 'Demo-e-tjänst (logga in med OpenID Connect)', en: 'Demo e-service (log in with OpenID Connect)' } }] : []),
+        { href: '/oidc/.well-known/openid-configuration', label: { sv: 'OpenID Connect discovery', en: 'OpenID Connect discovery' } },
+      ],
       https: async (app: FastifyInstance) => {
         await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, loadPerson, now }));
         await app.register(providerRoutes(() => provider));
+        if (demo) await app.register(demoRoutes({ baseUrl: config.server.publicBaseUrl, db, sealer, ephemeral }));
         app.get('/.well-known/openid-configuration', async (_request, reply) => reply.redirect('/oidc/.well-known/openid-configuration', 308));
       },
+      ...(demo ? { seedDemo: async () => [`Demo e-service (OpenID Connect): ${config.server.publicBaseUrl}/demo`] } : {}),
       async stop() {
         clearInterval(timer);
       },

@@ -118,7 +118,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   }
 
   async function loginByQr(person: ReturnType<typeof browser>, holder: EidHolder, landed: { location: string; answer: { status: number; body: string } }) {
-    assert.equal(landed.answer.status, 200, landed.answer.body);
+    assert.equal(landed.answer.status, 200, `${landed.location}: ${landed.answer.body.slice(0, 200)}`);
     assert.match(landed.location, /\/oidc\/interaction\/[^/]+\/wait$/);
     assert.match(landed.answer.body, /id="tillit-qr" src="data:image\/svg\+xml;base64,/, 'the QR page shows a QR code');
     await appLogsIn(holder, await currentQr(landed.location));
@@ -350,5 +350,26 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     } finally {
       jwksServer.close();
     }
+  });
+
+  it('runs the built-in demo e-service: log in, see the claims, choose another commission, log out', async () => {
+    const person = browser(system.tls.cert);
+    const start = await person.send(`${base}/demo`);
+    assert.equal(start.status, 200);
+    assert.match(start.body, /href="\/demo\/login"/);
+    const methods = await person.follow(`${base}/demo/login`, base);
+    assert.match(methods.answer.body, /value="oob-other"/, 'the demo client offers both eID methods');
+    const login = await person.follow(`${methods.location}/start`, base, { method: 'POST', body: 'method=oob-other' });
+    const chosen = await loginByQr(person, holderFor(withCommissions.personnummer), login);
+    assert.match(chosen.answer.body, /name="choice"/);
+    const picked = withCommissions.commissions[1]!;
+    const back = await person.follow(`${chosen.location.replace(/\?.*$/, '')}/choose`, base, { method: 'POST', body: `choice=${encodeURIComponent(picked)}` });
+    assert.equal(back.answer.status, 200, back.answer.body.slice(0, 500));
+    assert.ok(back.location.endsWith('/demo'), back.location);
+    assert.ok(back.answer.body.includes(picked), 'the demo shows the chosen commission');
+    assert.ok(back.answer.body.includes(withCommissions.personnummer));
+    const out = await person.send(`${base}/demo/logout`);
+    assert.equal(out.status, 303);
+    assert.match(out.headers.location!, /\/oidc\/session\/end\?/);
   });
 });
