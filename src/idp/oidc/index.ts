@@ -1,4 +1,5 @@
 import { randomBytes, type JsonWebKey } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
@@ -53,6 +54,12 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now });
       provider.proxy = config.server.trustProxy;
       provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
+      // Every refusal the protocol makes is logged once, here, with its code (never a token or secret).
+      for (const event of ['authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'end_session.error'] as const) {
+        (provider as unknown as EventEmitter).on(event, (ctx: { oidc?: { client?: { clientId: string } } }, error: Error & { error?: string; error_description?: string }) =>
+          log.info({ decision: `oidc ${event}`, error: error.error, description: error.error_description, clientId: ctx.oidc?.client?.clientId }, 'oidc request refused'),
+        );
+      }
       provider.on('backchannel.error', (_ctx, error, client) => log.warn({ err: error, clientId: client.clientId }, 'back-channel logout notice failed'));
       provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
       return provider;

@@ -13,7 +13,7 @@ import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
 import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
-import { acrOf, grantRecordKey, type GrantRecord } from './provider.ts';
+import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
   readonly provider: () => Provider;
@@ -149,7 +149,6 @@ export function interactionRoutes(deps: InteractionDependencies) {
       return undefined;
     }
     const requested = parseClaimsParameter(details.params['claims']);
-    const acrValues = String(details.params['acr_values'] ?? '').split(' ').filter(Boolean);
     const maxAge = details.params['max_age'] === undefined ? undefined : Number(details.params['max_age']);
     return {
       uid: details.uid,
@@ -158,8 +157,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       params: details.params,
       requested,
       granted: grantedClaims(String(details.params['scope'] ?? ''), requested, new Set(client.allowedClaims)),
-      // Asking only for LoA 3 rules out reserve cards; any other mix accepts both.
-      minimumLoa: acrValues.length && acrValues.every((v) => v === deps.config.loa.loa3) ? 3 : undefined,
+      minimumLoa: minimumLoaOf(deps.config, details.params['acr_values']),
       maxAge: Number.isFinite(maxAge) ? maxAge : undefined,
     };
   }

@@ -372,4 +372,23 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     assert.equal(out.status, 303);
     assert.match(out.headers.location!, /\/oidc\/session\/end\?/);
   });
+
+  it('asks for a new authentication for prompt=login and when acr_values wants LoA 3 from a LoA 2 session', async () => {
+    const { client: registered, secret } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, secret);
+    const person = browser(system.tls.cert);
+    const reserveCard = eidHolder({ personalIdentityNumber: singleCommission, givenName: 'R', surname: 'C' }, 2);
+    holders.push(reserveCard);
+    const first = await authorize(config, person, {});
+    const done = await loginByQr(person, reserveCard, first.landed);
+    const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: first.verifier, expectedState: 'st' });
+    assert.equal(tokens.claims()!['acr'], 'http://id.sambi.se/loa/loa2');
+
+    const again = await authorize(config, person, { prompt: 'login' });
+    assert.match(again.landed.location, /\/wait$/, 'prompt=login shows the login pages');
+    const higher = await authorize(config, person, { acr_values: 'http://id.sambi.se/loa/loa3' });
+    assert.match(higher.landed.location, /\/wait$/, 'a LoA 2 session does not satisfy LoA 3');
+    // The order itself demands LoA 3, so the reserve card is refused by the verifier.
+    assert.equal((await appLogsIn(reserveCard, await currentQr(higher.landed.location))).hintCode, 'certificateErr');
+  });
 });

@@ -38,6 +38,12 @@ export function acrOf(config: OidcConfig, loa: number): string {
   return loa >= 3 ? config.loa.loa3 : config.loa.loa2;
 }
 
+/** The LoA a request insists on: 3 when `acr_values` names only LoA 3 (reserve cards ruled out); otherwise none. */
+export function minimumLoaOf(config: OidcConfig, acrValues: unknown): 3 | undefined {
+  const values = String(acrValues ?? '').split(' ').filter(Boolean);
+  return values.length && values.every((v) => v === config.loa.loa3) ? 3 : undefined;
+}
+
 /**
  * oidc-provider configured for Tillit: clients from the database, models on
  * the short-lived store, claims from the directory, login through our pages.
@@ -171,6 +177,7 @@ function loginPolicy(deps: ProviderDependencies, clients: ReturnType<typeof clie
       if (oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const sso = await deps.sessions.get(readCookie(ctx.get('cookie'), SSO_COOKIE));
       if (!sso || !oidc.session?.accountId || oidc.session.accountId !== (sso.subject.personalIdentityNumber ?? sso.subject.hsaId)) return interactionPolicy.Check.REQUEST_PROMPT;
+      if ((minimumLoaOf(deps.config, oidc.params?.['acr_values']) ?? 0) > sso.loa) return interactionPolicy.Check.REQUEST_PROMPT;
       const { record: client } = await clients(oidc.client!.clientId);
       let requested;
       try {
