@@ -25,7 +25,7 @@ export interface OidcPartOptions {
    * starts, collects and cancels; the app's answers are verified by whoever
    * serves `/app/v1` (the authentication part).
    */
-  readonly orders?: (context: PartContext) => OrderService;
+  readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
   /** How often this node looks for due key rotations. */
   readonly keyCheckIntervalMs?: number;
 }
@@ -35,7 +35,7 @@ const answersVerifiedElsewhere: AnswerVerifier = async () => ({ ok: false, hint:
 
 /** The OpenID Provider part with its dependencies chosen by the caller. */
 export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
-  return async (context) => {
+  return async (context: PartContext, started: ReadonlyMap<string, Part> = new Map()) => {
     const { config, db, ephemeral, log } = context;
     const oidc = config.oidc;
     const now = () => context.now().getTime();
@@ -43,7 +43,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const sealer = createSealer(await loadEncryptionKey(oidc.encryptionKey, config.dataDir));
     const secrets = await installationSecrets(db, sealer);
     const sessions = createSessionStore(ephemeral, { ttlMs: oidc.ssoSessionSeconds * 1000, now });
-    const orders = options.orders?.(context) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
     const loadPerson = (personnummer: string): Promise<PersonView | null> => loginAttributes(db, personnummer);
     const policy: RotationPolicy = {
       rotationMs: oidc.keyRotationDays * 86_400_000,

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig } from '../../config/index.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
-import type { Part } from '../../server/index.ts';
+import type { Part, PartContext } from '../../server/index.ts';
 import { createMemoryStore, type Database } from '../../store/index.ts';
 import { makeOidcPart } from './index.ts';
 
@@ -20,7 +20,9 @@ describe('signing keys rotate while the IdP runs', () => {
   before(async () => {
     db = await databaseTargets()[0]!.open();
     const config = loadConfig({ env: {}, overrides: { dataDir: 'memory://', demo: { seed: false }, oidc: { encryptionKey: Buffer.alloc(32, 4).toString('base64') } } });
-    part = await makeOidcPart({ keyCheckIntervalMs: 10 })({ config, db, ephemeral: createMemoryStore(), log: pino({ level: 'silent' }), now: () => new Date(clock) });
+    // Called directly, with no other parts started.
+    const create = makeOidcPart({ keyCheckIntervalMs: 10 }) as (context: PartContext, started?: ReadonlyMap<string, Part>) => Promise<Part>;
+    part = await create({ config, db, ephemeral: createMemoryStore(), log: pino({ level: 'silent' }), now: () => new Date(clock) }, new Map());
     app = Fastify();
     await app.register(part.https!, {});
   });
