@@ -391,4 +391,25 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     // The order itself demands LoA 3, so the reserve card is refused by the verifier.
     assert.equal((await appLogsIn(reserveCard, await currentQr(higher.landed.location))).hintCode, 'certificateErr');
   });
+
+  it('logs in with the eID app on the same device through the auto-start link', async () => {
+    const { client: registered, secret } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, secret);
+    const person = browser(system.tls.cert);
+    const { verifier, landed } = await authorize(config, person, {});
+    const link = /href="(tillit-eid:\/\/\/\?[^"]+)"/.exec(landed.answer.body)?.[1]?.replaceAll('&amp;', '&');
+    assert.ok(link, 'the page links to the app on this device');
+    const params = new URL(link).searchParams;
+    assert.equal(params.get('redirect'), new URL(landed.location).pathname);
+    const holder = holderFor(singleCommission);
+    const server = { baseUrl: base, ca: system.tls.cert };
+    const challenge = (await postJson(server, 'app/v1/claim', { autoStartToken: params.get('autostarttoken') })) as Challenge;
+    assert.equal(challenge.requesterName, 'Journalen');
+    await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
+    const state = JSON.parse((await person.send(landed.location.replace(/\/wait$/, '/status'), { accept: 'application/json' })).body) as { status: string; next: string };
+    assert.equal(state.status, 'complete');
+    const done = await person.follow(new URL(state.next, base).href, base);
+    const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
+    assert.equal(tokens.claims()!['amr']?.toString(), 'oob-other', 'the method is the one the client started (its only method)');
+  });
 });
