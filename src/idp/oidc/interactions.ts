@@ -78,7 +78,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
       const method = request.body?.method as AuthnMethod;
-      if (!OOB_METHODS.includes(method) || !login.client.methods.includes(method)) return errorPage(request, reply, 400, 'unknown login method');
+      if (!OOB_METHODS.includes(method) || !login.client.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
       return startOrder(request, reply, login, method);
     });
 
@@ -104,7 +104,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
       const state = await poll(request, reply, login);
-      return reply.redirect(state.next ?? `/oidc/interaction/${login.uid}/wait`, 303);
+      return reply.redirect(state.next ?? state.retry ?? `/oidc/interaction/${login.uid}/wait`, 303);
     });
 
     app.post<{ Params: { uid: string } }>('/oidc/interaction/:uid/cancel', async (request, reply) => {
@@ -140,12 +140,12 @@ export function interactionRoutes(deps: InteractionDependencies) {
     }
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), details.params['redirect_uri']));
     if (details.uid !== request.params.uid) {
-      errorPage(request, reply, 400, 'wrong login');
+      errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
       return undefined;
     }
     const client = await findClient(deps.db, String(details.params['client_id']));
     if (!client) {
-      errorPage(request, reply, 400, 'unknown client');
+      errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownClient'));
       return undefined;
     }
     const requested = parseClaimsParameter(details.params['claims']);
@@ -186,7 +186,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
   }
 
   /** Collects the order once; a completed order becomes the SSO session (exactly once, whichever poll sees it first). */
-  async function poll(request: FastifyRequest, reply: FastifyReply, login: LoginRequest): Promise<{ status: string; hint?: string; qr?: string; next?: string }> {
+  async function poll(request: FastifyRequest, reply: FastifyReply, login: LoginRequest): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
     const locale = localeOf(request);
     const pending = await readPending(login.uid);
     if (!pending) return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
@@ -195,7 +195,8 @@ export function interactionRoutes(deps: InteractionDependencies) {
     if (!(await deps.ephemeral.take(pendingKey(login.uid)))) return { status: result.status, next: `/oidc/interaction/${login.uid}` };
     if (result.status === 'failed') {
       request.log.info({ decision: 'oidc login failed', hintCode: result.hintCode, clientId: login.client.clientId }, 'authentication order failed');
-      return { status: 'failed', hint: hintText(locale, result.hintCode), next: `/oidc/interaction/${login.uid}` };
+      // No automatic new order: the person reads why, then starts again.
+      return { status: 'failed', hint: hintText(locale, result.hintCode), retry: `/oidc/interaction/${login.uid}` };
     }
     const completion = result.completionData;
     const session = await deps.sessions.create({

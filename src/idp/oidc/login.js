@@ -14,6 +14,12 @@
         if (s.qr && qr) qr.src = s.qr;
         if (s.hint && hint && hint.textContent !== s.hint) hint.textContent = s.hint;
         if (s.next) { window.location.assign(s.next); return; }
+        if (s.retry) {
+          if (qr) qr.hidden = true;
+          var retry = document.getElementById('tillit-retry');
+          if (retry) retry.hidden = false;
+          return;
+        }
         if (s.status === 'pending') setTimeout(tick, 1000);
       })
       .catch(function () { setTimeout(tick, 2000); });

@@ -302,9 +302,11 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     const other = browser(system.tls.cert);
     const refusedAt = await authorize(config, other, {});
     assert.equal((await appLogsIn(stranger, await currentQr(refusedAt.landed.location))).hintCode, 'certificateErr');
-    const state = JSON.parse((await other.send(refusedAt.landed.location.replace(/\/wait$/, '/status'), { accept: 'application/json' })).body) as { status: string; hint: string };
+    const state = JSON.parse((await other.send(refusedAt.landed.location.replace(/\/wait$/, '/status'), { accept: 'application/json' })).body) as { status: string; hint: string; next?: string; retry?: string };
     assert.equal(state.status, 'failed');
     assert.match(state.hint, /godtogs inte/);
+    assert.equal(state.next, undefined, 'the page stays to say why');
+    assert.match(state.retry ?? '', /^\/oidc\/interaction\/[^/]+$/);
     assert.equal(other.jar.has('tillit_sso'), false);
   });
 

@@ -33,6 +33,9 @@ const sv = {
   'choose.at': 'vid',
   'error.title': 'Inloggningen kunde inte slutföras',
   'error.restart': 'Gå tillbaka till e-tjänsten och börja om.',
+  'error.unknownMethod': 'Det inloggningssättet finns inte för den här e-tjänsten.',
+  'error.unknownClient': 'E-tjänsten är inte längre registrerad.',
+  'wait.retry': 'Försök igen',
   'logout.title': 'Logga ut',
   'logout.question': 'Vill du logga ut från alla e-tjänster du loggat in till med Tillit?',
   'logout.yes': 'Ja, logga ut',
@@ -73,6 +76,9 @@ const en: Record<Key, string> = {
   'choose.at': 'at',
   'error.title': 'The login could not be completed',
   'error.restart': 'Go back to the e-service and start again.',
+  'error.unknownMethod': 'That login method is not offered for this e-service.',
+  'error.unknownClient': 'The e-service is no longer registered.',
+  'wait.retry': 'Try again',
   'logout.title': 'Log out',
   'logout.question': 'Do you want to log out of every e-service you logged in to with Tillit?',
   'logout.yes': 'Yes, log out',
@@ -135,6 +141,7 @@ export function waitPage(locale: Locale, currentUrl: string, uid: string, client
 <p class="ds-paragraph">${t('wait.scan')}</p>
 <p><img id="tillit-qr" src="${qrDataUrl}" alt="${t('wait.qrAlt')}" width="240" height="240"></p>
 <p class="ds-paragraph" id="tillit-hint" role="status" aria-live="polite">${hintText(locale, hintCode)}</p>
+<p id="tillit-retry" hidden><a class="ds-button" data-variant="primary" href="/oidc/interaction/${uid}">${t('wait.retry')}</a></p>
 <p><a class="ds-button" data-variant="secondary" href="${autoStartLink}">${t('wait.sameDevice')}</a></p>
 <noscript><p class="ds-paragraph">${t('wait.noScript')}</p></noscript>
 <form method="post" action="/oidc/interaction/${uid}/collect"><button class="ds-button" data-variant="secondary" type="submit">${t('wait.continue')}</button></form>
