@@ -85,4 +85,38 @@ describe('login pages in Chromium', { skip: browserUnavailable() }, () => {
       assert.deepEqual(problems, [], 'no console errors (CSP violations show up here)');
     });
   }
+
+  it('logs in on the same device through the app link, after a refused attempt shows why and offers to try again (sv-SE)', async () => {
+    const [row] = await context.db.query<{ personnummer: string }>('select personnummer from directory_person order by personnummer desc limit 1');
+    const holder = eidHolder({ personalIdentityNumber: row!.personnummer, givenName: 'T', surname: 'P' });
+    holders.push(holder);
+    const stranger = eidHolder({ personalIdentityNumber: row!.personnummer, givenName: 'X', surname: 'Y' });
+    const { client } = await addClient(context.db, await openSealer(system.config), { displayName: 'Journalen', redirectUris: [REDIRECT], allowedClaims: ['name'] });
+    const page = await (await browser.newContext({ ignoreHTTPSErrors: true, locale: 'sv-SE' })).newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
+    const authorize = `${base}/oidc/auth?${new URLSearchParams({ client_id: client.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`;
+    await page.goto(authorize);
+    await page.getByRole('button', { name: 'SITHS eID på denna enhet' }).click();
+    await page.waitForURL(/\/wait$/);
+    const app = { baseUrl: base, ca: system.tls.cert };
+    const answerFrom = async (who: EidHolder) => {
+      const href = await page.getAttribute('a[href^="tillit-eid:"]', 'href');
+      const token = new URL(href!).searchParams.get('autostarttoken');
+      const challenge = (await postJson(app, 'app/v1/claim', { autoStartToken: token })) as Challenge;
+      await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...who.answer(challenge) });
+    };
+    await answerFrom(stranger);
+    await page.waitForSelector('#tillit-retry:not([hidden])');
+    assert.match((await page.locator('#tillit-hint').textContent()) ?? '', /godtogs inte/);
+    await page.screenshot({ path: `${SCREENSHOTS}oidc-refused-sv-SE.png`, fullPage: true });
+    await page.getByRole('link', { name: 'Försök igen' }).click();
+    await page.getByRole('button', { name: 'SITHS eID på denna enhet' }).click();
+    await page.waitForURL(/\/wait$/);
+    // The page moves on by itself and the browser is sent to the client with a code (rp.example does not resolve here: the request is what counts).
+    const toClient = page.waitForRequest(/^https:\/\/rp\.example\//);
+    await answerFrom(holder);
+    assert.ok(new URL((await toClient).url()).searchParams.get('code'));
+    assert.deepEqual(problems.filter((p) => !p.includes('ERR_NAME_NOT_RESOLVED')), []);
+  });
 });
