@@ -69,6 +69,7 @@ describe('login pages in Chromium', { skip: browserUnavailable() }, () => {
       const first = await page.getAttribute('#tillit-qr', 'src');
       // The page script replaces the QR code with the next second's.
       await page.waitForFunction((src) => document.querySelector('#tillit-qr')?.getAttribute('src') !== src, first);
+      assert.equal(await page.isVisible('#tillit-collect'), false, 'the no-script button hides when the script runs');
       await page.screenshot({ path: `${SCREENSHOTS}oidc-qr-${locale}.png`, fullPage: true });
       const uid = new URL(page.url()).pathname.split('/')[3]!;
       const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${uid}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };

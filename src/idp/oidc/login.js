@@ -7,6 +7,9 @@
   var url = root.getAttribute('data-status-url');
   var qr = document.getElementById('tillit-qr');
   var hint = document.getElementById('tillit-hint');
+  // With the script running, the page moves on by itself: the no-script Continue button is not needed.
+  var collect = document.getElementById('tillit-collect');
+  if (collect) collect.hidden = true;
   function tick() {
     fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin' })
       .then(function (r) { return r.json(); })

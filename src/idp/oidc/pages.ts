@@ -144,7 +144,7 @@ export function waitPage(locale: Locale, currentUrl: string, uid: string, client
 <p id="tillit-retry" hidden><a class="ds-button" data-variant="primary" href="/oidc/interaction/${uid}">${t('wait.retry')}</a></p>
 <p><a class="ds-button" data-variant="secondary" href="${autoStartLink}">${t('wait.sameDevice')}</a></p>
 <noscript><p class="ds-paragraph">${t('wait.noScript')}</p></noscript>
-<form method="post" action="/oidc/interaction/${uid}/collect"><button class="ds-button" data-variant="secondary" type="submit">${t('wait.continue')}</button></form>
+<form id="tillit-collect" method="post" action="/oidc/interaction/${uid}/collect"><button class="ds-button" data-variant="secondary" type="submit">${t('wait.continue')}</button></form>
 <form method="post" action="/oidc/interaction/${uid}/cancel"><button class="ds-button" data-variant="tertiary" type="submit">${t('wait.cancel')}</button></form>
 </div>
 <script src="/oidc/assets/login.js"></script>`,
