@@ -5,7 +5,7 @@ import * as client from 'openid-client';
 import { call } from '../../../test/support/http.ts';
 import { startTestSystem } from '../../../test/support/system.ts';
 import { postJson } from '../../app/index.ts';
-import { qrContent, type Challenge } from '../../authn/index.ts';
+import { createOrderService, qrContent, type Challenge } from '../../authn/index.ts';
 import { createDirectoryPart } from '../../directory/index.ts';
 import type { PartContext, PartFactory } from '../../server/index.ts';
 import { addClient, createOidcPart, openSealer } from './index.ts';
@@ -413,5 +413,24 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     const done = await person.follow(new URL(state.next, base).href, base);
     const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
     assert.equal(tokens.claims()!['amr']?.toString(), 'oob-other', 'the method is the one the client started (its only method)');
+  });
+
+  it('sends a cancelled login back to the client as access_denied, and refuses unknown login pages', async () => {
+    const { client: registered, secret } = await registerClient(['name']);
+    const config = await relyingParty(registered.clientId, secret);
+    const person = browser(system.tls.cert);
+    const { landed } = await authorize(config, person, {});
+    const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${new URL(landed.location).pathname.split('/')[3]}`))!) as { orderRef: string };
+    const cancelled = await person.follow(landed.location.replace(/\/wait$/, '/cancel'), base, { method: 'POST', body: '' });
+    const back = new URL(cancelled.location);
+    assert.ok(cancelled.location.startsWith(REDIRECT), cancelled.location);
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    assert.equal(back.searchParams.get('state'), 'st');
+    const orders = createOrderService({ store: context.ephemeral, verifyAnswer: holdersVerifier([]) });
+    assert.equal((await orders.collect(pending.orderRef, `oidc:${registered.clientId}`)).status, 'failed', 'the order was cancelled too');
+
+    const unknown = await person.send(`${base}/oidc/interaction/not-a-real-interaction`);
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body, /Tiden gick ut/);
   });
 });
