@@ -1,4 +1,7 @@
+// @peculiar/x509 needs the Reflect metadata API.
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import * as x509 from '@peculiar/x509';
 import { describe, it } from 'node:test';
 import type { PersonView } from '../../directory/index.ts';
 import { buildClaims, choiceNeeded, grantedClaims, parseClaimsParameter } from './claims.ts';
@@ -78,5 +81,23 @@ describe('claims released', () => {
       allEmployeeHsaIds: ['SE1-A', 'SE1-B'],
     });
     assert.deepEqual(buildClaims(login, person, { kind: 'none' }, new Set(['personalIdentityNumber'])), { personalIdentityNumber: '191212121212' });
+  });
+});
+
+describe('certificate claims', () => {
+  it('reads names and personnummer from the certificate the person used, not from the directory', async () => {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const name = 'C=SE, O=Region Demo, 2.5.4.42=Tolvan, 2.5.4.4=Tolvansson-Cert, 2.5.4.5=191212121212, CN=Tolvan Tolvansson';
+    const certificate = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name, keys, signingAlgorithm: alg, notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000) }, crypto);
+    const withCertificate = { ...login, subject: { personalIdentityNumber: '191212121212', surname: 'From-Directory' }, certificatePem: certificate.toString('pem') };
+    const granted = new Set(['credentialGivenName', 'credentialSurname', 'credentialPersonalIdentityNumber', 'x509SubjectName', 'x509IssuerName']);
+    assert.deepEqual(buildClaims(withCertificate, person, { kind: 'none' }, granted), {
+      credentialGivenName: 'Tolvan',
+      credentialSurname: 'Tolvansson-Cert',
+      credentialPersonalIdentityNumber: '191212121212',
+      x509SubjectName: 'C=SE, O=Region Demo, GN=Tolvan, SN=Tolvansson-Cert, serialNumber=191212121212, CN=Tolvan Tolvansson',
+      x509IssuerName: 'C=SE, O=Region Demo, GN=Tolvan, SN=Tolvansson-Cert, serialNumber=191212121212, CN=Tolvan Tolvansson',
+    });
   });
 });

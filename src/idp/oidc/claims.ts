@@ -203,14 +203,26 @@ function certificateClaims(login: LoginRecord): Record<string, string | undefine
   try {
     certificate = new X509Certificate(login.certificatePem);
   } catch {
-    // A certificate we cannot parse (test stand-ins) simply yields no certificate claims.
+    // A certificate we cannot parse (test stand-ins) yields the authentication's names only.
     certificate = undefined;
   }
+  const subject = certificate ? subjectFields(certificate.subject) : new Map<string, string>();
+  const serialNumber = subject.get('serialNumber');
   return {
-    credentialGivenName: login.subject.givenName,
-    credentialSurname: login.subject.surname,
-    credentialPersonalIdentityNumber: login.subject.personalIdentityNumber,
+    credentialGivenName: subject.get('GN') ?? login.subject.givenName,
+    credentialSurname: subject.get('SN') ?? login.subject.surname,
+    credentialPersonalIdentityNumber: serialNumber && /^\d{12}$/.test(serialNumber) ? serialNumber : login.subject.personalIdentityNumber,
     x509SubjectName: certificate?.subject.replaceAll('\n', ', '),
     x509IssuerName: certificate?.issuer.replaceAll('\n', ', '),
   };
+}
+
+/** Node prints a subject one `key=value` per line (GN, SN, serialNumber, CN, ...). */
+function subjectFields(subject: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of subject.split('\n')) {
+    const at = line.indexOf('=');
+    if (at > 0 && !fields.has(line.slice(0, at))) fields.set(line.slice(0, at), line.slice(at + 1));
+  }
+  return fields;
 }
