@@ -18,6 +18,7 @@ interface AddOptions {
   methods?: LoginMethod[];
   claims?: string[];
   backchannelLogoutUri?: string;
+  refreshTokens?: boolean;
   json?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
     .option('--methods <list>', 'login methods it accepts: oob-other,oob-same,mtls', commaList)
     .option('--claims <list>', 'claims it may receive (requests for more are cut)', commaList)
     .option('--backchannel-logout-uri <uri>', 'where logout notices are posted')
+    .option('--refresh-tokens', 'may receive refresh tokens (when it asks for offline_access)')
     .option('--json', 'print the result as JSON')
     .action((options: AddOptions, command: Command) =>
       withContext(open, command, async (context) => {
@@ -50,6 +52,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
           ...(options.methods ? { methods: options.methods } : {}),
           ...(options.claims ? { allowedClaims: options.claims } : {}),
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
+          ...(options.refreshTokens ? { refreshTokens: true } : {}),
         });
         if (options.json) console.log(JSON.stringify({ ...view(client), secret }));
         else console.log(`client ${client.clientId} (${client.displayName}) registered${secret ? `\nsecret: ${secret}\nIt is not shown again; \`tillit clients rotate-secret ${client.clientId}\` makes a new one.` : ''}`);

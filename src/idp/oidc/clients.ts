@@ -21,6 +21,8 @@ export interface ClientRecord {
   readonly methods: readonly LoginMethod[];
   readonly allowedClaims: readonly string[];
   readonly backchannelLogoutUri: string | null;
+  /** May receive refresh tokens (with scope offline_access). */
+  readonly refreshTokens: boolean;
   readonly createdAt: Date;
 }
 
@@ -35,6 +37,7 @@ export interface NewClient {
   readonly methods?: readonly LoginMethod[];
   readonly allowedClaims?: readonly string[];
   readonly backchannelLogoutUri?: string;
+  readonly refreshTokens?: boolean;
 }
 
 export class ClientError extends Error {
@@ -43,7 +46,7 @@ export class ClientError extends Error {
 
 const COLUMNS = `client_id as "clientId", display_name as "displayName", redirect_uris as "redirectUris",
   post_logout_redirect_uris as "postLogoutRedirectUris", public, token_endpoint_auth_method as "tokenEndpointAuthMethod",
-  jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", created_at as "createdAt"`;
+  jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", refresh_tokens as "refreshTokens", created_at as "createdAt"`;
 
 const secretPurpose = (clientId: string) => `client-secret:${clientId}`;
 const newSecret = () => randomBytes(32).toString('base64url');
@@ -54,8 +57,8 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
   const secret = client.tokenEndpointAuthMethod.startsWith('client_secret') ? newSecret() : null;
   const [row] = await db.query<ClientRecord>(
     `insert into oidc_clients (client_id, display_name, redirect_uris, post_logout_redirect_uris, public, secret_encrypted,
-       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLUMNS}`,
+       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri, refresh_tokens)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${COLUMNS}`,
     [
       clientId,
       client.displayName,
@@ -68,6 +71,7 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
       client.methods,
       client.allowedClaims,
       client.backchannelLogoutUri,
+      client.refreshTokens,
     ],
   );
   return { client: row!, secret };
@@ -98,6 +102,7 @@ function checkNewClient(input: NewClient) {
     methods,
     allowedClaims,
     backchannelLogoutUri: input.backchannelLogoutUri ?? null,
+    refreshTokens: input.refreshTokens ?? false,
   };
 }
 
@@ -146,7 +151,7 @@ export async function clientMetadata(db: Queryable, sealer: Sealer, clientId: st
     redirect_uris: row.redirectUris,
     post_logout_redirect_uris: row.postLogoutRedirectUris,
     response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token'],
+    grant_types: row.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
     ...(row.sealed ? { client_secret: sealer.open(row.sealed, secretPurpose(row.clientId)) } : {}),
     ...(row.jwksUri ? { jwks_uri: row.jwksUri } : {}),

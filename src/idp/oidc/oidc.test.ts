@@ -134,10 +134,11 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     const person = browser(system.tls.cert);
     const holder = holderFor(singleCommission);
     const claims = JSON.stringify({ id_token: { personalIdentityNumber: { essential: true }, commissionHsaId: null, allCommissions: null } });
-    const { verifier, landed } = await authorize(config, person, { claims, scope: 'openid profile' });
+    const { verifier, landed } = await authorize(config, person, { claims, scope: 'openid profile offline_access', prompt: 'consent' });
     const done = await loginByQr(person, holder, landed);
     assert.ok(done.location.startsWith(REDIRECT), `${done.location} ${done.answer.body.slice(0, 300)}`);
     const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
+    assert.equal(tokens.refresh_token, undefined, 'no refresh token unless the client is registered for them');
     const idToken = tokens.claims()!;
     assert.equal(idToken['personalIdentityNumber'], singleCommission);
     assert.equal(idToken['acr'], 'http://id.sambi.se/loa/loa3');
@@ -248,6 +249,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
         redirectUris: [REDIRECT],
         postLogoutRedirectUris: ['https://rp.example/bye'],
         backchannelLogoutUri: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/logout`,
+        refreshTokens: true,
         allowedClaims: ['name'],
         methods: ['oob-other'],
       });
