@@ -435,4 +435,20 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
     assert.equal(unknown.status, 400);
     assert.match(unknown.body, /Tiden gick ut/);
   });
+
+  it('publishes discovery at the issuer (and from the root) with what Tillit supports', async () => {
+    const root = await call(`${base}/.well-known/openid-configuration`, { ca: system.tls.cert });
+    assert.equal(root.status, 308);
+    assert.equal(root.headers.location, '/oidc/.well-known/openid-configuration');
+    const discovery = JSON.parse((await call(`${base}/oidc/.well-known/openid-configuration`, { ca: system.tls.cert })).body) as Record<string, unknown>;
+    assert.equal(discovery['issuer'], `${base}/oidc`);
+    assert.deepEqual(discovery['response_types_supported'], ['code']);
+    assert.deepEqual(discovery['code_challenge_methods_supported'], ['S256']);
+    assert.equal(discovery['claims_parameter_supported'], true);
+    assert.equal(discovery['backchannel_logout_supported'], true);
+    assert.deepEqual(discovery['acr_values_supported'], ['http://id.sambi.se/loa/loa3', 'http://id.sambi.se/loa/loa2']);
+    assert.ok((discovery['claims_supported'] as string[]).includes('commissionHsaId'));
+    assert.ok((discovery['scopes_supported'] as string[]).includes('commission'));
+    assert.deepEqual(discovery['token_endpoint_auth_methods_supported'], ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
+  });
 });
