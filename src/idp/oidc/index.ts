@@ -48,10 +48,12 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const policy: RotationPolicy = {
       rotationMs: oidc.keyRotationDays * 86_400_000,
       publishAheadMs: oidc.keyPublishAheadHours * 3_600_000,
+      // ID tokens expire soonest, but an old one may still come back as logout's id_token_hint while its refresh token lives.
       keepRetiredMs: Math.max(oidc.idTokenSeconds, oidc.accessTokenSeconds, oidc.refreshTokenSeconds) * 1000,
     };
     const build = (signingKeys: JsonWebKey[]) => {
       const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now });
+      // X-Forwarded-* only from a proxy the configuration trusts.
       provider.proxy = config.server.trustProxy;
       provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
       // Every refusal the protocol makes is logged once, here, with its code (never a token or secret).

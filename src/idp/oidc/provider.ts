@@ -111,9 +111,7 @@ export function buildProvider(deps: ProviderDependencies): Provider {
     ...(config.allowPrivateNetworkCalls ? { fetch: withoutAddressCheck } : {}),
     enabledJWA: { idTokenSigningAlgValues: [config.signingAlg, 'RS256'], requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256'], clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'] },
   };
-  const provider = new Provider(deps.issuer, configuration);
-  provider.proxy = true;
-  return provider;
+  return new Provider(deps.issuer, configuration);
 }
 
 /** oidc-provider's outgoing fetch without its dispatcher, which refuses private and loopback addresses. */
