@@ -40,6 +40,9 @@ export interface Part {
   /** Fills in the demo region on the first start of an empty installation. */
   seedDemo?(): Promise<string[]>;
   stop?(): Promise<void>;
+  /** What this part offers the parts started after it (read through the providing domain's own typed accessor). */
+  readonly provides?: unknown;
 }
 
-export type PartFactory = (context: PartContext) => Promise<Part>;
+/** Makes a part; `started` holds the parts already running, by name, for the services they provide. */
+export type PartFactory = (context: PartContext, started: ReadonlyMap<string, Part>) => Promise<Part>;

@@ -81,7 +81,12 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
   const parts: Part[] = [];
   try {
     const context: PartContext = { config, db: stores.db, ephemeral: stores.ephemeral, log, now };
-    for (const [, create] of factories) parts.push(await create(context));
+    const started = new Map<string, Part>();
+    for (const [name, create] of factories) {
+      const part = await create(context, started);
+      parts.push(part);
+      started.set(name, part);
+    }
     const demoLines = config.demo.seed ? await seedDemoOnce(stores.db, parts, log) : [];
     const tls = await loadTls(config);
     log.info({ source: tls.source }, 'TLS certificate');

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,18 @@ export function scratch() {
 export function openssl(args: string[], input?: string | Uint8Array): { ok: boolean; output: string } {
   const result = spawnSync('openssl', args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
+/** The same, without blocking the event loop: needed when OpenSSL talks to a server in this process. */
+export function opensslAsync(args: string[]): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let errors = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (errors += d));
+    child.on('close', (code) => resolve({ ok: code === 0, output: output + errors }));
+  });
 }
 
 /** A CSR made by OpenSSL, so the request side is not our own code. */

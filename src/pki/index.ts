@@ -1,0 +1,37 @@
+import type { Part, PartFactory } from '../server/part.ts';
+import { pkiHttpRoutes } from './http.ts';
+import { openPki, type Pki } from './service.ts';
+
+/**
+ * The PKI: the CA hierarchy, certificate profiles, issuance, revocation, and
+ * the CRLs, CA certificates and OCSP answers every relying party fetches.
+ */
+export const createPkiPart: PartFactory = async (context): Promise<Part> => {
+  const pki = await openPki(context);
+  return {
+    name: 'pki',
+    title: { sv: 'PKI', en: 'PKI' },
+    description: {
+      sv: 'Utfärdande CA:er för person-, mobil- och funktionscertifikat; spärrlistor (CRL) och OCSP över HTTP.',
+      en: 'Issuing CAs for person, mobile and function certificates; revocation lists (CRL) and OCSP over HTTP.',
+    },
+    links: [],
+    http: pkiHttpRoutes(pki),
+    provides: pki,
+  };
+};
+
+export { openPki, type Pki, type PkiDependencies } from './service.ts';
+
+/** The running PKI, for parts started after it; the PKI part must be among them. */
+export function pkiFrom(started: ReadonlyMap<string, Part>): Pki {
+  const part = started.get('pki');
+  if (!part) throw new Error('the pki part must run (and start before) the parts that use it');
+  return part.provides as Pki;
+}
+export { pkiConfigSchema, type PkiConfig, KEY_ALGORITHMS, type KeyAlgorithmName } from './config.ts';
+export { CA_IDS, isCaId, type CaId, type LoadedCa } from './hierarchy.ts';
+export { PROFILES, PROFILE_NAMES, isProfileName, type Profile, type ProfileName } from './profiles.ts';
+export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
+export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
+export { OCSP_STATUS } from './ocsp.ts';

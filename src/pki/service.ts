@@ -1,0 +1,138 @@
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../store/index.ts';
+import { nextCrlNumber, revokedEntries, writeCrl, type Crl } from './crl.ts';
+import { CA_IDS, ensureHierarchy, keyPassphrase, type CaId, type LoadedCa } from './hierarchy.ts';
+import { chainOf, issue, issueWithNewKey, readCsr, type IssuedCertificate, type IssuerContext, type SubjectRequest } from './issue.ts';
+import { decryptPrivateKey, encryptPrivateKey, softwareSigner, type Signer } from './keys.ts';
+import { createOcspResponder, type OcspResponderKey } from './ocsp.ts';
+import { POLICY_SUFFIX, type ProfileName } from './profiles.ts';
+import { caRevisions, certificateStatus, revokeCertificate, type CertificateStatus, type RevokeRequest } from './revoke.ts';
+
+/** Renew a responder certificate this long before it expires. */
+const RESPONDER_RENEW_MS = 14 * 86_400_000;
+
+export interface PkiDependencies {
+  readonly config: Config;
+  readonly db: Database;
+  readonly log: Logger;
+  readonly now: () => Date;
+}
+
+/**
+ * The PKI as the rest of the system uses it: opened once at start (creating
+ * the hierarchy and the OCSP responders on first start), then issuing,
+ * revoking, and publishing CRLs and OCSP answers.
+ */
+export async function openPki(deps: PkiDependencies) {
+  const { config, db, log, now } = deps;
+  const pkiConfig = config.pki;
+  const plainBaseUrl = config.server.plainBaseUrl;
+  const { passphrase, source } = await keyPassphrase(pkiConfig, config.dataDir);
+  log.info({ passphrase: source }, 'CA keys: passphrase source');
+  const cas = await ensureHierarchy(db, pkiConfig, plainBaseUrl, passphrase, now());
+  const issuer: IssuerContext = { db, cas, plainBaseUrl, policyArc: pkiConfig.policyArc, now };
+  const responderKeys = await ensureResponders(db, issuer, passphrase, now());
+  const ocsp = createOcspResponder({ db, cas, keys: responderKeys, validityMinutes: pkiConfig.ocsp.validityMinutes, now, log });
+  const crls = new Map<CaId, { crl: Crl; revision: number }>();
+  const building = new Map<CaId, Promise<Crl>>();
+
+  /** The CA's current CRL: made anew when a revocation changed the CA, or when the schedule says. */
+  async function currentCrl(caId: CaId): Promise<Crl> {
+    const revision = (await caRevisions(db)).get(caId) ?? 0;
+    const cached = crls.get(caId);
+    const republishAt = cached ? cached.crl.thisUpdate.getTime() + pkiConfig.crl.republishEveryMinutes * 60_000 : 0;
+    if (cached && cached.revision === revision && now().getTime() < republishAt) return cached.crl;
+    let pending = building.get(caId);
+    if (!pending) {
+      pending = (async () => {
+        const ca = cas.get(caId)!;
+        const thisUpdate = new Date(Math.floor(now().getTime() / 1000) * 1000);
+        const crl = await writeCrl(ca, revokedEntries(db, caId), await nextCrlNumber(db, caId), thisUpdate, new Date(thisUpdate.getTime() + pkiConfig.crl.validityHours * 3_600_000));
+        crls.set(caId, { crl, revision });
+        log.info({ ca: caId, number: crl.number, entries: crl.entries, bytes: crl.der.length }, 'CRL published');
+        return crl;
+      })().finally(() => building.delete(caId));
+      building.set(caId, pending);
+    }
+    return pending;
+  }
+
+  const policyLoa: Record<string, number> = {
+    [`${pkiConfig.policyArc}.${POLICY_SUFFIX.personLoa3}`]: 3,
+    [`${pkiConfig.policyArc}.${POLICY_SUFFIX.mobileLoa3}`]: 3,
+    [`${pkiConfig.policyArc}.${POLICY_SUFFIX.personLoa2}`]: 2,
+  };
+
+  return {
+    cas,
+    policyArc: pkiConfig.policyArc,
+    /** Certificate-policy OID → LoA, for relying parties (the authentication service). */
+    policyLoa,
+    ocsp,
+    currentCrl,
+    caCertificate(caId: CaId): LoadedCa | undefined {
+      return cas.get(caId);
+    },
+    async issueFromCsr(profile: ProfileName, csrPem: string): Promise<IssuedCertificate> {
+      const { publicKey, subject } = await readCsr(csrPem);
+      return issue(issuer, profile, publicKey, subject);
+    },
+    issueWithNewKey(profile: ProfileName, subject: SubjectRequest) {
+      return issueWithNewKey(issuer, profile, subject);
+    },
+    async revoke(request: RevokeRequest) {
+      const result = await revokeCertificate(db, request, now(), pkiConfig.allowCertificateHold);
+      // Publish the CA's new CRL right away rather than on the next fetch.
+      if (result.changed && (CA_IDS as readonly string[]).includes(result.status.caId)) void currentCrl(result.status.caId as CaId).catch((error: unknown) => log.error({ err: error }, 'CRL publication failed'));
+      return result;
+    },
+    status(serial: string): Promise<CertificateStatus | undefined> {
+      return certificateStatus(db, serial);
+    },
+    /** The HTTPS server's own certificate from the function CA, for `hostNames`. */
+    async serverTls(hostNames: readonly string[]): Promise<{ cert: string; key: string; chain: readonly string[] }> {
+      const dnsNames = [...hostNames].filter((h) => !/^[\d.]+$|:/.test(h));
+      const ipAddresses = [...hostNames].filter((h) => /^[\d.]+$|:/.test(h));
+      const issued = await issueWithNewKey(issuer, 'server-tls', { commonName: dnsNames[0] ?? 'localhost', organization: pkiConfig.organisation, dnsNames, ipAddresses });
+      return { cert: issued.certificatePem, key: issued.privateKeyPem, chain: issued.chainPem };
+    },
+    /** Status of one of our certificates as the authentication service needs it. */
+    async revocationStatusOf(certificate: x509.X509Certificate): Promise<{ status: 'good' | 'revoked' | 'unknown'; evidence: unknown; reason?: string }> {
+      const found = await certificateStatus(db, certificate.serialNumber);
+      if (!found) return { status: 'unknown', evidence: { source: 'tillit-pki', serial: certificate.serialNumber.toLowerCase() } };
+      const evidence = { source: 'tillit-pki', serial: found.serial, checkedAt: now().toISOString(), status: found.status };
+      return found.status === 'good' ? { status: 'good', evidence } : { status: 'revoked', evidence, ...(found.reason ? { reason: found.reason } : {}) };
+    },
+    chainOf(caId: CaId): string[] {
+      return chainOf(cas, cas.get(caId)!);
+    },
+  };
+}
+
+export type Pki = Awaited<ReturnType<typeof openPki>>;
+
+/** Each CA's delegated OCSP responder: loaded, or issued (and renewed) with the ocsp-signer profile. */
+async function ensureResponders(db: Database, issuer: IssuerContext, passphrase: string, now: Date): Promise<Map<CaId, OcspResponderKey>> {
+  const keys = new Map<CaId, OcspResponderKey>();
+  for (const [caId, ca] of issuer.cas) {
+    const [row] = await db.query<{ certificate_der: Uint8Array; encrypted_key_pem: string; not_after: Date }>('select certificate_der, encrypted_key_pem, not_after from pki_ocsp_responders where ca_id = $1', [caId]);
+    if (row && row.not_after.getTime() - RESPONDER_RENEW_MS > now.getTime()) {
+      const pair = await decryptPrivateKey(row.encrypted_key_pem, passphrase, 'ecdsa-p256', `the OCSP responder of ${caId}`);
+      keys.set(caId, { caId, certificateDer: row.certificate_der, signer: softwareSigner('ecdsa-p256', pair) });
+      continue;
+    }
+    const issued = await issueWithNewKey(issuer, 'ocsp-signer', { commonName: `${ca.certificate.subjectName.getField('CN')[0] ?? caId} OCSP Responder`, organization: issuer.cas.get(caId)!.certificate.subjectName.getField('O')[0] ?? 'Tillit' }, 'ecdsa-p256', caId);
+    const signer: Signer = softwareSigner('ecdsa-p256', issued.keyPair);
+    const der = new Uint8Array(issued.certificate.rawData);
+    await db.query(
+      `insert into pki_ocsp_responders (ca_id, certificate_der, encrypted_key_pem, not_after) values ($1, $2, $3, $4)
+       on conflict (ca_id) do update set certificate_der = excluded.certificate_der, encrypted_key_pem = excluded.encrypted_key_pem, not_after = excluded.not_after`,
+      [caId, der, await encryptPrivateKey(issued.keyPair.privateKey, passphrase), issued.certificate.notAfter],
+    );
+    keys.set(caId, { caId, certificateDer: der, signer });
+  }
+  return keys;
+}
