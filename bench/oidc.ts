@@ -99,7 +99,7 @@ async function tillit(): Promise<{ bare: Result; withClaims: Result }> {
     ['oidc', createOidcPart],
   ]);
   const system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 10 } }, oidc: { encryptionKey: Buffer.alloc(32, 5).toString('base64') } }, parts);
-  const http = httpClient(system.tls.cert);
+  const http = httpClient(system.tls.ca);
   try {
     const [row] = await context.db.query<{ personnummer: string }>('select personnummer from directory_person limit 1');
     Object.assign(holder.person, { personalIdentityNumber: row!.personnummer });
@@ -118,7 +118,7 @@ async function tillit(): Promise<{ bare: Result; withClaims: Result }> {
     while (answer.status === 303 && !String(answer.headers['location']).includes('/wait')) answer = await get(new URL(String(answer.headers['location']), base).href);
     const uid = String(answer.headers['location']).split('/')[3]!;
     const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${uid}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };
-    const app = { baseUrl: base, ca: system.tls.cert };
+    const app = { baseUrl: base, ca: system.tls.ca };
     const challenge = (await postJson(app, 'app/v1/claim', { qr: qrContent(pending.qrStartToken, pending.qrStartSecret, Math.floor((Date.now() - pending.startedAt) / 1000)) })) as Challenge;
     await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
     const status = JSON.parse((await get(`${base}/oidc/interaction/${uid}/status`, 'application/json')).body.toString()) as { next: string };
@@ -189,8 +189,8 @@ function opensslSignsPerSecond(): number {
 }
 
 const ours = await tillit();
-const { loadOrCreateDevCertificate } = await import('../src/server/tls.ts');
-const certificate = await loadOrCreateDevCertificate('memory://', ['127.0.0.1']);
+const { loadOrCreateServerCertificate, selfSignedCertificate } = await import('../src/server/tls.ts');
+const certificate = await loadOrCreateServerCertificate('memory://', ['127.0.0.1'], selfSignedCertificate);
 const theirs = await bare(certificate);
 const signs = opensslSignsPerSecond();
 printTable(`OpenID Connect code flows with an SSO session (${FLOWS} flows, ${CONCURRENCY} at a time)`, [

@@ -46,7 +46,7 @@ async function measureStart(firstRun: boolean): Promise<{ readyMs: number; rssMi
       });
       child.on('exit', () => reject(new Error(stderr)));
     });
-    const ca = await readFile(join(dataDir, 'tls', 'dev-server.crt'), 'utf8');
+    const ca = await readFile(join(dataDir, 'tls', 'server-ca.crt'), 'utf8');
     while (!(await readyOnce(url, ca))) await new Promise((r) => setTimeout(r, 5));
     const readyMs = performance.now() - started;
     const rssMiB = (await rssKiB(child.pid!)) / 1024;

@@ -63,10 +63,10 @@ describe('the eID app against the authentication service', () => {
   });
 
   const rp = async (path: string, body: unknown) => {
-    const answer = await call(`${system.httpsUrl}${path}`, { method: 'POST', ca: system.tls.cert, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = await call(`${system.httpsUrl}${path}`, { method: 'POST', ca: system.tls.ca, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: answer.status, json: JSON.parse(answer.body) };
   };
-  const server = () => ({ baseUrl: system.httpsUrl, ca: system.tls.cert });
+  const server = () => ({ baseUrl: system.httpsUrl, ca: system.tls.ca });
 
   it('logs in on another device: the app scans the QR code and the caller collects the person', async () => {
     const started = await rp('/authn/v1/auth', { endUserIp: '192.0.2.7', userVisibleText: 'Logga in i Testtjänsten' });
@@ -105,7 +105,7 @@ describe('the eID app against the authentication service', () => {
 
   it('approves from the command line: tillit app approve --qr … --pin …', async () => {
     const caFile = join(home, 'server.crt');
-    await writeFile(caFile, system.tls.cert);
+    await writeFile(caFile, system.tls.ca);
     const started = await rp('/authn/v1/auth', { endUserIp: '192.0.2.7', userVisibleText: 'Logga in' });
     const bin = new URL('../bin/tillit.js', import.meta.url).pathname;
     const run = promisify(execFile);

@@ -172,5 +172,5 @@ describe('tillit start', () => {
 
 async function readDevCert(dataDir: string): Promise<string> {
   const { readFile } = await import('node:fs/promises');
-  return readFile(join(dataDir, 'tls', 'dev-server.crt'), 'utf8');
+  return readFile(join(dataDir, 'tls', 'server-ca.crt'), 'utf8');
 }

@@ -42,12 +42,12 @@ describe('the running system', () => {
   let ca: string;
   before(async () => {
     system = await startTestSystem({}, new Map([['probe', probePart(seeded)]]));
-    ca = system.tls.cert;
+    ca = system.tls.ca;
   });
   after(() => system.stop());
 
   it('serves HTTPS with a certificate for localhost that a client can verify', async () => {
-    const cert = new X509Certificate(system.tls.cert);
+    const cert = new X509Certificate(system.tls.ca);
     assert.ok(cert.checkHost('localhost'));
     assert.ok(cert.checkIP('127.0.0.1'));
     const answer = await call(`${system.httpsUrl}/healthz`, { ca });
@@ -169,14 +169,14 @@ describe('the running system', () => {
 describe('graceful shutdown', () => {
   it('finishes a request in flight, then refuses new connections', async () => {
     const system = await startTestSystem({}, new Map([['probe', probePart([])]]));
-    const inFlight = call(`${system.httpsUrl}/probe/slow`, { ca: system.tls.cert });
+    const inFlight = call(`${system.httpsUrl}/probe/slow`, { ca: system.tls.ca });
     await sleep(100);
     const stopped = system.stop();
     const answer = await inFlight;
     assert.equal(answer.status, 200);
     assert.deepEqual(JSON.parse(answer.body), { done: true });
     await stopped;
-    await assert.rejects(call(`${system.httpsUrl}/healthz`, { ca: system.tls.cert }), /ECONNREFUSED/);
+    await assert.rejects(call(`${system.httpsUrl}/healthz`, { ca: system.tls.ca }), /ECONNREFUSED/);
   });
 });
 
@@ -188,7 +188,7 @@ describe('part selection', () => {
   it('runs only the parts named', async () => {
     const system = await startTestSystem({ parts: [] }, new Map());
     try {
-      const page = await call(`${system.httpsUrl}/?lang=en`, { ca: system.tls.cert });
+      const page = await call(`${system.httpsUrl}/?lang=en`, { ca: system.tls.ca });
       assert.match(page.body, /No parts are enabled/);
     } finally {
       await system.stop();

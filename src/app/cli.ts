@@ -16,8 +16,8 @@ interface ServerOptions {
 
 /** The server the app talks to and the certificate it trusts: explicit, else this installation's own. */
 function serverFor(options: ServerOptions, config: Config) {
-  const devCertificate = join(config.dataDir, 'tls', 'dev-server.crt');
-  const caFile = options.ca ?? (existsSync(devCertificate) ? devCertificate : undefined);
+  const installationCa = join(config.dataDir, 'tls', 'server-ca.crt');
+  const caFile = options.ca ?? (existsSync(installationCa) ? installationCa : undefined);
   return { baseUrl: options.server ?? config.server.publicBaseUrl, ...(caFile ? { ca: readFileSync(caFile, 'utf8') } : {}) };
 }
 
@@ -47,7 +47,7 @@ export function registerAppCommands(program: Command, configOf: ConfigOf): void 
     .option('--decline', 'say no instead of approving')
     .option('--credential <id>', 'which eID answers (default: the first ready one)')
     .option('--server <url>', 'Tillit server (default: server.publicBaseUrl)')
-    .option('--ca <file>', 'PEM certificate to trust for the server (default: this installation’s development certificate)')
+    .option('--ca <file>', 'PEM certificate to trust for the server (default: the CA of this installation’s HTTPS certificate)')
     .addOption(homeOption())
     .option('--json', 'print the result as JSON')
     .action(async (options: ServerOptions & { qr?: string; autostartToken?: string; pin: string; decline?: boolean; credential?: string; json?: boolean }, command: Command) => {

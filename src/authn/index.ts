@@ -5,3 +5,4 @@ export { addCaller, authenticateCaller, CallerError, type Caller } from './calle
 export { authnRoutes } from './http.ts';
 export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type RevocationStatus } from './eid-certificate.ts';
 export { createAnswerVerifier, type AnswerVerifierOptions, type KnownPerson } from './verify-answer.ts';
+export { createAuthnPart, authnFrom, type AuthnServices } from './part.ts';

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AppRequestError, KeyStoreError } from '../app/index.ts';
 import { registerAppCommands } from '../app/cli.ts';
@@ -5,13 +6,15 @@ import { CallerError, OrderError } from '../authn/index.ts';
 import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
+import { registerClientCommands } from '../idp/oidc/cli.ts';
+import { IssuanceRefused, KeyDecryptionError, PkiSetupError, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError];
+const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -60,6 +63,7 @@ export function buildProgram(): Command {
 
   registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
+  registerClientCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
   return program;
 }
@@ -74,7 +78,8 @@ function printWelcome(system: RunningSystem, config: Config): void {
     ...system.parts.flatMap((part) => part.links.map((link) => `  ${part.title.en.padEnd(15)} ${config.server.publicBaseUrl}${link.href}`)),
     ...(system.demoLines.length ? ['', 'Demo region seeded:', ...system.demoLines.map((l) => `  ${l}`)] : []),
     '',
-    `TLS: ${system.tls.source}${config.server.tls.certFile ? '' : ' (self-signed: your browser will ask you to accept it)'}`,
+    `TLS: ${system.tls.source}`,
+    ...(config.server.tls.certFile ? [] : [`  Browsers accept it once they trust ${join(config.dataDir, 'tls', 'server-ca.crt')} (also at ${config.server.plainBaseUrl}/ca/root.crt when the PKI runs); or accept the warning.`]),
     'Press Ctrl-C to stop.',
     '',
   ];

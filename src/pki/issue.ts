@@ -55,7 +55,7 @@ const FIELD_OID: Record<SubjectField, string> = {
 };
 const FIELD_SHORT: Record<SubjectField, string> = { commonName: 'CN', givenName: 'G', surname: 'SN', serialNumber: '2.5.4.5', organization: 'O', country: 'C' };
 const MAX_PEM = 64 * 1024;
-const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const EMAIL = /^[^@\s]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$/i;
 
 /** Reads a PKCS#10 request, checks its signature, and returns what it asks for. */

@@ -1,9 +1,17 @@
 import { ConfigError } from '../config/index.ts';
+import { authnFrom, createAuthnPart } from '../authn/index.ts';
 import { createDirectoryPart } from '../directory/index.ts';
+import { makeOidcPart } from '../idp/oidc/index.ts';
+import { createPkiPart } from '../pki/index.ts';
 import type { PartFactory } from './part.ts';
 
 /** Every part this build can run, in start order (a part may rely on those before it). */
-export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, PartFactory>([['directory', createDirectoryPart]]);
+export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, PartFactory>([
+  ['pki', createPkiPart],
+  ['directory', createDirectoryPart],
+  ['authn', createAuthnPart],
+  ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders })],
+]);
 
 /** The factories for `parts` from the config (empty means all), refusing names this build does not have. */
 export function selectParts(names: readonly string[], available: ReadonlyMap<string, PartFactory> = PART_FACTORIES): [string, PartFactory][] {

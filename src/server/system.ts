@@ -8,7 +8,8 @@ import { buildHttpApp, buildHttpsApp, type Readiness } from './app.ts';
 import { createMetrics } from './metrics.ts';
 import type { Part, PartContext, PartFactory } from './part.ts';
 import { selectParts } from './parts.ts';
-import { loadOrCreateDevCertificate, serverHostNames, type TlsCredentials } from './tls.ts';
+import { loadOrCreateServerCertificate, selfSignedCertificate, serverHostNames, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';
+import { pkiFrom } from '../pki/index.ts';
 
 export interface RunningSystem {
   readonly httpsUrl: string;
@@ -88,7 +89,7 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
       started.set(name, part);
     }
     const demoLines = config.demo.seed ? await seedDemoOnce(stores.db, parts, log) : [];
-    const tls = await loadTls(config);
+    const tls = await loadTls(config, started);
     log.info({ source: tls.source }, 'TLS certificate');
     const migrations = await readMigrations();
     const readiness: Readiness = {
@@ -135,12 +136,21 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
   return (app.server.address() as AddressInfo).port;
 }
 
-async function loadTls(config: Config): Promise<TlsCredentials> {
+/** A configured certificate; else one from the PKI's function CA when the PKI runs; else a self-signed one. */
+async function loadTls(config: Config, started: ReadonlyMap<string, Part>): Promise<TlsCredentials> {
   const { certFile, keyFile } = config.server.tls;
   if (certFile && keyFile) {
-    return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), source: certFile };
+    const cert = await readFile(certFile, 'utf8');
+    return { cert, key: await readFile(keyFile, 'utf8'), ca: cert, source: certFile };
   }
-  return loadOrCreateDevCertificate(config.dataDir, serverHostNames(config.server.publicBaseUrl));
+  const make: ServerCertificateMaker = started.has('pki')
+    ? async (hostNames) => {
+        const pki = pkiFrom(started);
+        const issued = await pki.serverTls(hostNames);
+        return { cert: [issued.cert, ...issued.chain.slice(0, -1)].map((pem) => `${pem.trim()}\n`).join(''), key: issued.key, ca: `${issued.chain.at(-1)!.trim()}\n`, kind: 'function CA' };
+      }
+    : selfSignedCertificate;
+  return loadOrCreateServerCertificate(config.dataDir, serverHostNames(config.server.publicBaseUrl), make);
 }
 
 /**

@@ -7,51 +7,64 @@ import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 export interface TlsCredentials {
+  /** The certificate followed by its issuing chain (without the root). */
   readonly cert: string;
   readonly key: string;
+  /** The certificate a client must trust to accept this server: the root CA, or the self-signed certificate itself. */
+  readonly ca: string;
   /** Where the certificate came from, for the start log. */
   readonly source: string;
 }
 
+/** Makes a certificate for the host names: the PKI's function CA, or a self-signed one before there is a PKI. */
+export type ServerCertificateMaker = (hostNames: readonly string[]) => Promise<{ cert: string; key: string; ca: string; kind: string }>;
+
+/** Renew a little before expiry so a long-running server never serves an expired certificate. */
+const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const VALIDITY_DAYS = 90;
-/** Renew a little before expiry so a long-running dev server never serves an expired certificate. */
-const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * A self-signed certificate for development, made once per data folder and
- * reused while valid and matching the host names. Until the PKI part issues
- * the server's certificate from the function CA, this is what HTTPS serves.
+ * The HTTPS certificate, made once per data folder and reused while it is
+ * valid, names every host and comes from the same kind of issuer.
  */
-export async function loadOrCreateDevCertificate(dataDir: string, hostNames: readonly string[], now = new Date()): Promise<TlsCredentials> {
+export async function loadOrCreateServerCertificate(dataDir: string, hostNames: readonly string[], make: ServerCertificateMaker, now = new Date()): Promise<TlsCredentials> {
   const persist = dataDir !== 'memory://';
   const dir = join(dataDir, 'tls');
-  const certPath = join(dir, 'dev-server.crt');
-  const keyPath = join(dir, 'dev-server.key');
+  const paths = { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'server-ca.crt') };
   if (persist) {
-    const existing = await readPair(certPath, keyPath);
-    if (existing && isUsable(existing.cert, hostNames, now)) return { ...existing, source: `development certificate ${certPath}` };
+    const existing = await readFiles(paths);
+    if (existing && isUsable(existing.cert, existing.ca, hostNames, now)) return { ...existing, source: `certificate ${paths.cert}` };
   }
-  const created = await createSelfSigned(hostNames, now);
+  const created = await make(hostNames);
   if (persist) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(keyPath, created.key, { mode: 0o600 });
-    await writeFile(certPath, created.cert);
+    await writeFile(paths.key, created.key, { mode: 0o600 });
+    await writeFile(paths.cert, created.cert);
+    await writeFile(paths.ca, created.ca);
   }
-  return { ...created, source: persist ? `new development certificate ${certPath}` : 'new in-memory development certificate' };
+  return { cert: created.cert, key: created.key, ca: created.ca, source: `new ${created.kind} certificate${persist ? ` ${paths.cert}` : ' (in memory)'}` };
 }
 
-async function readPair(certPath: string, keyPath: string): Promise<{ cert: string; key: string } | undefined> {
+async function readFiles(paths: { cert: string; key: string; ca: string }): Promise<{ cert: string; key: string; ca: string } | undefined> {
   try {
-    return { cert: await readFile(certPath, 'utf8'), key: await readFile(keyPath, 'utf8') };
+    return { cert: await readFile(paths.cert, 'utf8'), key: await readFile(paths.key, 'utf8'), ca: await readFile(paths.ca, 'utf8') };
   } catch {
     return undefined;
   }
 }
 
-function isUsable(certPem: string, hostNames: readonly string[], now: Date): boolean {
+/** A self-signed certificate, for a system running without its PKI. */
+export const selfSignedCertificate: ServerCertificateMaker = async (hostNames) => {
+  const made = await createSelfSigned(hostNames, new Date());
+  return { ...made, ca: made.cert, kind: 'self-signed development' };
+};
+
+function isUsable(certPem: string, caPem: string, hostNames: readonly string[], now: Date): boolean {
   try {
     const cert = new x509.X509Certificate(certPem);
+    // A certificate made by another kind of issuer (self-signed before the PKI ran) is replaced.
+    if (cert.issuer !== new x509.X509Certificate(caPem).subject) return false;
     const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
     const names = new Set(san?.names.items.map((n) => n.value) ?? []);
     return cert.notAfter.getTime() - RENEW_BEFORE_MS > now.getTime() && hostNames.every((h) => names.has(h));

@@ -73,7 +73,7 @@ describe('login pages in Chromium', { skip: browserUnavailable() }, () => {
       await page.screenshot({ path: `${SCREENSHOTS}oidc-qr-${locale}.png`, fullPage: true });
       const uid = new URL(page.url()).pathname.split('/')[3]!;
       const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${uid}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };
-      const app = { baseUrl: base, ca: system.tls.cert };
+      const app = { baseUrl: base, ca: system.tls.ca };
       const challenge = (await postJson(app, 'app/v1/claim', { qr: qrContent(pending.qrStartToken, pending.qrStartSecret, Math.floor((Date.now() - pending.startedAt) / 1000)) })) as Challenge;
       await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
       // The page notices by itself and moves on to the commission choice.
@@ -100,7 +100,7 @@ describe('login pages in Chromium', { skip: browserUnavailable() }, () => {
     await page.goto(authorize);
     await page.getByRole('button', { name: 'SITHS eID på denna enhet' }).click();
     await page.waitForURL(/\/wait$/);
-    const app = { baseUrl: base, ca: system.tls.cert };
+    const app = { baseUrl: base, ca: system.tls.ca };
     const answerFrom = async (who: EidHolder) => {
       const href = await page.getAttribute('a[href^="tillit-eid:"]', 'href');
       const token = new URL(href!).searchParams.get('autostarttoken');

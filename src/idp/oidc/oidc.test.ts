@@ -82,7 +82,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   }
 
   async function relyingParty(clientId: string, secret: string | null) {
-    const fetch = fetchTrusting(system.tls.cert);
+    const fetch = fetchTrusting(system.tls.ca);
     const config = await client.discovery(new URL(`${base}/oidc`), clientId, undefined, secret ? client.ClientSecretBasic(secret) : client.None(), { [client.customFetch]: fetch });
     config[client.customFetch] = fetch;
     return config;
@@ -104,7 +104,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
 
   /** The eID app's side of a QR login: claim with the code on screen now, sign, answer. */
   async function appLogsIn(holder: EidHolder, qrContent: string) {
-    const server = { baseUrl: base, ca: system.tls.cert };
+    const server = { baseUrl: base, ca: system.tls.ca };
     const challenge = (await postJson(server, 'app/v1/claim', { qr: qrContent })) as Challenge;
     const answer = holder.answer(challenge);
     return (await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...answer })) as { status: string; hintCode?: string };
@@ -131,7 +131,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('logs in with the QR code, releases only the allowed claims, and verifies the ID token', async () => {
     const { client: registered, secret } = await registerClient(['name', 'given_name', 'family_name', 'personalIdentityNumber']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const holder = holderFor(singleCommission);
     const claims = JSON.stringify({ id_token: { personalIdentityNumber: { essential: true }, commissionHsaId: null, allCommissions: null } });
     const { verifier, landed } = await authorize(config, person, { claims, scope: 'openid profile offline_access', prompt: 'consent' });
@@ -157,7 +157,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('reuses the SSO session at a second client, asks for the commission each login, and honours pre-selection', async () => {
     const plain = await registerClient(['name', 'personalIdentityNumber']);
     const care = await registerClient(['name', 'personalIdentityNumber', 'commissionHsaId', 'healthCareUnitHsaId']);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const holder = holderFor(withCommissions.personnummer);
     const first = await relyingParty(plain.client.clientId, plain.secret);
     const firstLogin = await authorize(first, person, { scope: 'openid profile personalIdentityNumber' });
@@ -198,7 +198,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('answers bad input with the protocol error', async () => {
     const { client: registered, secret } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const authorizeUrl = (params: Record<string, string>) =>
       `${base}/oidc/auth?${new URLSearchParams({ client_id: registered.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...params })}`;
 
@@ -254,7 +254,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
         methods: ['oob-other'],
       });
       const config = await relyingParty(registered.clientId, secret!);
-      const person = browser(system.tls.cert);
+      const person = browser(system.tls.ca);
       const { verifier, landed } = await authorize(config, person, { scope: 'openid offline_access', prompt: 'consent' });
       const done = await loginByQr(person, holderFor(singleCommission), landed);
       const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
@@ -287,7 +287,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('answers prompt=none from the SSO session, forces a new authentication for max_age=0, and refuses a refused eID', async () => {
     const { client: registered, secret } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const silentFirst = await authorize(config, person, { prompt: 'none' });
     assert.equal(new URL(silentFirst.landed.location).searchParams.get('error'), 'login_required', 'no session yet');
 
@@ -301,7 +301,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
 
     // An eID the verifier refuses (revoked, wrong level...) fails the order; the page says so and no session is made.
     const stranger = eidHolder({ personalIdentityNumber: singleCommission, givenName: 'X', surname: 'Y' });
-    const other = browser(system.tls.cert);
+    const other = browser(system.tls.ca);
     const refusedAt = await authorize(config, other, {});
     assert.equal((await appLogsIn(stranger, await currentQr(refusedAt.landed.location))).hintCode, 'certificateErr');
     const state = JSON.parse((await other.send(refusedAt.landed.location.replace(/\/wait$/, '/status'), { accept: 'application/json' })).body) as { status: string; hint: string; next?: string; retry?: string };
@@ -315,7 +315,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('refuses a wrong client secret with invalid_client', async () => {
     const { client: registered } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, 'not-the-secret');
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const { verifier, landed } = await authorize(config, person, {});
     const done = await loginByQr(person, holderFor(singleCommission), landed);
     await assert.rejects(client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' }), (e: Error & { status?: number; cause?: { parameters?: { error?: string } }[] }) => e.status === 401 && e.cause?.[0]?.parameters?.error === 'invalid_client');
@@ -337,10 +337,10 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
         methods: ['oob-other'],
       });
       assert.equal(secret, null);
-      const fetch = fetchTrusting(system.tls.cert);
+      const fetch = fetchTrusting(system.tls.ca);
       const config = await client.discovery(new URL(`${base}/oidc`), registered.clientId, undefined, client.PrivateKeyJwt({ key: keys.privateKey, kid: 'rp-1' }), { [client.customFetch]: fetch });
       config[client.customFetch] = fetch;
-      const person = browser(system.tls.cert);
+      const person = browser(system.tls.ca);
       const { verifier, landed } = await authorize(config, person, {});
       const done = await loginByQr(person, holderFor(singleCommission), landed);
       const tokens = await client.authorizationCodeGrant(config, new URL(done.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
@@ -357,7 +357,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   });
 
   it('runs the built-in demo e-service: log in, see the claims, choose another commission, log out', async () => {
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const start = await person.send(`${base}/demo`);
     assert.equal(start.status, 200);
     assert.match(start.body, /href="\/demo\/login"/);
@@ -380,7 +380,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('asks for a new authentication for prompt=login and when acr_values wants LoA 3 from a LoA 2 session', async () => {
     const { client: registered, secret } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const reserveCard = eidHolder({ personalIdentityNumber: singleCommission, givenName: 'R', surname: 'C' }, 2);
     holders.push(reserveCard);
     const first = await authorize(config, person, {});
@@ -399,14 +399,14 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('logs in with the eID app on the same device through the auto-start link', async () => {
     const { client: registered, secret } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const { verifier, landed } = await authorize(config, person, {});
     const link = /href="(tillit-eid:\/\/\/\?[^"]+)"/.exec(landed.answer.body)?.[1]?.replaceAll('&amp;', '&');
     assert.ok(link, 'the page links to the app on this device');
     const params = new URL(link).searchParams;
     assert.equal(params.get('redirect'), new URL(landed.location).pathname);
     const holder = holderFor(singleCommission);
-    const server = { baseUrl: base, ca: system.tls.cert };
+    const server = { baseUrl: base, ca: system.tls.ca };
     const challenge = (await postJson(server, 'app/v1/claim', { autoStartToken: params.get('autostarttoken') })) as Challenge;
     assert.equal(challenge.requesterName, 'Journalen');
     await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
@@ -420,7 +420,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   it('sends a cancelled login back to the client as access_denied, and refuses unknown login pages', async () => {
     const { client: registered, secret } = await registerClient(['name']);
     const config = await relyingParty(registered.clientId, secret);
-    const person = browser(system.tls.cert);
+    const person = browser(system.tls.ca);
     const { landed } = await authorize(config, person, {});
     const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${new URL(landed.location).pathname.split('/')[3]}`))!) as { orderRef: string };
     const cancelled = await person.follow(landed.location.replace(/\/wait$/, '/cancel'), base, { method: 'POST', body: '' });
@@ -437,10 +437,10 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
   });
 
   it('publishes discovery at the issuer (and from the root) with what Tillit supports', async () => {
-    const root = await call(`${base}/.well-known/openid-configuration`, { ca: system.tls.cert });
+    const root = await call(`${base}/.well-known/openid-configuration`, { ca: system.tls.ca });
     assert.equal(root.status, 308);
     assert.equal(root.headers.location, '/oidc/.well-known/openid-configuration');
-    const discovery = JSON.parse((await call(`${base}/oidc/.well-known/openid-configuration`, { ca: system.tls.cert })).body) as Record<string, unknown>;
+    const discovery = JSON.parse((await call(`${base}/oidc/.well-known/openid-configuration`, { ca: system.tls.ca })).body) as Record<string, unknown>;
     assert.equal(discovery['issuer'], `${base}/oidc`);
     assert.deepEqual(discovery['response_types_supported'], ['code']);
     assert.deepEqual(discovery['code_challenge_methods_supported'], ['S256']);

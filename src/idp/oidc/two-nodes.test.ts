@@ -64,7 +64,7 @@ describe('two IdP nodes sharing PostgreSQL and Redis behave as one', { skip: !DA
     const holder = eidHolder({ personalIdentityNumber: row!.personnummer, givenName: 'T', surname: 'P' });
     holders.push(holder);
     const { client: registered, secret } = await addClient(ctx.db, await openSealer(a.config), { displayName: 'Journalen', redirectUris: [REDIRECT], allowedClaims: ['personalIdentityNumber'], methods: ['oob-other'] });
-    const fetch = fetchTrusting(a.tls.cert);
+    const fetch = fetchTrusting(a.tls.ca);
     const config = await client.discovery(new URL(`${issuerBase}/oidc`), registered.clientId, undefined, client.ClientSecretBasic(secret!), { [client.customFetch]: fetch });
     config[client.customFetch] = fetch;
     const verifier = client.randomPKCECodeVerifier();
@@ -80,22 +80,22 @@ describe('two IdP nodes sharing PostgreSQL and Redis behave as one', { skip: !DA
       }
       return answer;
     };
-    const toInteraction = await send(authorizeUrl.href, a.tls.cert);
+    const toInteraction = await send(authorizeUrl.href, a.tls.ca);
     assert.equal(toInteraction.status, 303);
     const nodeB = (path: string) => `${b.httpsUrl}${new URL(path, issuerBase).pathname}`;
-    const started = await send(nodeB(toInteraction.headers.location!), b.tls.cert);
+    const started = await send(nodeB(toInteraction.headers.location!), b.tls.ca);
     assert.equal(started.status, 303, started.body);
-    const waiting = await send(nodeB(started.headers.location!), b.tls.cert);
+    const waiting = await send(nodeB(started.headers.location!), b.tls.ca);
     assert.equal(waiting.status, 200);
     const uid = started.headers.location!.split('/')[3]!;
     const pending = JSON.parse((await ctx.ephemeral.get(`idp:pending:${uid}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };
-    const app = { baseUrl: a.httpsUrl, ca: a.tls.cert };
+    const app = { baseUrl: a.httpsUrl, ca: a.tls.ca };
     const challenge = (await postJson(app, 'app/v1/claim', { qr: qrContent(pending.qrStartToken, pending.qrStartSecret, Math.floor((Date.now() - pending.startedAt) / 1000)) })) as Challenge;
     await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
     const status = JSON.parse((await send(nodeB(`/oidc/interaction/${uid}/status`), b.tls.cert, 'application/json')).body) as { status: string; next: string };
     assert.equal(status.status, 'complete');
-    let answer = await send(nodeB(status.next), b.tls.cert);
-    for (let hops = 0; answer.status === 303 && !answer.headers.location!.startsWith(REDIRECT) && hops < 10; hops++) answer = await send(nodeB(answer.headers.location!), b.tls.cert);
+    let answer = await send(nodeB(status.next), b.tls.ca);
+    for (let hops = 0; answer.status === 303 && !answer.headers.location!.startsWith(REDIRECT) && hops < 10; hops++) answer = await send(nodeB(answer.headers.location!), b.tls.ca);
     assert.ok(answer.headers.location?.startsWith(REDIRECT), `${answer.status} ${answer.headers.location}`);
     const tokens = await client.authorizationCodeGrant(config, new URL(answer.headers.location!), { pkceCodeVerifier: verifier });
     assert.equal(tokens.claims()!['personalIdentityNumber'], row!.personnummer);
