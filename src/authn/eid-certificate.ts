@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { OrderKind, Requirements } from './orders.ts';
+import { certificatePolicyOids } from './policies.ts';
 
 const SERIAL_NUMBER_OID = '2.5.4.5';
 const GIVEN_NAME_OID = '2.5.4.42';
@@ -62,7 +63,13 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
   if (certificate.getExtension(x509.BasicConstraintsExtension)?.ca) return refuse('a CA certificate is not an eID');
   const usage = checkKeyUsage(certificate, kind);
   if (usage) return refuse(usage);
-  const policies = certificate.getExtension(x509.CertificatePolicyExtension)?.policies ?? [];
+  const policiesExtension = certificate.getExtension('2.5.29.32');
+  let policies: string[] = [];
+  try {
+    policies = policiesExtension ? certificatePolicyOids(new Uint8Array(policiesExtension.value)) : [];
+  } catch {
+    return refuse('the certificate policies cannot be read');
+  }
   const levels = policies.map((p) => trust.policyLoa[p]).filter((l): l is number => l !== undefined);
   if (levels.length === 0) return refuse('the certificate carries no policy of an eID we accept');
   const loa = Math.max(...levels);

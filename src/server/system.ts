@@ -20,6 +20,8 @@ export interface RunningSystem {
   /** Lines to show a person after a first start: what the demo seeded. */
   readonly demoLines: readonly string[];
   readonly log: Logger;
+  /** The durable store the parts run on (for operations and tests). */
+  readonly db: Database;
   /** Stops accepting, lets in-flight requests finish, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -117,6 +119,7 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
       tls,
       demoLines,
       log,
+      db: stores.db,
       async stop() {
         await Promise.all(servers.map((s) => s.close()));
         for (const part of [...parts].reverse()) await part.stop?.();
