@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { openDatabase } from '../src/store/index.ts';
 import { call } from './support/http.ts';
+import { openssl, opensslCsr, scratch } from './support/openssl.ts';
 
 const BIN = new URL('../bin/tillit.js', import.meta.url).pathname;
 
@@ -105,6 +106,39 @@ describe('tillit command line', () => {
     const listed = await tillit(['authn', 'callers', 'list', '--json'], env);
     assert.deepEqual(JSON.parse(listed.stdout).map((c: { id: string; displayName: string }) => [c.id, c.displayName]), [['idp.region', 'Regionens IdP']]);
     assert.doesNotMatch(listed.stdout, new RegExp(secret));
+  });
+
+  it('runs the PKI from the command line: list CAs, issue, status, revoke, CRL — checked with OpenSSL', async () => {
+    const env = { TILLIT_DATA_DIR: join(dataDir, 'pki') };
+    const cas = await tillit(['pki', 'ca', 'list', '--json'], env);
+    assert.equal(cas.code, 0, cas.stderr);
+    assert.equal(JSON.parse(cas.stdout).length, 9);
+    const files = scratch();
+    try {
+      const csr = files.file('server.csr', opensslCsr(files, 'server', { subject: '/CN=app.region.example/serialNumber=SE2321000016-F100', san: 'DNS:app.region.example' }));
+      const issued = await tillit(['pki', 'issue', '--profile', 'function-server', '--csr', csr, '--json'], env);
+      assert.equal(issued.code, 0, issued.stderr);
+      const { serial, pem } = JSON.parse(issued.stdout);
+      const chain = files.file('chain.pem', pem);
+      assert.match(openssl(['x509', '-in', chain, '-noout', '-ext', 'subjectAltName']).output, /DNS:app\.region\.example/);
+      assert.match((await tillit(['pki', 'status', '--serial', serial], env)).stdout, new RegExp(`^${serial} good`));
+      const revoked = await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'keyCompromise', '--invalidity-date', '2026-01-02T03:04:05Z'], env);
+      assert.match(revoked.stdout, /^revoked [0-9a-f]+ \(keyCompromise\)/);
+      assert.match((await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'superseded'], env)).stdout, /already revoked \(keyCompromise\); nothing changed/);
+      const crlFile = files.path('function.crl');
+      assert.equal((await tillit(['pki', 'crl', '--ca', 'function', '--out', crlFile], env)).code, 0);
+      assert.match(openssl(['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text']).output, new RegExp(`Serial Number: ${serial.toUpperCase()}[\\s\\S]*Invalidity Date:`));
+      const subject = files.file('subject.json', JSON.stringify({ commonName: 'Testkort', serialNumber: '191212121212' }));
+      const card = await tillit(['pki', 'issue', '--profile', 'test', '--subject-json', subject, '--key-out', files.path('card.key'), '--out', files.path('card.pem')], env);
+      assert.equal(card.code, 0, card.stderr);
+      assert.match(openssl(['pkey', '-in', files.path('card.key'), '-noout', '-text']).output, /prime256v1/);
+      assertOneLineError(await tillit(['pki', 'issue', '--profile', 'function-server', '--csr', files.file('junk.csr', 'junk')], env), 1, /^tillit: the CSR cannot be read/);
+      assertOneLineError(await tillit(['pki', 'issue', '--profile', 'nonsense', '--csr', csr], env), 2, /^tillit: option '--profile <profile>' argument 'nonsense' is invalid/);
+      assertOneLineError(await tillit(['pki', 'revoke', '--serial', 'xyz', '--reason', 'keyCompromise'], env), 1, /is not a certificate serial number/);
+      assertOneLineError(await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'keyCompromise', '--invalidity-date', 'yesterday'], env), 1, /is not a time/);
+    } finally {
+      files.done();
+    }
   });
 
   it('migrates an empty database and reports it', async () => {

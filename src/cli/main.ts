@@ -7,7 +7,7 @@ import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
-import { IssuanceRefused, KeyDecryptionError, PkiSetupError, RevocationRefused } from '../pki/index.ts';
+import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -61,6 +61,7 @@ export function buildProgram(): Command {
       console.log(options.json ? JSON.stringify(masked) : JSON.stringify(masked, null, 2));
     });
 
+  registerPkiCommands(program, openCommandContext);
   registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);

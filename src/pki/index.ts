@@ -36,3 +36,4 @@ export { PROFILES, PROFILE_NAMES, isProfileName, type Profile, type ProfileName 
 export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
 export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
 export { OCSP_STATUS } from './ocsp.ts';
+export { registerPkiCommands } from './cli.ts';

@@ -1,0 +1,141 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import type { PartContext } from '../server/part.ts';
+import { CA_IDS, isCaId } from './hierarchy.ts';
+import { IssuanceRefused, type SubjectRequest } from './issue.ts';
+import { PROFILE_NAMES, type ProfileName } from './profiles.ts';
+import { isRevocationReason, REVOCATION_REASONS, RevocationRefused } from './revoke.ts';
+import { openPki, type Pki } from './service.ts';
+
+type OpenContext = (command: Command) => Promise<PartContext & { close(): Promise<void> }>;
+
+const MAX_INPUT_FILE = 64 * 1024;
+
+async function readInput(file: string, what: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new IssuanceRefused(`${what} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (text.length > MAX_INPUT_FILE) throw new IssuanceRefused(`${what} ${file} is larger than 64 KiB`);
+  return text;
+}
+
+/** `tillit pki …`: the CAs, issuing, revoking, status and CRLs from the command line. */
+export function registerPkiCommands(program: Command, open: OpenContext): void {
+  const pkiCommand = program.command('pki').description('the PKI: CAs, issuance, revocation, CRLs');
+  const withPki = async (command: Command, work: (pki: Pki) => Promise<void>) => {
+    const context = await open(command);
+    try {
+      await work(await openPki(context));
+    } finally {
+      await context.close();
+    }
+  };
+
+  pkiCommand
+    .command('ca')
+    .description('the certificate authorities')
+    .command('list')
+    .description('list the CAs with subject, validity and key')
+    .option('--json', 'print as JSON')
+    .action(async (options: { json?: boolean }, command: Command) =>
+      withPki(command, async (pki) => {
+        const rows = CA_IDS.map((id) => {
+          const ca = pki.caCertificate(id)!;
+          return { id, subject: ca.certificate.subject, notAfter: ca.certificate.notAfter.toISOString(), algorithm: ca.signer.algorithm, parent: ca.parentId };
+        });
+        if (options.json) console.log(JSON.stringify(rows));
+        else for (const r of rows) console.log(`${r.id.padEnd(16)} ${r.algorithm.padEnd(10)} until ${r.notAfter.slice(0, 10)}  ${r.subject}`);
+      }),
+    );
+
+  pkiCommand
+    .command('issue')
+    .description('issue a certificate from a CSR (PEM out), or with a key made here (PKCS#8 key and certificate out)')
+    .addOption(new Option('--profile <profile>', 'certificate profile').choices(PROFILE_NAMES).makeOptionMandatory())
+    .addOption(new Option('--csr <file>', 'PKCS#10 request (PEM)').conflicts('subjectJson'))
+    .option('--subject-json <file>', 'subject as JSON: commonName, givenName, surname, serialNumber, organization, country, dnsNames, emails')
+    .option('--out <file>', 'write the certificate and chain (PEM) here instead of stdout')
+    .option('--key-out <file>', 'with --subject-json: write the new private key (PKCS#8 PEM, mode 0600) here')
+    .option('--json', 'print serial, subject and PEM as JSON')
+    .action(async (options: { profile: ProfileName; csr?: string; subjectJson?: string; out?: string; keyOut?: string; json?: boolean }, command: Command) => {
+      if (!options.csr && !options.subjectJson) command.error('error: give --csr or --subject-json', { exitCode: 2 });
+      if (options.subjectJson && !options.keyOut) command.error('error: --subject-json needs --key-out for the new private key', { exitCode: 2 });
+      await withPki(command, async (pki) => {
+        let issued;
+        let keyPem: string | undefined;
+        if (options.csr) {
+          issued = await pki.issueFromCsr(options.profile, await readInput(options.csr, 'CSR file'));
+        } else {
+          let subject: SubjectRequest;
+          try {
+            subject = JSON.parse(await readInput(options.subjectJson!, 'subject file')) as SubjectRequest;
+          } catch (error) {
+            if (error instanceof IssuanceRefused) throw error;
+            throw new IssuanceRefused(`subject file ${options.subjectJson} is not valid JSON: ${(error as Error).message}`);
+          }
+          if (typeof subject !== 'object' || subject === null || Array.isArray(subject)) throw new IssuanceRefused('the subject file must hold a JSON object');
+          const made = await pki.issueWithNewKey(options.profile, subject);
+          issued = made;
+          keyPem = made.privateKeyPem;
+        }
+        const pem = [issued.certificatePem, ...issued.chainPem].map((p) => `${p.trim()}\n`).join('');
+        if (keyPem) await writeFile(options.keyOut!, keyPem, { mode: 0o600 });
+        if (options.out) await writeFile(options.out, pem);
+        if (options.json) console.log(JSON.stringify({ serial: issued.serial, profile: issued.profile, ca: issued.caId, subject: issued.certificate.subject, notAfter: issued.certificate.notAfter.toISOString(), pem }));
+        else if (!options.out) process.stdout.write(pem);
+        else console.log(`issued ${issued.serial} (${issued.certificate.subject}) to ${options.out}`);
+      });
+    });
+
+  pkiCommand
+    .command('revoke')
+    .description('revoke a certificate; a request received earlier keeps its time with --invalidity-date')
+    .requiredOption('--serial <hex>', 'serial number')
+    .addOption(new Option('--reason <reason>', 'RFC 5280 reason').choices(Object.keys(REVOCATION_REASONS)).makeOptionMandatory())
+    .option('--invalidity-date <time>', 'when the request was received or the key was compromised (ISO 8601)')
+    .option('--actor <who>', 'who registers the revocation', process.env['USER'] ?? 'cli')
+    .option('--json', 'print the status as JSON')
+    .action(async (options: { serial: string; reason: string; invalidityDate?: string; actor: string; json?: boolean }, command: Command) => {
+      if (!isRevocationReason(options.reason)) throw new RevocationRefused(`unknown reason ${options.reason}`);
+      const invalidityDate = options.invalidityDate ? new Date(options.invalidityDate) : undefined;
+      if (invalidityDate && Number.isNaN(invalidityDate.getTime())) throw new RevocationRefused(`--invalidity-date ${JSON.stringify(options.invalidityDate)} is not a time (use ISO 8601, e.g. 2026-11-20T14:30:00Z)`);
+      await withPki(command, async (pki) => {
+        const { status, changed } = await pki.revoke({ serial: options.serial, reason: options.reason as keyof typeof REVOCATION_REASONS, actor: options.actor, ...(invalidityDate ? { invalidityDate } : {}) });
+        if (options.json) console.log(JSON.stringify({ ...status, changed }));
+        else console.log(changed ? `revoked ${status.serial} (${status.reason})` : `${status.serial} was already revoked (${status.reason}); nothing changed`);
+      });
+    });
+
+  pkiCommand
+    .command('status')
+    .description('status of a certificate issued here')
+    .requiredOption('--serial <hex>', 'serial number')
+    .option('--json', 'print as JSON')
+    .action(async (options: { serial: string; json?: boolean }, command: Command) =>
+      withPki(command, async (pki) => {
+        const status = await pki.status(options.serial);
+        if (!status) throw new RevocationRefused(`no certificate with serial ${options.serial} was issued here`);
+        if (options.json) console.log(JSON.stringify(status));
+        else console.log(`${status.serial} ${status.status}${status.reason ? ` (${status.reason})` : ''}  ${status.profile}  ${status.subject}  until ${status.notAfter.toISOString()}`);
+      }),
+    );
+
+  pkiCommand
+    .command('crl')
+    .description('write the current CRL of a CA (DER) to a file, or print its summary')
+    .requiredOption('--ca <id>', `CA id (${CA_IDS.join(', ')})`)
+    .option('--out <file>', 'write the DER CRL here')
+    .option('--json', 'print the summary as JSON')
+    .action(async (options: { ca: string; out?: string; json?: boolean }, command: Command) => {
+      if (!isCaId(options.ca)) command.error(`error: unknown CA ${options.ca} (one of ${CA_IDS.join(', ')})`, { exitCode: 2 });
+      await withPki(command, async (pki) => {
+        const crl = await pki.currentCrl(options.ca as (typeof CA_IDS)[number]);
+        if (options.out) await writeFile(options.out, crl.der);
+        const summary = { ca: options.ca, number: crl.number, entries: crl.entries, thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), bytes: crl.der.length };
+        console.log(options.json ? JSON.stringify(summary) : `CRL ${summary.number} of ${summary.ca}: ${summary.entries} entries, ${summary.bytes} bytes, next update ${summary.nextUpdate}${options.out ? `, written to ${options.out}` : ''}`);
+      });
+    });
+}
