@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/index.ts';
-import { concat, derBitString, derExplicit, derGeneralizedTime, derInteger, derLength, derOctetString, derSequence, derSmallInteger, derTime, derEnumerated, derTlv } from './der.ts';
+import { concat, derBitString, derExplicit, derLength, derOctetString, derSequence, derSmallInteger, derTime, derEnumerated, derTlv } from './der.ts';
 import type { LoadedCa } from './hierarchy.ts';
 import { encodeOid } from './keys.ts';
 import { REVOCATION_REASONS, type RevocationReason } from './revoke.ts';
@@ -24,14 +24,14 @@ const PAGE = 50_000;
 class ByteSink {
   private buffer = new Uint8Array(1 << 20);
   length = 0;
-  push(bytes: Uint8Array): void {
-    if (this.length + bytes.length > this.buffer.length) {
-      const next = new Uint8Array(Math.max(this.buffer.length * 2, this.length + bytes.length));
+  /** Room for `size` more bytes; returns the buffer to write into at `length`. */
+  reserve(size: number): Uint8Array {
+    if (this.length + size > this.buffer.length) {
+      const next = new Uint8Array(Math.max(this.buffer.length * 2, this.length + size));
       next.set(this.buffer.subarray(0, this.length));
       this.buffer = next;
     }
-    this.buffer.set(bytes, this.length);
-    this.length += bytes.length;
+    return this.buffer;
   }
   bytes(): Uint8Array {
     return this.buffer.subarray(0, this.length);
@@ -45,16 +45,86 @@ export interface RevokedEntry {
   readonly invalidityDate: Date | null;
 }
 
-/** One revokedCertificates entry: serial, date, and the reason and invalidity date extensions when they say something. */
-export function encodeEntry(entry: RevokedEntry): Uint8Array {
-  const extensions: Uint8Array[] = [];
-  if (entry.reason && entry.reason !== 'unspecified') {
-    extensions.push(derSequence([REASON_CODE_EXT, derOctetString(derEnumerated(REVOCATION_REASONS[entry.reason]))]));
+/** Each reason's whole entry extension, made once: SEQUENCE { reasonCode, OCTET STRING { ENUMERATED } }. */
+const REASON_EXTENSIONS = new Map<RevocationReason, Uint8Array>(
+  (Object.keys(REVOCATION_REASONS) as RevocationReason[]).map((reason) => [reason, derSequence([REASON_CODE_EXT, derOctetString(derEnumerated(REVOCATION_REASONS[reason]))])]),
+);
+/** SEQUENCE { invalidityDate OID (5), OCTET STRING (2) { GeneralizedTime (2 + 15) } }: content length 24. */
+const INVALIDITY_PREFIX = Uint8Array.of(0x30, 0x18, ...INVALIDITY_DATE_EXT, 0x04, 0x11, 0x18, 0x0f);
+
+/**
+ * Encodes one revokedCertificates entry (serial, date, and the reason and
+ * invalidity date extensions when they say something) into `out` at `at`,
+ * returning the new offset. Written byte by byte: at a million entries,
+ * allocating per field costs more than everything else.
+ */
+export function writeEntry(entry: RevokedEntry, out: Uint8Array, at: number): number {
+  const serialBytes = (entry.serial.length + 1) >> 1;
+  const pad = parseInt(entry.serial.slice(0, entry.serial.length % 2 ? 1 : 2), 16) >= 0x80 ? 1 : 0;
+  const serialLength = serialBytes + pad;
+  const reason = entry.reason && entry.reason !== 'unspecified' ? REASON_EXTENSIONS.get(entry.reason)! : undefined;
+  const extensionsLength = (reason?.length ?? 0) + (entry.invalidityDate ? INVALIDITY_PREFIX.length + 15 : 0);
+  const timeLength = entry.revokedAt.getUTCFullYear() >= 2050 ? 17 : 15;
+  const contentLength = 2 + serialLength + timeLength + (extensionsLength ? 2 + extensionsLength : 0);
+  out[at++] = 0x30;
+  out[at++] = contentLength;
+  out[at++] = 0x02;
+  out[at++] = serialLength;
+  if (pad) out[at++] = 0;
+  at = writeHex(entry.serial, out, at);
+  at = writeTime(entry.revokedAt, out, at, false);
+  if (extensionsLength) {
+    out[at++] = 0x30;
+    out[at++] = extensionsLength;
+    if (reason) {
+      out.set(reason, at);
+      at += reason.length;
+    }
+    if (entry.invalidityDate) {
+      out.set(INVALIDITY_PREFIX, at);
+      at += INVALIDITY_PREFIX.length;
+      at = writeTime(entry.invalidityDate, out, at, true);
+    }
   }
-  if (entry.invalidityDate) extensions.push(derSequence([INVALIDITY_DATE_EXT, derOctetString(derGeneralizedTime(entry.invalidityDate))]));
-  const parts = [derInteger(Buffer.from(entry.serial.length % 2 ? `0${entry.serial}` : entry.serial, 'hex')), derTime(entry.revokedAt)];
-  if (extensions.length) parts.push(derSequence(extensions));
-  return derSequence(parts);
+  return at;
+}
+
+/** One entry on its own (tests, and the shape the writer streams). */
+export function encodeEntry(entry: RevokedEntry): Uint8Array {
+  const out = new Uint8Array(128);
+  return out.slice(0, writeEntry(entry, out, 0));
+}
+
+function writeHex(hex: string, out: Uint8Array, at: number): number {
+  let i = 0;
+  if (hex.length % 2) out[at++] = parseInt(hex[i++]!, 16);
+  for (; i < hex.length; i += 2) out[at++] = parseInt(hex.slice(i, i + 2), 16);
+  return at;
+}
+
+/** UTCTime (tag, length, YYMMDDHHMMSSZ) before 2050, else GeneralizedTime; `digitsOnly` writes just GeneralizedTime's 15 bytes. */
+function writeTime(date: Date, out: Uint8Array, at: number, digitsOnly: boolean): number {
+  const year = date.getUTCFullYear();
+  const generalized = digitsOnly || year >= 2050;
+  if (!digitsOnly) {
+    out[at++] = generalized ? 0x18 : 0x17;
+    out[at++] = generalized ? 15 : 13;
+  }
+  if (generalized) at = twoDigits(Math.floor(year / 100), out, at);
+  at = twoDigits(year % 100, out, at);
+  at = twoDigits(date.getUTCMonth() + 1, out, at);
+  at = twoDigits(date.getUTCDate(), out, at);
+  at = twoDigits(date.getUTCHours(), out, at);
+  at = twoDigits(date.getUTCMinutes(), out, at);
+  at = twoDigits(date.getUTCSeconds(), out, at);
+  out[at++] = 0x5a;
+  return at;
+}
+
+function twoDigits(value: number, out: Uint8Array, at: number): number {
+  out[at++] = 0x30 + Math.floor(value / 10);
+  out[at++] = 0x30 + (value % 10);
+  return at;
 }
 
 /** Reads the CA's revoked certificates page by page (keyset on serial), so memory holds one page of rows. */
@@ -81,7 +151,8 @@ export async function writeCrl(ca: LoadedCa, entries: AsyncIterable<RevokedEntry
   const sink = new ByteSink();
   let count = 0;
   for await (const entry of entries) {
-    sink.push(encodeEntry(entry));
+    // An entry is at most ~90 bytes (20-octet serial, both extensions).
+    sink.length = writeEntry(entry, sink.reserve(128), sink.length);
     count++;
   }
   const entriesDer = sink.bytes();
