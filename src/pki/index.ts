@@ -36,4 +36,5 @@ export { PROFILES, PROFILE_NAMES, isProfileName, type Profile, type ProfileName 
 export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
 export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
 export { OCSP_STATUS } from './ocsp.ts';
+export { importCa, CaImportRefused, type CaImport } from './import-ca.ts';
 export { registerPkiCommands } from './cli.ts';
