@@ -1,8 +1,11 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { PartContext } from '../server/part.ts';
-import { CA_IDS, isCaId } from './hierarchy.ts';
+import { CA_IDS, isCaId, keyPassphrase } from './hierarchy.ts';
+import { CaImportRefused, importCa } from './import-ca.ts';
 import { IssuanceRefused, type SubjectRequest } from './issue.ts';
+import { exportPkcs12 } from './pkcs12.ts';
 import { PROFILE_NAMES, type ProfileName } from './profiles.ts';
 import { isRevocationReason, REVOCATION_REASONS, RevocationRefused } from './revoke.ts';
 import { openPki, type Pki } from './service.ts';
@@ -34,9 +37,8 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
     }
   };
 
-  pkiCommand
-    .command('ca')
-    .description('the certificate authorities')
+  const caCommand = pkiCommand.command('ca').description('the certificate authorities');
+  caCommand
     .command('list')
     .description('list the CAs with subject, validity and key')
     .option('--json', 'print as JSON')
@@ -51,6 +53,31 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
       }),
     );
 
+  caCommand
+    .command('import')
+    .description('bring your own CA: replace a generated issuing CA, before it issues, with an existing one')
+    .requiredOption('--ca <id>', 'the issuing CA to replace')
+    .requiredOption('--cert <file>', 'the CA certificate (PEM)')
+    .requiredOption('--key <file>', 'its private key (PEM: PKCS#8, encrypted or not, PKCS#1 or SEC 1)')
+    .option('--key-passphrase-env <variable>', 'environment variable holding the passphrase of an encrypted key')
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { ca: string; cert: string; key: string; keyPassphraseEnv?: string; json?: boolean }, command: Command) => {
+      const privateKeyPassphrase = options.keyPassphraseEnv ? process.env[options.keyPassphraseEnv] : undefined;
+      if (options.keyPassphraseEnv && privateKeyPassphrase === undefined) throw new CaImportRefused(`environment variable ${options.keyPassphraseEnv} is not set`);
+      const certificatePem = await readInput(options.cert, 'certificate file');
+      const privateKeyPem = await readInput(options.key, 'key file');
+      const context = await open(command);
+      try {
+        // Opening the PKI makes the hierarchy on a first run, so there is a CA to replace.
+        await openPki(context);
+        const { passphrase } = await keyPassphrase(context.config.pki, context.config.dataDir);
+        const imported = await importCa(context.db, { id: options.ca, certificatePem, privateKeyPem, ...(privateKeyPassphrase !== undefined ? { privateKeyPassphrase } : {}) }, passphrase, context.now());
+        console.log(options.json ? JSON.stringify(imported) : `imported ${imported.subject} (${imported.algorithm}) as CA ${imported.id}; restart Tillit to use it`);
+      } finally {
+        await context.close();
+      }
+    });
+
   pkiCommand
     .command('issue')
     .description('issue a certificate from a CSR (PEM out), or with a key made here (PKCS#8 key and certificate out)')
@@ -59,13 +86,16 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
     .option('--subject-json <file>', 'subject as JSON: commonName, givenName, surname, serialNumber, organization, country, dnsNames, emails')
     .option('--out <file>', 'write the certificate and chain (PEM) here instead of stdout')
     .option('--key-out <file>', 'with --subject-json: write the new private key (PKCS#8 PEM, mode 0600) here')
+    .option('--p12 <file>', 'with --subject-json: write key and chain as PKCS#12 (mode 0600) under a new password printed once')
     .option('--json', 'print serial, subject and PEM as JSON')
-    .action(async (options: { profile: ProfileName; csr?: string; subjectJson?: string; out?: string; keyOut?: string; json?: boolean }, command: Command) => {
+    .action(async (options: { profile: ProfileName; csr?: string; subjectJson?: string; out?: string; keyOut?: string; p12?: string; json?: boolean }, command: Command) => {
       if (!options.csr && !options.subjectJson) command.error('error: give --csr or --subject-json', { exitCode: 2 });
-      if (options.subjectJson && !options.keyOut) command.error('error: --subject-json needs --key-out for the new private key', { exitCode: 2 });
+      if (options.subjectJson && !options.keyOut && !options.p12) command.error('error: --subject-json needs --key-out or --p12 for the new private key', { exitCode: 2 });
+      if (options.csr && (options.keyOut || options.p12)) command.error('error: --key-out and --p12 go with --subject-json (a CSR keeps its key)', { exitCode: 2 });
       await withPki(command, async (pki) => {
         let issued;
         let keyPem: string | undefined;
+        let p12Password: string | undefined;
         if (options.csr) {
           issued = await pki.issueFromCsr(options.profile, await readInput(options.csr, 'CSR file'));
         } else {
@@ -80,13 +110,20 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
           const made = await pki.issueWithNewKey(options.profile, subject);
           issued = made;
           keyPem = made.privateKeyPem;
+          if (options.p12) {
+            p12Password = randomBytes(12).toString('base64url');
+            const certificates = [issued.certificatePem, ...issued.chainPem].map((pem) => new X509Certificate(pem).raw);
+            await writeFile(options.p12, await exportPkcs12({ privateKey: made.keyPair.privateKey, certificates, password: p12Password, friendlyName: issued.certificate.subject }), { mode: 0o600 });
+          }
         }
         const pem = [issued.certificatePem, ...issued.chainPem].map((p) => `${p.trim()}\n`).join('');
-        if (keyPem) await writeFile(options.keyOut!, keyPem, { mode: 0o600 });
+        if (keyPem && options.keyOut) await writeFile(options.keyOut, keyPem, { mode: 0o600 });
         if (options.out) await writeFile(options.out, pem);
-        if (options.json) console.log(JSON.stringify({ serial: issued.serial, profile: issued.profile, ca: issued.caId, subject: issued.certificate.subject, notAfter: issued.certificate.notAfter.toISOString(), pem }));
-        else if (!options.out) process.stdout.write(pem);
-        else console.log(`issued ${issued.serial} (${issued.certificate.subject}) to ${options.out}`);
+        if (options.json) console.log(JSON.stringify({ serial: issued.serial, profile: issued.profile, ca: issued.caId, subject: issued.certificate.subject, notAfter: issued.certificate.notAfter.toISOString(), pem, ...(p12Password ? { p12: options.p12, p12Password } : {}) }));
+        else if (!options.out && !options.p12) process.stdout.write(pem);
+        else console.log(`issued ${issued.serial} (${issued.certificate.subject}) to ${[options.out, options.p12].filter(Boolean).join(' and ')}`);
+        // The only copy of the password: shown once, like the key it protects.
+        if (p12Password && !options.json) console.log(`PKCS#12 password (shown once): ${p12Password}`);
       });
     });
 

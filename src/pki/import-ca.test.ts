@@ -7,7 +7,7 @@ import type { Database } from '../store/index.ts';
 import { nextCrlNumber, revokedEntries, writeCrl } from './crl.ts';
 import { ensureHierarchy } from './hierarchy.ts';
 import { CaImportRefused, importCa, type CaImport } from './import-ca.ts';
-import { issue, readCsr } from './issue.ts';
+import { issue, issueWithNewKey, readCsr } from './issue.ts';
 import { revokeCertificate } from './revoke.ts';
 
 const PLAIN = 'http://pki.test:8080';
@@ -39,8 +39,10 @@ for (const target of databaseTargets()) {
 
     before(async () => {
       db = await target.open();
-      await ensureHierarchy(db, config, PLAIN, PASSPHRASE, new Date());
       org = organisationCa(files);
+      // What every start issues under the CA by itself does not count as the CA having issued.
+      const cas = await ensureHierarchy(db, config, PLAIN, PASSPHRASE, new Date());
+      await issueWithNewKey({ db, cas, plainBaseUrl: PLAIN, policyArc: config.policyArc, now: () => new Date() }, 'ocsp-signer', { commonName: 'Function CA OCSP' }, 'ecdsa-p256', 'function');
     });
     after(async () => {
       files.done();

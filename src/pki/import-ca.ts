@@ -2,13 +2,11 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Database } from '../store/index.ts';
 import type { KeyAlgorithmName } from './config.ts';
-import { CA_IDS, type CaId } from './hierarchy.ts';
+import { CA_IDS, PkiSetupError, type CaId } from './hierarchy.ts';
 import { encryptPrivateKey, signingParams, webCrypto } from './keys.ts';
 
 /** An import that cannot go ahead; the message says which rule it broke and never carries key material. */
-export class CaImportRefused extends Error {
-  override readonly name = 'CaImportRefused';
-}
+export class CaImportRefused extends PkiSetupError {}
 
 /** A CA certificate and key PEM is a few kilobytes; anything this large is not one. */
 const MAX_PEM_BYTES = 256 * 1024;
@@ -17,6 +15,8 @@ const CRL_SIGN = x509.KeyUsageFlags.cRLSign;
 /** Roots have children here that their generated key signed, so only the CAs that sign end-entity certificates can be replaced. */
 const IMPORTABLE: readonly CaId[] = CA_IDS.filter((id) => id !== 'root' && id !== 'test-root');
 const HIERARCHY_LOCK = 7_342_114_100;
+/** What the system issues itself at every start (OCSP responder, HTTPS server): these do not hold a CA back from being replaced. */
+const SYSTEM_PROFILES = ['ocsp-signer', 'server-tls'] as const;
 
 export interface CaImport {
   readonly id: string;
@@ -42,7 +42,7 @@ export async function importCa(db: Database, request: CaImport, passphrase: stri
   const encrypted = await encryptPrivateKey(await asCryptoKey(key, algorithm), passphrase);
   await db.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock($1)', [HIERARCHY_LOCK]);
-    const [issued] = await tx.query<{ n: number }>('select count(*)::int as n from pki_certificates where ca_id = $1', [id]);
+    const [issued] = await tx.query<{ n: number }>(`select count(*)::int as n from pki_certificates where ca_id = $1 and profile not in (${SYSTEM_PROFILES.map((p) => `'${p}'`).join(', ')})`, [id]);
     if ((issued?.n ?? 0) > 0) throw new CaImportRefused(`CA ${id} has already issued ${issued!.n} certificate(s); a CA can only be replaced before it issues`);
     const updated = await tx.query('update pki_cas set parent_id = null, algorithm = $2, certificate_der = $3, encrypted_key_pem = $4, imported = true where id = $1 returning id', [
       id,
