@@ -42,7 +42,7 @@ describe('tillit pki: PKCS#12 out and bring your own CA', () => {
     assert.match(usage.stderr, /needs --key-out or --p12/);
   });
 
-  it('imports an organisation’s CA from PEM files, refusing a key that does not fit with one line', async () => {
+  it('imports an organisation’s CA from PEM files or PKCS#12, refusing a key that does not fit or a wrong password with one line', async () => {
     const run = (args: string[]) => assert.ok(openssl(args).ok, args.join(' '));
     run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', files.path('org.key'), '-out', files.path('org.pem'), '-subj', '/C=SE/O=Region Syd/CN=Region Syd Mobile CA', '-days', '365', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
     run(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', files.path('other.key')]);
@@ -55,5 +55,13 @@ describe('tillit pki: PKCS#12 out and bring your own CA', () => {
     assert.deepEqual(JSON.parse(imported.stdout), { id: 'mobile', subject: 'C=SE, O=Region Syd, CN=Region Syd Mobile CA', algorithm: 'ecdsa-p256' });
     const listed = JSON.parse((await tillit(['pki', 'ca', 'list', '--json'], env)).stdout) as { id: string; subject: string }[];
     assert.equal(listed.find((ca) => ca.id === 'mobile')?.subject, 'C=SE, O=Region Syd, CN=Region Syd Mobile CA');
+
+    run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', files.path('org2.key'), '-out', files.path('org2.pem'), '-subj', '/C=SE/O=Region Syd/CN=Region Syd HSA LoA2 CA', '-days', '365', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    run(['pkcs12', '-export', '-in', files.path('org2.pem'), '-inkey', files.path('org2.key'), '-out', files.path('org2.p12'), '-passout', 'pass:p12 secret']);
+    const wrong = await tillit(['pki', 'ca', 'import', '--ca', 'person-hsa-loa2', '--p12', files.path('org2.p12'), '--p12-password-env', 'P12_PASSWORD'], { ...env, P12_PASSWORD: 'guess' });
+    assert.equal(wrong.stderr, 'tillit: the PKCS#12 file cannot be opened: not PKCS#12, damaged, or a wrong password\n');
+    const fromP12 = await tillit(['pki', 'ca', 'import', '--ca', 'person-hsa-loa2', '--p12', files.path('org2.p12'), '--p12-password-env', 'P12_PASSWORD', '--json'], { ...env, P12_PASSWORD: 'p12 secret' });
+    assert.equal(fromP12.code, 0, fromP12.stderr);
+    assert.deepEqual(JSON.parse(fromP12.stdout), { id: 'person-hsa-loa2', subject: 'C=SE, O=Region Syd, CN=Region Syd HSA LoA2 CA', algorithm: 'rsa-2048' });
   });
 });

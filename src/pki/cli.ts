@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { PartContext } from '../server/part.ts';
 import { CA_IDS, isCaId, keyPassphrase } from './hierarchy.ts';
-import { CaImportRefused, importCa } from './import-ca.ts';
+import { caImportFromPkcs12, CaImportRefused, importCa, type CaImport } from './import-ca.ts';
 import { IssuanceRefused, type SubjectRequest } from './issue.ts';
 import { exportPkcs12 } from './pkcs12.ts';
 import { PROFILE_NAMES, type ProfileName } from './profiles.ts';
@@ -23,6 +23,29 @@ async function readInput(file: string, what: string): Promise<string> {
   }
   if (text.length > MAX_INPUT_FILE) throw new IssuanceRefused(`${what} ${file} is larger than 64 KiB`);
   return text;
+}
+
+/** A secret named by the environment variable that holds it, so it never sits in the shell history. */
+function secretFromEnv(variable: string | undefined): string | undefined {
+  if (variable === undefined) return undefined;
+  const value = process.env[variable];
+  if (value === undefined) throw new CaImportRefused(`environment variable ${variable} is not set`);
+  return value;
+}
+
+async function pemImport(id: string, certFile: string, keyFile: string, passphraseEnv: string | undefined): Promise<CaImport> {
+  const privateKeyPassphrase = secretFromEnv(passphraseEnv);
+  return { id, certificatePem: await readInput(certFile, 'certificate file'), privateKeyPem: await readInput(keyFile, 'key file'), ...(privateKeyPassphrase !== undefined ? { privateKeyPassphrase } : {}) };
+}
+
+async function pkcs12Import(id: string, file: string, passwordEnv: string | undefined): Promise<CaImport> {
+  let der: Buffer;
+  try {
+    der = await readFile(file);
+  } catch (error) {
+    throw new CaImportRefused(`PKCS#12 file ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return caImportFromPkcs12(id, new Uint8Array(der), secretFromEnv(passwordEnv) ?? '');
 }
 
 /** `tillit pki …`: the CAs, issuing, revoking, status and CRLs from the command line. */
@@ -55,23 +78,23 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
 
   caCommand
     .command('import')
-    .description('bring your own CA: replace a generated issuing CA, before it issues, with an existing one')
+    .description('bring your own CA: replace a generated issuing CA, before it issues, with an existing one (PEM files or PKCS#12)')
     .requiredOption('--ca <id>', 'the issuing CA to replace')
-    .requiredOption('--cert <file>', 'the CA certificate (PEM)')
-    .requiredOption('--key <file>', 'its private key (PEM: PKCS#8, encrypted or not, PKCS#1 or SEC 1)')
+    .option('--cert <file>', 'the CA certificate (PEM)')
+    .option('--key <file>', 'its private key (PEM: PKCS#8, encrypted or not, PKCS#1 or SEC 1)')
     .option('--key-passphrase-env <variable>', 'environment variable holding the passphrase of an encrypted key')
+    .addOption(new Option('--p12 <file>', 'the CA certificate and key as PKCS#12').conflicts(['cert', 'key']))
+    .option('--p12-password-env <variable>', 'environment variable holding the PKCS#12 password')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { ca: string; cert: string; key: string; keyPassphraseEnv?: string; json?: boolean }, command: Command) => {
-      const privateKeyPassphrase = options.keyPassphraseEnv ? process.env[options.keyPassphraseEnv] : undefined;
-      if (options.keyPassphraseEnv && privateKeyPassphrase === undefined) throw new CaImportRefused(`environment variable ${options.keyPassphraseEnv} is not set`);
-      const certificatePem = await readInput(options.cert, 'certificate file');
-      const privateKeyPem = await readInput(options.key, 'key file');
+    .action(async (options: { ca: string; cert?: string; key?: string; keyPassphraseEnv?: string; p12?: string; p12PasswordEnv?: string; json?: boolean }, command: Command) => {
+      if (!options.p12 && !(options.cert && options.key)) command.error('error: give --cert and --key, or --p12', { exitCode: 2 });
+      const request = options.p12 ? await pkcs12Import(options.ca, options.p12, options.p12PasswordEnv) : await pemImport(options.ca, options.cert!, options.key!, options.keyPassphraseEnv);
       const context = await open(command);
       try {
         // Opening the PKI makes the hierarchy on a first run, so there is a CA to replace.
         await openPki(context);
         const { passphrase } = await keyPassphrase(context.config.pki, context.config.dataDir);
-        const imported = await importCa(context.db, { id: options.ca, certificatePem, privateKeyPem, ...(privateKeyPassphrase !== undefined ? { privateKeyPassphrase } : {}) }, passphrase, context.now());
+        const imported = await importCa(context.db, request, passphrase, context.now());
         console.log(options.json ? JSON.stringify(imported) : `imported ${imported.subject} (${imported.algorithm}) as CA ${imported.id}; restart Tillit to use it`);
       } finally {
         await context.close();

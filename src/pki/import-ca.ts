@@ -4,6 +4,7 @@ import type { Database } from '../store/index.ts';
 import type { KeyAlgorithmName } from './config.ts';
 import { CA_IDS, PkiSetupError, type CaId } from './hierarchy.ts';
 import { encryptPrivateKey, signingParams, webCrypto } from './keys.ts';
+import { Pkcs12Error, readPkcs12 } from './pkcs12.ts';
 
 /** An import that cannot go ahead; the message says which rule it broke and never carries key material. */
 export class CaImportRefused extends PkiSetupError {}
@@ -56,6 +57,22 @@ export async function importCa(db: Database, request: CaImport, passphrase: stri
     await tx.query(`insert into pki_events (action, ca_id, actor, details) values ('ca-imported', $1, 'system', $2)`, [id, JSON.stringify({ subject: certificate.subject, serialNumber: certificate.serialNumber })]);
   });
   return { id, subject: certificate.subject, algorithm };
+}
+
+/** The same import from a PKCS#12 file: its key, and the certificate that key belongs to. */
+export async function caImportFromPkcs12(id: string, der: Uint8Array, password: string): Promise<CaImport> {
+  let contents: Awaited<ReturnType<typeof readPkcs12>>;
+  try {
+    contents = await readPkcs12(der, password);
+  } catch (error) {
+    if (error instanceof Pkcs12Error) throw new CaImportRefused(error.message);
+    throw error;
+  }
+  const spki = createPublicKey(contents.privateKey).export({ type: 'spki', format: 'der' });
+  const own = contents.certificates.map((raw) => new x509.X509Certificate(raw)).find((certificate) => spki.equals(Buffer.from(certificate.publicKey.rawData)));
+  if (!own) throw new CaImportRefused('the PKCS#12 file holds no certificate for its private key');
+  // The key stays in memory, unencrypted only until importCa encrypts it under the installation's passphrase.
+  return { id, certificatePem: own.toString('pem'), privateKeyPem: contents.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
 
 function checkImportableId(id: string): CaId {

@@ -4,7 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { after, describe, it } from 'node:test';
 import { openssl, scratch } from '../../test/support/openssl.ts';
 import { generateKeyPair, webCrypto } from './keys.ts';
-import { exportPkcs12 } from './pkcs12.ts';
+import { exportPkcs12, Pkcs12Error, readPkcs12 } from './pkcs12.ts';
 
 /** A key and a self-signed certificate from OpenSSL, so the inputs are not our own code either. */
 function opensslPair(files: ReturnType<typeof scratch>, name: string, key: string[]) {
@@ -49,5 +49,33 @@ describe('PKCS#12 export', () => {
     assert.ok(opened.ok, opened.output);
     const keyPem = opened.output.slice(opened.output.indexOf('-----BEGIN PRIVATE KEY-----'));
     assert.deepEqual(new Uint8Array(createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' })), new Uint8Array(await webCrypto.subtle.exportKey('spki', pair.publicKey)));
+  });
+
+  it('reads back what OpenSSL 3 and this module write, with the MAC checked first', async () => {
+    const holder = opensslPair(files, 'reader', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    const spki = holder.certificate.publicKey.export({ type: 'spki', format: 'der' });
+    const theirs = files.path('theirs.p12');
+    assert.ok(openssl(['pkcs12', '-export', '-in', files.path('reader.pem'), '-inkey', files.path('reader.key'), '-out', theirs, '-passout', 'pass:hemligt']).ok);
+    const ours = await exportPkcs12({ privateKey: holder.key, certificates: [holder.certificate.raw], password: 'hemligt' });
+    for (const der of [new Uint8Array(files.read('theirs.p12')), ours]) {
+      const read = await readPkcs12(der, 'hemligt');
+      assert.deepEqual(createPublicKey(read.privateKey).export({ type: 'spki', format: 'der' }), spki);
+      assert.deepEqual(read.certificates.map((c) => Buffer.from(c)), [holder.certificate.raw]);
+      await assert.rejects(readPkcs12(der, 'fel'), (error: Error) => error instanceof Pkcs12Error && /wrong password/.test(error.message));
+    }
+  });
+
+  it('refuses legacy, garbage, truncated and oversized files with the reason', async () => {
+    const legacy = files.path('legacy.p12');
+    assert.ok(openssl(['pkcs12', '-export', '-legacy', '-in', files.path('reader.pem'), '-inkey', files.path('reader.key'), '-out', legacy, '-passout', 'pass:hemligt']).ok);
+    const good = new Uint8Array(files.read('theirs.p12'));
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array(files.read('legacy.p12')), /legacy encryption/],
+      [new Uint8Array(0), /cannot be opened/],
+      [new TextEncoder().encode('hello'), /cannot be opened/],
+      [good.subarray(0, good.length >> 1), /cannot be opened/],
+      [new Uint8Array(300_000), /larger than/],
+    ];
+    for (const [der, reason] of cases) await assert.rejects(readPkcs12(der, 'hemligt'), (error: Error) => error instanceof Pkcs12Error && reason.test(error.message));
   });
 });

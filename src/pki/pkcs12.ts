@@ -1,4 +1,4 @@
-import { KeyObject, randomBytes } from 'node:crypto';
+import { createPrivateKey, KeyObject, randomBytes } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { concat, derExplicit, derOctetString, derSequence, derSmallInteger, derTlv } from './der.ts';
 import { encodeOid } from './keys.ts';
@@ -73,4 +73,52 @@ function bmpString(text: string): Uint8Array {
     out[2 * i + 1] = text.charCodeAt(i) & 0xff;
   }
   return out;
+}
+
+export class Pkcs12Error extends Error {
+  override readonly name = 'Pkcs12Error';
+}
+
+/** A PKCS#12 file is a key and a few certificates; anything this large is not one. */
+const MAX_PKCS12_BYTES = 256 * 1024;
+
+/**
+ * Reads a PKCS#12 file as OpenSSL 3 and this module write it (PBES2 with
+ * AES, HMAC-SHA-2 MAC): the MAC is checked first, then the key and
+ * certificates are taken out. Legacy files (RC2/3DES, SHA-1 PBE) are refused.
+ */
+export async function readPkcs12(der: Uint8Array, password: string): Promise<{ privateKey: KeyObject; certificates: Uint8Array<ArrayBuffer>[] }> {
+  if (der.length > MAX_PKCS12_BYTES) throw new Pkcs12Error(`the PKCS#12 file is larger than ${MAX_PKCS12_BYTES} bytes`);
+  const passwordBytes = new TextEncoder().encode(password).buffer as ArrayBuffer;
+  let bags: pkijs.SafeBag[];
+  try {
+    const pfx = pkijs.PFX.fromBER(new Uint8Array(der));
+    await pfx.parseInternalValues({ password: passwordBytes, checkIntegrity: true });
+    const safe = pfx.parsedValue?.authenticatedSafe;
+    if (!safe) throw new Error('no content');
+    await safe.parseInternalValues({ safeContents: safe.safeContents.map(() => ({ password: passwordBytes })) });
+    bags = (safe.parsedValue.safeContents as { value: pkijs.SafeContents }[]).flatMap((contents) => contents.value.safeBags);
+  } catch (error) {
+    const legacy = error instanceof Error && /1\.2\.840\.113549\.1\.12\.1\./.test(error.message);
+    throw new Pkcs12Error(legacy ? 'the PKCS#12 file uses legacy encryption (RC2/3DES); export it again with OpenSSL 3 defaults' : 'the PKCS#12 file cannot be opened: not PKCS#12, damaged, or a wrong password');
+  }
+  const keys: KeyObject[] = [];
+  const certificates: Uint8Array<ArrayBuffer>[] = [];
+  for (const bag of bags) {
+    if (bag.bagId === OID.shroudedKeyBag) keys.push(openShroudedKey(bag, password));
+    if (bag.bagId === OID.certBag && (bag.bagValue as pkijs.CertBag).certId === OID.x509Certificate) {
+      certificates.push(new Uint8Array(((bag.bagValue as pkijs.CertBag).certValue as { valueBlock: { valueHexView: Uint8Array } }).valueBlock.valueHexView));
+    }
+  }
+  const [privateKey, ...more] = keys;
+  if (!privateKey || more.length) throw new Pkcs12Error(`the PKCS#12 file must hold exactly one private key (it holds ${keys.length})`);
+  return { privateKey, certificates };
+}
+
+function openShroudedKey(bag: pkijs.SafeBag, password: string): KeyObject {
+  try {
+    return createPrivateKey({ key: Buffer.from((bag.bagValue as pkijs.PKCS8ShroudedKeyBag).toSchema().toBER()), format: 'der', type: 'pkcs8', passphrase: password });
+  } catch {
+    throw new Pkcs12Error('the private key in the PKCS#12 file cannot be decrypted');
+  }
 }
