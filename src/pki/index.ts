@@ -36,5 +36,6 @@ export { PROFILES, PROFILE_NAMES, isProfileName, type Profile, type ProfileName 
 export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
 export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
 export { OCSP_STATUS } from './ocsp.ts';
-export { importCa, CaImportRefused, type CaImport } from './import-ca.ts';
+export { importCa, caImportFromPkcs12, CaImportRefused, type CaImport } from './import-ca.ts';
+export { exportPkcs12, readPkcs12, Pkcs12Error, type Pkcs12Contents } from './pkcs12.ts';
 export { registerPkiCommands } from './cli.ts';
