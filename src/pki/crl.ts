@@ -60,7 +60,8 @@ const INVALIDITY_PREFIX = Uint8Array.of(0x30, 0x18, ...INVALIDITY_DATE_EXT, 0x04
  */
 export function writeEntry(entry: RevokedEntry, out: Uint8Array, at: number): number {
   const serialBytes = (entry.serial.length + 1) >> 1;
-  const pad = parseInt(entry.serial.slice(0, entry.serial.length % 2 ? 1 : 2), 16) >= 0x80 ? 1 : 0;
+  // An odd-length serial starts with a half byte, which can never set the top bit.
+  const pad = entry.serial.length % 2 === 0 && hexDigit(entry.serial.charCodeAt(0)) >= 8 ? 1 : 0;
   const serialLength = serialBytes + pad;
   const reason = entry.reason && entry.reason !== 'unspecified' ? REASON_EXTENSIONS.get(entry.reason)! : undefined;
   const extensionsLength = (reason?.length ?? 0) + (entry.invalidityDate ? INVALIDITY_PREFIX.length + 15 : 0);
@@ -95,11 +96,16 @@ export function encodeEntry(entry: RevokedEntry): Uint8Array {
   return out.slice(0, writeEntry(entry, out, 0));
 }
 
+/** Serials are stored as lower-case hex; reading digits by char code avoids a substring per byte. */
 function writeHex(hex: string, out: Uint8Array, at: number): number {
   let i = 0;
-  if (hex.length % 2) out[at++] = parseInt(hex[i++]!, 16);
-  for (; i < hex.length; i += 2) out[at++] = parseInt(hex.slice(i, i + 2), 16);
+  if (hex.length % 2) out[at++] = hexDigit(hex.charCodeAt(i++));
+  for (; i < hex.length; i += 2) out[at++] = (hexDigit(hex.charCodeAt(i)) << 4) | hexDigit(hex.charCodeAt(i + 1));
   return at;
+}
+
+function hexDigit(code: number): number {
+  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }
 
 /** UTCTime (tag, length, YYMMDDHHMMSSZ) before 2050, else GeneralizedTime; `digitsOnly` writes just GeneralizedTime's 15 bytes. */
