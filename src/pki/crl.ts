@@ -137,12 +137,15 @@ function twoDigits(value: number, out: Uint8Array, at: number): number {
 export async function* revokedEntries(db: Queryable, caId: string): AsyncGenerator<RevokedEntry> {
   let after = '';
   for (;;) {
-    const rows = await db.query<{ serial: string; revoked_at: Date; revocation_reason: RevocationReason | null; invalidity_date: Date | null }>(
-      `select serial, revoked_at, revocation_reason, invalidity_date from pki_certificates
-        where ca_id = $1 and revoked_at is not null and serial > $2 order by serial limit ${PAGE}`,
+    // Times come as whole epoch seconds (cut, as every time written here): parsing a million timestamptz strings in the driver costs more than the rest of the CRL.
+    const rows = await db.query<{ serial: string; revoked_s: number; revocation_reason: RevocationReason | null; invalidity_s: number | null }>(
+      `select serial, floor(extract(epoch from revoked_at))::int8 as revoked_s, revocation_reason, floor(extract(epoch from invalidity_date))::int8 as invalidity_s
+         from pki_certificates where ca_id = $1 and revoked_at is not null and serial > $2 order by serial limit ${PAGE}`,
       [caId, after],
     );
-    for (const row of rows) yield { serial: row.serial, revokedAt: row.revoked_at, reason: row.revocation_reason, invalidityDate: row.invalidity_date };
+    for (const row of rows) {
+      yield { serial: row.serial, revokedAt: new Date(row.revoked_s * 1000), reason: row.revocation_reason, invalidityDate: row.invalidity_s === null ? null : new Date(row.invalidity_s * 1000) };
+    }
     if (rows.length < PAGE) return;
     after = rows.at(-1)!.serial;
   }
