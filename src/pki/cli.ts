@@ -136,15 +136,15 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
           if (options.p12) {
             p12Password = randomBytes(12).toString('base64url');
             const certificates = [issued.certificatePem, ...issued.chainPem].map((pem) => new X509Certificate(pem).raw);
-            await writeFile(options.p12, await exportPkcs12({ privateKey: made.keyPair.privateKey, certificates, password: p12Password, friendlyName: issued.certificate.subject }), { mode: 0o600 });
+            await writeFile(options.p12, await exportPkcs12({ privateKey: made.keyPair.privateKey, certificates, password: p12Password, friendlyName: issued.subject }), { mode: 0o600 });
           }
         }
         const pem = [issued.certificatePem, ...issued.chainPem].map((p) => `${p.trim()}\n`).join('');
         if (keyPem && options.keyOut) await writeFile(options.keyOut, keyPem, { mode: 0o600 });
         if (options.out) await writeFile(options.out, pem);
-        if (options.json) console.log(JSON.stringify({ serial: issued.serial, profile: issued.profile, ca: issued.caId, subject: issued.certificate.subject, notAfter: issued.certificate.notAfter.toISOString(), pem, ...(p12Password ? { p12: options.p12, p12Password } : {}) }));
+        if (options.json) console.log(JSON.stringify({ serial: issued.serial, profile: issued.profile, ca: issued.caId, subject: issued.subject, notAfter: issued.notAfter.toISOString(), pem, ...(p12Password ? { p12: options.p12, p12Password } : {}) }));
         else if (!options.out && !options.p12) process.stdout.write(pem);
-        else console.log(`issued ${issued.serial} (${issued.certificate.subject}) to ${[options.out, options.p12].filter(Boolean).join(' and ')}`);
+        else console.log(`issued ${issued.serial} (${issued.subject}) to ${[options.out, options.p12].filter(Boolean).join(' and ')}`);
         // The only copy of the password: shown once, like the key it protects.
         if (p12Password && !options.json) console.log(`PKCS#12 password (shown once): ${p12Password}`);
       });

@@ -122,6 +122,28 @@ for (const target of databaseTargets()) {
       for (const [input, reason] of cases) await assert.rejects(readCsr(input), (error: Error) => error instanceof IssuanceRefused && reason.test(error.message));
     });
 
+    it('reads CSRs as OpenSSL wrote them, and refuses every truncation, flipped byte and weak signature with a reason', async () => {
+      const csr = opensslCsr(files, 'read', { subject: '/C=SE/O=Region Syd/CN=Åsa Öberg/serialNumber=SE2321000016-F004', san: 'DNS:a.region.example,IP:192.0.2.1,IP:2001:db8::1,email:a@region.example', key: ['-newkey', 'rsa:2048', '-utf8'] });
+      const { subject } = await readCsr(csr);
+      assert.deepEqual(subject, { country: 'SE', organization: 'Region Syd', commonName: 'Åsa Öberg', serialNumber: 'SE2321000016-F004', dnsNames: ['a.region.example'], emails: ['a@region.example'], ipAddresses: ['192.0.2.1', '2001:db8:0:0:0:0:0:1'] });
+      await assert.rejects(readCsr(opensslCsr(files, 'uri', { subject: '/CN=a', san: 'URI:https://a.example' })), /subjectAltName of type URI/);
+      await assert.rejects(readCsr(opensslCsr(files, 'sha1', { subject: '/CN=a', key: ['-newkey', 'rsa:2048', '-sha1'] })), /signed with algorithm 1\.2\.840\.113549\.1\.1\.5; use SHA-256 or stronger/);
+      const der = Buffer.from(csr.split('\n').filter((l) => l && !l.startsWith('-----')).join(''), 'base64');
+      const pem = (bytes: Uint8Array) => `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(bytes).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      assert.equal((await readCsr(pem(der))).subject.commonName, 'Åsa Öberg');
+      const refusedOnly = async (input: string, what: string) => {
+        const error = await readCsr(input).then(() => undefined, (e: Error) => e);
+        assert.ok(error instanceof IssuanceRefused, `${what}: ${error ? String(error) : 'accepted'}`);
+      };
+      for (let length = 0; length < der.length; length++) await refusedOnly(pem(der.subarray(0, length)), `truncated to ${length}`);
+      await refusedOnly(pem(Buffer.concat([der, Buffer.of(0)])), 'a byte after the end');
+      for (let at = 0; at < der.length; at++) {
+        const flipped = Buffer.from(der);
+        flipped[at]! ^= 0x41;
+        await refusedOnly(pem(flipped), `byte ${at} flipped`);
+      }
+    });
+
     it('issues a test card with a key made here, chaining only to the test root', async () => {
       const card = await issueWithNewKey(context, 'test', { commonName: 'Testkort 1', serialNumber: '191212121212' });
       const cert = files.file('card.pem', card.certificatePem);

@@ -5,8 +5,11 @@ import { isIP as isIpAddress } from 'node:net';
 import { IdentifierError, parseHsaId, parsePersonnummer } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import type { KeyAlgorithmName } from './config.ts';
+import { encodeCertificate, encodeName, encodeTbsCertificate, extension, keyIdentifier, namedBits, subjectKeyIdentifierOf, subjectNameOf, derUri, type NameAttribute } from './certificate-der.ts';
+import { csrDer, CsrError, readCertificateRequest, type CertificateRequest } from './csr.ts';
+import { derExplicit, derOctetString, derSequence, derTlv } from './der.ts';
 import { caUrls, type CaId, type LoadedCa } from './hierarchy.ts';
-import { generateKeyPair, webCrypto } from './keys.ts';
+import { encodeOid, generateKeyPair, webCrypto } from './keys.ts';
 import { POLICY_SUFFIX, PROFILES, type Profile, type ProfileName, type SubjectField } from './profiles.ts';
 import { randomSerial } from './serial.ts';
 
@@ -31,6 +34,10 @@ export interface IssuedCertificate {
   readonly serial: string;
   readonly profile: ProfileName;
   readonly caId: CaId;
+  readonly der: Uint8Array;
+  /** The subject as stored and shown. */
+  readonly subject: string;
+  readonly notAfter: Date;
   readonly certificate: x509.X509Certificate;
   readonly certificatePem: string;
   /** The issuing chain, issuer first, root last. */
@@ -53,49 +60,42 @@ const FIELD_OID: Record<SubjectField, string> = {
   organization: '2.5.4.10',
   country: '2.5.4.6',
 };
-const FIELD_SHORT: Record<SubjectField, string> = { commonName: 'CN', givenName: 'G', surname: 'SN', serialNumber: '2.5.4.5', organization: 'O', country: 'C' };
+const FIELD_BY_OID = new Map(Object.entries(FIELD_OID).map(([field, oid]) => [oid, field as SubjectField]));
+/** Short names in subject text and refusals, as @peculiar/x509 and OpenSSL print them. */
+const TEXT_NAME: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.42': 'G', '2.5.4.4': 'SN', '2.5.4.10': 'O', '2.5.4.6': 'C' };
+const ATTRIBUTE_NAMES: Record<string, string> = { ...TEXT_NAME, '2.5.4.11': 'OU', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.12': 'T', '1.2.840.113549.1.9.1': 'E', '0.9.2342.19200300.100.1.25': 'DC' };
 const MAX_PEM = 64 * 1024;
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const EMAIL = /^[^@\s]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$/i;
 
-/** Reads a PKCS#10 request, checks its signature, and returns what it asks for. */
-export async function readCsr(pem: string): Promise<{ publicKey: x509.PublicKey; subject: SubjectRequest }> {
+/** Reads a PKCS#10 request, checks its signature, and returns what it asks for: the key and the subject. */
+export async function readCsr(pem: string): Promise<{ publicKey: KeyObject; subject: SubjectRequest }> {
   if (typeof pem !== 'string' || pem.length > MAX_PEM) throw new IssuanceRefused('the CSR is larger than 64 KiB');
-  let csr: x509.Pkcs10CertificateRequest;
+  let request: CertificateRequest;
   try {
-    csr = new x509.Pkcs10CertificateRequest(pem.trim());
-  } catch {
-    throw new IssuanceRefused('the CSR cannot be read: expected a PEM or DER PKCS#10 certificate request');
+    // The key first: the reason should say a key is refused, not that its signature cannot be checked.
+    request = readCertificateRequest(csrDer(pem), checkKeyObject);
+  } catch (error) {
+    if (error instanceof CsrError) throw new IssuanceRefused(error.message);
+    throw error;
   }
-  // The key first: WebCrypto cannot even verify with a key we would refuse, and the reason should say so.
-  checkKey(csr.publicKey.rawData);
-  let signed = false;
-  try {
-    signed = await csr.verify(webCrypto);
-  } catch {
-    signed = false;
-  }
-  if (!signed) throw new IssuanceRefused('the CSR signature does not verify: it was not signed by the key it carries');
   const subject: Record<string, string | readonly string[]> = {};
-  for (const rdn of csr.subjectName.toJSON()) {
-    for (const [type, values] of Object.entries(rdn)) {
-      const field = (Object.keys(FIELD_OID) as SubjectField[]).find((f) => FIELD_OID[f] === type || FIELD_SHORT[f] === type || (f === 'serialNumber' && type === 'serialNumber') || (f === 'surname' && type === 'SN'));
-      if (!field) throw new IssuanceRefused(`the CSR subject has an attribute (${type}) that no profile allows`);
-      if (subject[field] !== undefined || values.length !== 1) throw new IssuanceRefused(`the CSR subject names ${field} more than once`);
-      subject[field] = values[0]!;
-    }
+  for (const { type, value } of request.subject) {
+    const field = FIELD_BY_OID.get(type);
+    if (!field) throw new IssuanceRefused(`the CSR subject has an attribute (${ATTRIBUTE_NAMES[type] ?? type}) that no profile allows`);
+    if (subject[field] !== undefined) throw new IssuanceRefused(`the CSR subject names ${field} more than once`);
+    subject[field] = value;
   }
-  const san = csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension);
   const dnsNames: string[] = [];
   const emails: string[] = [];
   const ipAddresses: string[] = [];
-  for (const name of san?.names.items ?? []) {
-    if (name.type === 'dns') dnsNames.push(name.value);
-    else if (name.type === 'email') emails.push(name.value);
-    else if (name.type === 'ip') ipAddresses.push(name.value);
-    else throw new IssuanceRefused(`the CSR asks for a subjectAltName of type ${name.type}, which no profile allows`);
+  for (const name of request.san) {
+    if (name.kind === 'dns') dnsNames.push(name.value);
+    else if (name.kind === 'email') emails.push(name.value);
+    else if (name.kind === 'ip') ipAddresses.push(name.value);
+    else throw new IssuanceRefused(`the CSR asks for a subjectAltName of type ${name.value}, which no profile allows`);
   }
-  return { publicKey: csr.publicKey, subject: { ...subject, dnsNames, emails, ipAddresses } as SubjectRequest };
+  return { publicKey: request.key, subject: { ...subject, dnsNames, emails, ipAddresses } as SubjectRequest };
 }
 
 /** Checks the key against what the profiles allow: RSA 2048–4096, ECDSA P-256 or P-384. */
@@ -106,6 +106,10 @@ export function checkKey(spki: ArrayBuffer | Uint8Array): string {
   } catch {
     throw new IssuanceRefused('the public key cannot be read');
   }
+  return checkKeyObject(key);
+}
+
+function checkKeyObject(key: KeyObject): string {
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'rsa') {
     const bits = details.modulusLength ?? 0;
@@ -141,7 +145,7 @@ export function checkSubject(profile: Profile, subject: SubjectRequest): Subject
   if (ipAddresses.length && profile.san.ip === 'forbidden') throw new IssuanceRefused(`profile ${profile.name} does not allow IP addresses`);
   for (const dns of dnsNames) if (!DNS_NAME.test(dns)) throw new IssuanceRefused(`${JSON.stringify(dns)} is not a DNS name this CA issues for (no wildcards, letters, digits and hyphens only)`);
   for (const email of emails) if (!EMAIL.test(email)) throw new IssuanceRefused(`${JSON.stringify(email)} is not an e-mail address`);
-  for (const ip of ipAddresses) if (!isIpAddress(ip)) throw new IssuanceRefused(`${JSON.stringify(ip)} is not an IP address`);
+  for (const ip of ipAddresses) if (!isIpAddress(ip) || ip.includes('%')) throw new IssuanceRefused(`${JSON.stringify(ip)} is not an IP address`);
   if (dnsNames.length + emails.length + ipAddresses.length > 100) throw new IssuanceRefused('at most 100 subjectAltNames');
   return { ...subject, dnsNames, emails, ipAddresses };
 }
@@ -163,35 +167,60 @@ function checkIdentifier(profile: Profile, serialNumber: string | undefined): vo
   }
 }
 
-/** Issues a certificate for `publicKey` under `profile` after every check, and records it. */
-export async function issue(context: IssuerContext, profileName: ProfileName, publicKey: x509.PublicKey | CryptoKey, requested: SubjectRequest, caOverride?: CaId): Promise<IssuedCertificate> {
+/** Issues a certificate for `publicKey` (SPKI DER, a Node or a WebCrypto key) under `profile` after every check, and records it. */
+export async function issue(context: IssuerContext, profileName: ProfileName, publicKey: Uint8Array | KeyObject | CryptoKey, requested: SubjectRequest, caOverride?: CaId): Promise<IssuedCertificate> {
   const profile = PROFILES[profileName];
-  const spki = publicKey instanceof x509.PublicKey ? publicKey.rawData : await webCrypto.subtle.exportKey('spki', publicKey);
-  checkKey(spki);
+  let key: KeyObject;
+  try {
+    key = publicKey instanceof KeyObject ? publicKey : publicKey instanceof Uint8Array ? createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' }) : KeyObject.from(publicKey);
+  } catch {
+    throw new IssuanceRefused('the public key cannot be read');
+  }
+  checkKeyObject(key);
+  // Canonical DER of the key, whatever form it came in.
+  const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   const subject = checkSubject(profile, requested);
   const ca = context.cas.get(caOverride ?? profile.ca);
   if (!ca) throw new IssuanceRefused(`CA ${caOverride ?? profile.ca} is not available`);
   const now = context.now();
   const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
   const notAfter = new Date(Math.min(notBefore.getTime() + profile.validityDays * 86_400_000, ca.certificate.notAfter.getTime()));
-  const extensions = await profileExtensions(context, profile, ca, spki, subject);
-  const name = subjectName(subject);
+  const issuer = issuerParts(context, ca);
+  const extensions = [...profileParts(context, profile).head, extension('2.5.29.14', false, derOctetString(keyIdentifier(spki))), issuer.authorityKeyIdentifier, ...profileParts(context, profile).tail];
+  if (!profile.ocspNoCheck) extensions.push(issuer.crlDistributionPoints, issuer.authorityInformationAccess);
+  const san = subjectAltNames(subject);
+  if (san) extensions.push(san);
+  const name = subjectAttributes(subject);
+  const subjectDer = encodeName(name);
+  const subjectText = nameText(name);
   for (let attempt = 0; ; attempt++) {
     const serial = randomSerial();
-    const certificate = await x509.X509CertificateGenerator.create(
-      { serialNumber: serial, subject: name, issuer: ca.certificate.subjectName, notBefore, notAfter, publicKey: spki, signingKey: ca.signer.cryptoKey, signingAlgorithm: ca.signer.params.sign, extensions },
-      ca.signer.crypto,
-    );
+    const tbs = encodeTbsCertificate({ serial, signatureAlgorithm: ca.signer.params.algorithmIdentifier, issuer: issuer.name, notBefore, notAfter, subject: subjectDer, spki, extensions });
+    const der = encodeCertificate(tbs, ca.signer.params.algorithmIdentifier, await ca.signer.sign(tbs));
     const inserted = await context.db.query(
       `insert into pki_certificates (serial, ca_id, profile, subject, identifier, not_before, not_after, der) values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (serial) do nothing returning serial`,
-      [serial, ca.id, profileName, certificate.subject, subject.serialNumber ?? null, notBefore, notAfter, new Uint8Array(certificate.rawData)],
+      [serial, ca.id, profileName, subjectText, subject.serialNumber ?? null, notBefore, notAfter, der],
     );
     // A 128-bit collision means a broken random source; never reuse a serial, and never loop for ever.
     if (inserted.length === 0) {
       if (attempt >= 2) throw new Error('serial numbers keep colliding: the random source is broken');
       continue;
     }
-    return { serial, profile: profileName, caId: ca.id, certificate, certificatePem: certificate.toString('pem'), chainPem: chainOf(context.cas, ca) };
+    let parsed: x509.X509Certificate | undefined;
+    return {
+      serial,
+      profile: profileName,
+      caId: ca.id,
+      der,
+      subject: subjectText,
+      notAfter,
+      // Parsed only when a caller asks: most callers want the PEM.
+      get certificate() {
+        return (parsed ??= new x509.X509Certificate(der as Uint8Array<ArrayBuffer>));
+      },
+      certificatePem: x509.PemConverter.encode(der as Uint8Array<ArrayBuffer>, 'CERTIFICATE'),
+      chainPem: chainOf(context.cas, ca),
+    };
   }
 }
 
@@ -200,51 +229,122 @@ export async function issueWithNewKey(context: IssuerContext, profileName: Profi
   const keyPair = await generateKeyPair(algorithm);
   const issued = await issue(context, profileName, keyPair.publicKey, subject, caOverride);
   const pkcs8 = await webCrypto.subtle.exportKey('pkcs8', keyPair.privateKey);
-  return { ...issued, keyPair, privateKeyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
+  return Object.defineProperties({ keyPair, privateKeyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') }, Object.getOwnPropertyDescriptors(issued)) as IssuedCertificate & { keyPair: CryptoKeyPair; privateKeyPem: string };
 }
+
+const chains = new WeakMap<LoadedCa, readonly string[]>();
 
 export function chainOf(cas: ReadonlyMap<CaId, LoadedCa>, ca: LoadedCa): string[] {
-  const chain: string[] = [];
-  for (let current: LoadedCa | undefined = ca; current; current = current.parentId ? cas.get(current.parentId) : undefined) chain.push(current.certificate.toString('pem'));
-  return chain;
+  let chain = chains.get(ca);
+  if (!chain) {
+    const pems: string[] = [];
+    for (let current: LoadedCa | undefined = ca; current; current = current.parentId ? cas.get(current.parentId) : undefined) pems.push(current.certificate.toString('pem'));
+    chains.set(ca, (chain = pems));
+  }
+  return [...chain];
 }
 
-function subjectName(subject: SubjectRequest): x509.JsonName {
-  const name: x509.JsonName = [];
-  if (subject.country) name.push({ C: [subject.country] });
-  if (subject.organization) name.push({ O: [subject.organization] });
-  if (subject.commonName) name.push({ CN: [subject.commonName] });
-  if (subject.givenName) name.push({ [FIELD_OID.givenName]: [subject.givenName] });
-  if (subject.surname) name.push({ [FIELD_OID.surname]: [subject.surname] });
-  if (subject.serialNumber) name.push({ [FIELD_OID.serialNumber]: [subject.serialNumber] });
-  return name;
+/** Subject attributes in the order every profile writes them. */
+function subjectAttributes(subject: SubjectRequest): NameAttribute[] {
+  const order: SubjectField[] = ['country', 'organization', 'commonName', 'givenName', 'surname', 'serialNumber'];
+  return order.filter((field) => subject[field]).map((field) => ({ oid: FIELD_OID[field], value: subject[field]! }));
+}
+
+/** The subject as text, in the form @peculiar/x509 gives it (stored with the certificate and shown by `tillit pki status`). */
+function nameText(attributes: readonly NameAttribute[]): string {
+  return attributes
+    .map(({ oid, value }) => {
+      const escaped = value
+        .replace(/([,+"\\<>;])/g, '\\$1')
+        .replace(/^([ #])/, '\\$1')
+        .replace(/([ ]$)/, '\\$1');
+      return `${TEXT_NAME[oid] ?? oid}=${escaped}`;
+    })
+    .join(', ');
 }
 
 const OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
+const NULL = Uint8Array.of(0x05, 0x00);
 
-async function profileExtensions(context: IssuerContext, profile: Profile, ca: LoadedCa, spki: ArrayBuffer, subject: SubjectRequest): Promise<x509.Extension[]> {
-  const publicKey = new x509.PublicKey(spki);
+/** What every certificate of a CA carries about its issuer, made once per CA. */
+interface IssuerParts {
+  readonly plainBaseUrl: string;
+  readonly name: Uint8Array;
+  readonly authorityKeyIdentifier: Uint8Array;
+  readonly crlDistributionPoints: Uint8Array;
+  readonly authorityInformationAccess: Uint8Array;
+}
+const issuerCache = new WeakMap<LoadedCa, IssuerParts>();
+
+function issuerParts(context: IssuerContext, ca: LoadedCa): IssuerParts {
+  const cached = issuerCache.get(ca);
+  if (cached && cached.plainBaseUrl === context.plainBaseUrl) return cached;
+  const caDer = new Uint8Array(ca.der);
   const urls = caUrls(context.plainBaseUrl, ca.id);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(profile.keyUsage, true),
-    await x509.SubjectKeyIdentifierExtension.create(publicKey, false, webCrypto),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.certificate, false, webCrypto),
-  ];
-  if (profile.extendedKeyUsage.length) extensions.push(new x509.ExtendedKeyUsageExtension([...profile.extendedKeyUsage]));
-  if (profile.policy) extensions.push(new x509.CertificatePolicyExtension([`${context.policyArc}.${POLICY_SUFFIX[profile.policy]}`]));
-  if (profile.ocspNoCheck) {
+  // The issuer's own key identifier where it states one, so that chain building matches AKI to SKI even for an imported CA.
+  const keyId = subjectKeyIdentifierOf(caDer) ?? keyIdentifier(new Uint8Array(ca.certificate.publicKey.rawData));
+  const parts: IssuerParts = {
+    plainBaseUrl: context.plainBaseUrl,
+    name: subjectNameOf(caDer),
+    authorityKeyIdentifier: extension('2.5.29.35', false, derSequence([derTlv(0x80, keyId)])),
+    // DistributionPoint { distributionPoint [0] { fullName [0] { URI } } }
+    crlDistributionPoints: extension('2.5.29.31', false, derSequence([derSequence([derExplicit(0, derExplicit(0, derUri(urls.crl)))])])),
+    authorityInformationAccess: extension(
+      '1.3.6.1.5.5.7.1.1',
+      false,
+      derSequence([derSequence([encodeOid('1.3.6.1.5.5.7.48.1'), derUri(urls.ocsp)]), derSequence([encodeOid('1.3.6.1.5.5.7.48.2'), derUri(urls.caIssuers)])]),
+    ),
+  };
+  issuerCache.set(ca, parts);
+  return parts;
+}
+
+/** What a profile fixes, as encoded extensions: before the key identifiers (basic constraints, key usage) and after (EKU, policy, OCSP no-check). */
+const profileCache = new Map<string, { head: Uint8Array[]; tail: Uint8Array[] }>();
+
+function profileParts(context: IssuerContext, profile: Profile): { head: Uint8Array[]; tail: Uint8Array[] } {
+  const key = `${profile.name} ${context.policyArc}`;
+  let parts = profileCache.get(key);
+  if (!parts) {
+    // basicConstraints cA FALSE is the DER default: an empty SEQUENCE.
+    const head = [extension('2.5.29.19', true, derSequence([])), extension('2.5.29.15', true, namedBits(profile.keyUsage))];
+    const tail: Uint8Array[] = [];
+    if (profile.extendedKeyUsage.length) tail.push(extension('2.5.29.37', false, derSequence(profile.extendedKeyUsage.map(encodeOid))));
+    if (profile.policy) tail.push(extension('2.5.29.32', false, derSequence([derSequence([encodeOid(`${context.policyArc}.${POLICY_SUFFIX[profile.policy]}`)])])));
     // The responder's own status is not checked (RFC 6960 §4.2.2.2.1): its extension value is NULL.
-    extensions.push(new x509.Extension(OCSP_NOCHECK, false, Uint8Array.of(0x05, 0x00)));
-  } else {
-    extensions.push(new x509.CRLDistributionPointsExtension([urls.crl]));
-    extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: [new x509.GeneralName('url', urls.ocsp)], caIssuers: [new x509.GeneralName('url', urls.caIssuers)] }));
+    if (profile.ocspNoCheck) tail.push(extension(OCSP_NOCHECK, false, NULL));
+    profileCache.set(key, (parts = { head, tail }));
   }
-  const names: x509.JsonGeneralName[] = [
-    ...(subject.dnsNames ?? []).map((value): x509.JsonGeneralName => ({ type: 'dns', value })),
-    ...(subject.emails ?? []).map((value): x509.JsonGeneralName => ({ type: 'email', value })),
-    ...(subject.ipAddresses ?? []).map((value): x509.JsonGeneralName => ({ type: 'ip', value })),
+  return parts;
+}
+
+function subjectAltNames(subject: SubjectRequest): Uint8Array | undefined {
+  const names = [
+    ...(subject.dnsNames ?? []).map((dns) => derTlv(0x82, Buffer.from(dns, 'ascii'))),
+    ...(subject.emails ?? []).map((email) => derTlv(0x81, Buffer.from(email, 'ascii'))),
+    ...(subject.ipAddresses ?? []).map((ip) => derTlv(0x87, ipAddressBytes(ip))),
   ];
-  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
-  return extensions;
+  return names.length ? extension('2.5.29.17', false, derSequence(names)) : undefined;
+}
+
+/** An IPv4 or IPv6 address (already checked by `isIP`, no zone) as the 4 or 16 bytes iPAddress carries. */
+function ipAddressBytes(ip: string): Uint8Array {
+  if (isIpAddress(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
+  let text = ip;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const front = head ? head.split(':') : [];
+  const back = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  const bytes = new Uint8Array(16);
+  groups.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[2 * i] = value >> 8;
+    bytes[2 * i + 1] = value & 0xff;
+  });
+  return bytes;
 }

@@ -42,11 +42,12 @@ export function signingParams(name: KeyAlgorithmName): SigningParams {
 
 /** DER of an OBJECT IDENTIFIER. */
 export function encodeOid(oid: string): Uint8Array {
-  const parts = oid.split('.').map(Number);
-  const bytes: number[] = [parts[0]! * 40 + parts[1]!];
+  // Arcs as BigInt from the text: a 2.25 UUID arc has 128 bits, far past a Number's exact range.
+  const parts = oid.split('.').map(BigInt);
+  const bytes: number[] = [Number(parts[0]! * 40n + parts[1]!)];
   for (const part of parts.slice(2)) {
     const chunk: number[] = [];
-    let value = BigInt(part);
+    let value = part;
     do {
       chunk.unshift(Number(value & 0x7fn));
       value >>= 7n;

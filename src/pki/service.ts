@@ -126,11 +126,11 @@ async function ensureResponders(db: Database, issuer: IssuerContext, passphrase:
     }
     const issued = await issueWithNewKey(issuer, 'ocsp-signer', { commonName: `${ca.certificate.subjectName.getField('CN')[0] ?? caId} OCSP Responder`, organization: issuer.cas.get(caId)!.certificate.subjectName.getField('O')[0] ?? 'Tillit' }, 'ecdsa-p256', caId);
     const signer: Signer = softwareSigner('ecdsa-p256', issued.keyPair);
-    const der = new Uint8Array(issued.certificate.rawData);
+    const der = issued.der;
     await db.query(
       `insert into pki_ocsp_responders (ca_id, certificate_der, encrypted_key_pem, not_after) values ($1, $2, $3, $4)
        on conflict (ca_id) do update set certificate_der = excluded.certificate_der, encrypted_key_pem = excluded.encrypted_key_pem, not_after = excluded.not_after`,
-      [caId, der, await encryptPrivateKey(issued.keyPair.privateKey, passphrase), issued.certificate.notAfter],
+      [caId, der, await encryptPrivateKey(issued.keyPair.privateKey, passphrase), issued.notAfter],
     );
     keys.set(caId, { caId, certificateDer: der, signer });
   }
