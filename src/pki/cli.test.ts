@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { openssl, scratch } from '../../test/support/openssl.ts';
+import { openssl, opensslCsr, scratch } from '../../test/support/openssl.ts';
+import { openDatabase } from '../store/index.ts';
 
 const BIN = new URL('../../bin/tillit.js', import.meta.url).pathname;
 
@@ -19,10 +20,20 @@ function tillit(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
-describe('tillit pki: PKCS#12 out and bring your own CA', () => {
+describe('tillit pki: issue, revoke, status, release, PKCS#12 out and bring your own CA', () => {
   const files = scratch();
   const env = { TILLIT_DATA_DIR: files.path('data') };
   after(() => files.done());
+
+  /** Counts the certificates in the CLI's own embedded database (opened between commands, never beside one). */
+  const certificatesStored = async () => {
+    const db = await openDatabase({ dataDir: files.path('data'), database: { poolSize: 1 } });
+    try {
+      return Number((await db.query<{ n: string }>('select count(*) as n from pki_certificates'))[0]!.n);
+    } finally {
+      await db.close();
+    }
+  };
 
   it('issues a test card as PKCS#12 that OpenSSL opens with the password printed once', async () => {
     const subject = files.file('subject.json', JSON.stringify({ commonName: 'Testkort 2', serialNumber: '191212121212' }));
@@ -40,6 +51,49 @@ describe('tillit pki: PKCS#12 out and bring your own CA', () => {
     const usage = await tillit(['pki', 'issue', '--profile', 'test', '--subject-json', subject], env);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /needs --key-out or --p12/);
+  });
+
+  it('issues from a CSR as PEM, revokes saying who, shows status, holds and releases only where allowed, and refuses bad files with one line', async () => {
+    const csr = files.file('host.csr', opensslCsr(files, 'host', { subject: '/CN=journal.region.example/serialNumber=SE2321000016-F010', san: 'DNS:journal.region.example' }));
+    const issued = await tillit(['pki', 'issue', '--profile', 'function-server', '--csr', csr, '--json'], env);
+    assert.equal(issued.code, 0, issued.stderr);
+    const { serial, pem } = JSON.parse(issued.stdout) as { serial: string; pem: string };
+    const chain = files.file('host-chain.pem', pem);
+    assert.match(openssl(['x509', '-in', chain, '-noout', '-subject']).output, /CN ?= ?journal\.region\.example/);
+
+    const revoked = await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'keyCompromise', '--invalidity-date', '2026-01-02T03:04:05Z', '--actor', 'admin-anna'], env);
+    assert.equal(revoked.stdout, `revoked ${serial} (keyCompromise)\n`);
+    const status = JSON.parse((await tillit(['pki', 'status', '--serial', serial, '--json'], env)).stdout) as Record<string, string>;
+    assert.equal(status['status'], 'revoked');
+    assert.equal(status['revokedBy'], 'admin-anna');
+    assert.equal(status['invalidityDate'], '2026-01-02T03:04:05.000Z');
+    assert.match(status['revokedAt']!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/, 'whole seconds');
+    const again = await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'superseded', '--actor', 'admin-bo'], env);
+    assert.equal(again.stdout, `${serial} was already revoked (keyCompromise) by admin-anna; nothing changed\n`);
+    const release = await tillit(['pki', 'release', '--serial', serial], env);
+    assert.equal(release.stderr, 'tillit: certificateHold is not enabled in this deployment (pki.allowCertificateHold), so there is no hold to release\n');
+
+    const held = JSON.parse((await tillit(['pki', 'issue', '--profile', 'function-server', '--csr', csr, '--json'], env)).stdout) as { serial: string };
+    const withHolds = { ...env, TILLIT_PKI__ALLOW_CERTIFICATE_HOLD: 'true' };
+    assert.equal((await tillit(['pki', 'revoke', '--serial', held.serial, '--reason', 'certificateHold'], env)).stderr, 'tillit: certificateHold is not enabled in this deployment (pki.allowCertificateHold)\n');
+    assert.equal((await tillit(['pki', 'revoke', '--serial', held.serial, '--reason', 'certificateHold', '--actor', 'admin-anna'], withHolds)).code, 0);
+    assert.equal((await tillit(['pki', 'release', '--serial', held.serial, '--actor', 'admin-bo'], withHolds)).stdout, `released the hold on ${held.serial}; it is good again\n`);
+
+    const before = await certificatesStored();
+    assert.ok(before >= 2, 'the CLI’s database, with the certificates issued above');
+    const refusals: [string[], RegExp][] = [
+      [['--csr', files.file('garbage.csr', 'not a request')], /^tillit: the CSR cannot be read: .*\n$/],
+      [['--csr', files.file('half.csr', files.read('host.csr').subarray(0, 300))], /^tillit: the CSR cannot be read: .*\n$/],
+      [['--csr', files.file('huge.csr', Buffer.alloc(70_000, 0x41))], /^tillit: CSR file .* is larger than 64 KiB\n$/],
+      [['--csr', files.path('missing.csr')], /^tillit: CSR file .* cannot be read: ENOENT\n$/],
+      [['--subject-json', files.file('bad.json', '{"commonName": '), '--key-out', files.path('x.key')], /^tillit: subject file .* is not valid JSON: .*\n$/],
+    ];
+    for (const [args, message] of refusals) {
+      const refused = await tillit(['pki', 'issue', '--profile', 'function-server', ...args], env);
+      assert.equal(refused.code, 1, args.join(' '));
+      assert.match(refused.stderr, message);
+    }
+    assert.equal(await certificatesStored(), before, 'nothing stored for a refused request');
   });
 
   it('imports an organisation’s CA from PEM files or PKCS#12, refusing a key that does not fit or a wrong password with one line', async () => {

@@ -165,9 +165,22 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
       await withPki(command, async (pki) => {
         const { status, changed } = await pki.revoke({ serial: options.serial, reason: options.reason as keyof typeof REVOCATION_REASONS, actor: options.actor, ...(invalidityDate ? { invalidityDate } : {}) });
         if (options.json) console.log(JSON.stringify({ ...status, changed }));
-        else console.log(changed ? `revoked ${status.serial} (${status.reason})` : `${status.serial} was already revoked (${status.reason}); nothing changed`);
+        else console.log(changed ? `revoked ${status.serial} (${status.reason})` : `${status.serial} was already revoked (${status.reason}) by ${status.revokedBy ?? 'unknown'}; nothing changed`);
       });
     });
+
+  pkiCommand
+    .command('release')
+    .description('release a certificateHold (only with pki.allowCertificateHold): the certificate is good again')
+    .requiredOption('--serial <hex>', 'serial number')
+    .option('--actor <who>', 'who registers the release', process.env['USER'] ?? 'cli')
+    .option('--json', 'print the status as JSON')
+    .action(async (options: { serial: string; actor: string; json?: boolean }, command: Command) =>
+      withPki(command, async (pki) => {
+        const status = await pki.releaseHold(options.serial, options.actor);
+        console.log(options.json ? JSON.stringify(status) : `released the hold on ${status.serial}; it is ${status.status} again`);
+      }),
+    );
 
   pkiCommand
     .command('status')
@@ -179,7 +192,10 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
         const status = await pki.status(options.serial);
         if (!status) throw new RevocationRefused(`no certificate with serial ${options.serial} was issued here`);
         if (options.json) console.log(JSON.stringify(status));
-        else console.log(`${status.serial} ${status.status}${status.reason ? ` (${status.reason})` : ''}  ${status.profile}  ${status.subject}  until ${status.notAfter.toISOString()}`);
+        else {
+          const revoked = status.revokedAt ? ` (${status.reason ?? 'unspecified'}) at ${status.revokedAt.toISOString()} by ${status.revokedBy ?? 'unknown'}` : '';
+          console.log(`${status.serial} ${status.status}${revoked}  ${status.profile}  ${status.subject}  until ${status.notAfter.toISOString()}`);
+        }
       }),
     );
 

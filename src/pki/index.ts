@@ -2,12 +2,25 @@ import type { Part, PartFactory } from '../server/part.ts';
 import { pkiHttpRoutes } from './http.ts';
 import { openPki, type Pki } from './service.ts';
 
+/** How often the running PKI checks whether a CRL is due (a revocation elsewhere, or the schedule). */
+const CRL_CHECK_MS = 5_000;
+
 /**
  * The PKI: the CA hierarchy, certificate profiles, issuance, revocation, and
  * the CRLs, CA certificates and OCSP answers every relying party fetches.
  */
 export const createPkiPart: PartFactory = async (context): Promise<Part> => {
   const pki = await openPki(context);
+  // CRLs are made ahead of fetches: every few seconds each CA's is checked, and
+  // made anew when a revocation (on any node) changed it or its schedule is due.
+  let publishing: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    publishing ??= pki
+      .publishDueCrls()
+      .catch((error: unknown) => context.log.error({ err: error }, 'scheduled CRL publication failed'))
+      .finally(() => (publishing = undefined));
+  }, CRL_CHECK_MS);
+  timer.unref();
   return {
     name: 'pki',
     title: { sv: 'PKI', en: 'PKI' },
@@ -18,6 +31,10 @@ export const createPkiPart: PartFactory = async (context): Promise<Part> => {
     links: [],
     http: pkiHttpRoutes(pki),
     provides: pki,
+    async stop() {
+      clearInterval(timer);
+      await publishing;
+    },
   };
 };
 

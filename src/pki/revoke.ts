@@ -32,6 +32,8 @@ export interface RevokeRequest {
   readonly actor: string;
 }
 
+const MAX_ACTOR = 200;
+
 export interface CertificateStatus {
   readonly serial: string;
   readonly caId: string;
@@ -43,6 +45,8 @@ export interface CertificateStatus {
   readonly revokedAt?: Date;
   readonly reason?: RevocationReason;
   readonly invalidityDate?: Date;
+  /** Who registered the revocation (or hold) in force, from the revocation record. */
+  readonly revokedBy?: string;
 }
 
 interface Row {
@@ -58,7 +62,7 @@ interface Row {
   on_hold: boolean;
 }
 
-function toStatus(row: Row): CertificateStatus {
+function toStatus(row: Row, revokedBy?: string): CertificateStatus {
   return {
     serial: row.serial,
     caId: row.ca_id,
@@ -70,7 +74,14 @@ function toStatus(row: Row): CertificateStatus {
     ...(row.revoked_at ? { revokedAt: row.revoked_at } : {}),
     ...(row.revocation_reason ? { reason: row.revocation_reason } : {}),
     ...(row.invalidity_date ? { invalidityDate: row.invalidity_date } : {}),
+    ...(row.revoked_at && revokedBy ? { revokedBy } : {}),
   };
+}
+
+/** The actor of the revocation in force: the last 'revoked' event of the serial. */
+async function revokedBy(db: Queryable, serial: string): Promise<string | undefined> {
+  const [event] = await db.query<{ actor: string }>(`select actor from pki_events where serial = $1 and action = 'revoked' order by id desc limit 1`, [serial]);
+  return event?.actor;
 }
 
 const SELECT = 'select serial, ca_id, profile, subject, not_before, not_after, revoked_at, revocation_reason, invalidity_date, on_hold from pki_certificates where serial = $1';
@@ -79,7 +90,7 @@ export async function certificateStatus(db: Queryable, serialInput: string): Pro
   const serial = normaliseSerial(serialInput);
   if (!serial) throw new RevocationRefused(`${JSON.stringify(serialInput)} is not a certificate serial number (hex)`);
   const [row] = await db.query<Row>(SELECT, [serial]);
-  return row ? toStatus(row) : undefined;
+  return row ? toStatus(row, row.revoked_at ? await revokedBy(db, serial) : undefined) : undefined;
 }
 
 /**
@@ -90,6 +101,7 @@ export async function certificateStatus(db: Queryable, serialInput: string): Pro
 export async function revokeCertificate(db: Database, request: RevokeRequest, now: Date, allowHold: boolean): Promise<{ status: CertificateStatus; changed: boolean }> {
   const serial = normaliseSerial(request.serial);
   if (!serial) throw new RevocationRefused(`${JSON.stringify(request.serial)} is not a certificate serial number (hex)`);
+  if (typeof request.actor !== 'string' || request.actor.trim() === '' || request.actor.length > MAX_ACTOR) throw new RevocationRefused('say who registers the revocation (actor: 1 to 200 characters)');
   if (!isRevocationReason(request.reason)) throw new RevocationRefused(`unknown reason ${JSON.stringify(request.reason)}; use one of ${Object.keys(REVOCATION_REASONS).join(', ')}`);
   if (request.reason === 'certificateHold' && !allowHold) throw new RevocationRefused('certificateHold is not enabled in this deployment (pki.allowCertificateHold)');
   if (request.invalidityDate && (Number.isNaN(request.invalidityDate.getTime()) || request.invalidityDate.getTime() > now.getTime())) {
@@ -99,7 +111,7 @@ export async function revokeCertificate(db: Database, request: RevokeRequest, no
   return db.transaction(async (tx) => {
     const [current] = await tx.query<Row>(`${SELECT} for update`, [serial]);
     if (!current) throw new RevocationRefused(`no certificate with serial ${serial} was issued here`);
-    if (current.revoked_at !== null && !(current.on_hold && request.reason !== 'certificateHold')) return { status: toStatus(current), changed: false };
+    if (current.revoked_at !== null && !(current.on_hold && request.reason !== 'certificateHold')) return { status: toStatus(current, await revokedBy(tx, serial)), changed: false };
     const invalidity = request.invalidityDate ? new Date(Math.floor(request.invalidityDate.getTime() / 1000) * 1000) : null;
     const [row] = await tx.query<Row>(
       `update pki_certificates set revoked_at = coalesce(revoked_at, $2), revocation_reason = $3, invalidity_date = coalesce($4, invalidity_date), on_hold = $5
@@ -113,7 +125,7 @@ export async function revokeCertificate(db: Database, request: RevokeRequest, no
       request.actor,
       JSON.stringify({ reason: request.reason, invalidityDate: invalidity?.toISOString() ?? null, registeredAt: revokedAt.toISOString() }),
     ]);
-    return { status: toStatus(row!), changed: true };
+    return { status: toStatus(row!, request.actor), changed: true };
   });
 }
 

@@ -9,7 +9,7 @@ import { chainOf, issue, issueWithNewKey, readCsr, type IssuedCertificate, type 
 import { decryptPrivateKey, encryptPrivateKey, softwareSigner, type Signer } from './keys.ts';
 import { createOcspResponder, type OcspResponderKey } from './ocsp.ts';
 import { POLICY_SUFFIX, type ProfileName } from './profiles.ts';
-import { caRevisions, certificateStatus, revokeCertificate, type CertificateStatus, type RevokeRequest } from './revoke.ts';
+import { caRevisions, certificateStatus, releaseHold, revokeCertificate, RevocationRefused, type CertificateStatus, type RevokeRequest } from './revoke.ts';
 
 /** Renew a responder certificate this long before it expires. */
 const RESPONDER_RENEW_MS = 14 * 86_400_000;
@@ -40,8 +40,8 @@ export async function openPki(deps: PkiDependencies) {
   const building = new Map<CaId, Promise<Crl>>();
 
   /** The CA's current CRL: made anew when a revocation changed the CA, or when the schedule says. */
-  async function currentCrl(caId: CaId): Promise<Crl> {
-    const revision = (await caRevisions(db)).get(caId) ?? 0;
+  async function currentCrl(caId: CaId, revisions?: ReadonlyMap<string, number>): Promise<Crl> {
+    const revision = (revisions ?? (await caRevisions(db))).get(caId) ?? 0;
     const cached = crls.get(caId);
     const republishAt = cached ? cached.crl.thisUpdate.getTime() + pkiConfig.crl.republishEveryMinutes * 60_000 : 0;
     if (cached && cached.revision === revision && now().getTime() < republishAt) return cached.crl;
@@ -58,6 +58,11 @@ export async function openPki(deps: PkiDependencies) {
       building.set(caId, pending);
     }
     return pending;
+  }
+
+  /** Publish the CA's new CRL right away rather than on the next fetch. */
+  function publishSoon(caId: string): void {
+    if ((CA_IDS as readonly string[]).includes(caId)) void currentCrl(caId as CaId).catch((error: unknown) => log.error({ err: error }, 'CRL publication failed'));
   }
 
   const policyLoa: Record<string, number> = {
@@ -83,11 +88,26 @@ export async function openPki(deps: PkiDependencies) {
     issueWithNewKey(profile: ProfileName, subject: SubjectRequest) {
       return issueWithNewKey(issuer, profile, subject);
     },
+    /**
+     * Publishes every CA's CRL that is due: its revision changed (a revocation
+     * on any node) or its republish time came. The part runs this on a timer,
+     * so CRLs are made ahead of relying parties' fetches.
+     */
+    async publishDueCrls(): Promise<void> {
+      const revisions = await caRevisions(db);
+      for (const caId of CA_IDS) await currentCrl(caId, revisions);
+    },
     async revoke(request: RevokeRequest) {
       const result = await revokeCertificate(db, request, now(), pkiConfig.allowCertificateHold);
-      // Publish the CA's new CRL right away rather than on the next fetch.
-      if (result.changed && (CA_IDS as readonly string[]).includes(result.status.caId)) void currentCrl(result.status.caId as CaId).catch((error: unknown) => log.error({ err: error }, 'CRL publication failed'));
+      if (result.changed) publishSoon(result.status.caId);
       return result;
+    },
+    /** Releases a certificateHold: only where holds are enabled (`pki.allowCertificateHold`). */
+    async releaseHold(serial: string, actor: string): Promise<CertificateStatus> {
+      if (!pkiConfig.allowCertificateHold) throw new RevocationRefused('certificateHold is not enabled in this deployment (pki.allowCertificateHold), so there is no hold to release');
+      const status = await releaseHold(db, serial, actor);
+      publishSoon(status.caId);
+      return status;
     },
     status(serial: string): Promise<CertificateStatus | undefined> {
       return certificateStatus(db, serial);
