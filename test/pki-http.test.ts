@@ -19,6 +19,19 @@ function getBytes(url: string, headers: Record<string, string> = {}): Promise<{ 
   });
 }
 
+/** POST of an OCSP request's raw bytes. */
+function postBytes(url: string, body: Buffer): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request', 'content-length': body.length }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    })
+      .on('error', reject)
+      .end(body);
+  });
+}
+
 describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenSSL', () => {
   let system: Awaited<ReturnType<typeof startTestSystem>>;
   let pki: Pki;
@@ -97,6 +110,17 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
         assert.match(openssl(['ocsp', '-respin', files.path('bad.der'), '-resp_text', '-noverify']).output, /malformedrequest|Malformed/i);
       }
     }
+    // Every truncation of a real request, and one byte too many: malformedRequest, never an error page.
+    openssl(['ocsp', '-issuer', files.path('issuer.pem'), '-cert', good, '-reqout', files.path('whole.der')]);
+    const whole = files.read('whole.der');
+    const malformed = Buffer.of(0x30, 0x03, 0x0a, 0x01, 0x01);
+    for (const body of [...Array.from({ length: whole.length - 1 }, (_, n) => whole.subarray(0, n + 1)), Buffer.concat([whole, Buffer.of(0)])]) {
+      const answer = await postBytes(`${system.httpUrl}/ocsp`, body);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body, malformed, `${body.length} of ${whole.length} bytes`);
+      assert.equal(answer.headers['cache-control'], 'no-store');
+    }
+    assert.deepEqual((await getBytes(`${system.httpUrl}/ocsp/${encodeURIComponent(whole.subarray(0, 20).toString('base64'))}`)).body, malformed);
     const foreign = files.path('foreign');
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${foreign}.key`, '-out', `${foreign}.pem`, '-subj', '/CN=Foreign CA', '-days', '2']);
     const unauthorized = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', `${foreign}.pem`, '-serial', '0x01']);
@@ -107,6 +131,8 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
     const first = await getBytes(`${system.httpUrl}/crl/person-pnr-loa3.crl`);
     assert.equal(first.status, 200);
     assert.equal(first.headers['content-type'], 'application/pkix-crl');
+    assert.match(String(first.headers['cache-control']), /^public, max-age=\d+$/);
+    assert.ok(first.headers['last-modified']);
     const etag = String(first.headers['etag']);
     assert.equal((await getBytes(`${system.httpUrl}/crl/person-pnr-loa3.crl`, { 'if-none-match': etag })).status, 304);
     files.file('crl.pem', openssl(['crl', '-inform', 'DER'], first.body.toString('latin1')).output);
@@ -128,6 +154,8 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
   it('serves CA certificates for AIA and 404 for anything else', async () => {
     const ca = await getBytes(`${system.httpUrl}/ca/person-pnr-loa3.crt`);
     assert.equal(ca.status, 200);
+    assert.equal(ca.headers['content-type'], 'application/pkix-cert');
+    assert.equal(ca.headers['cache-control'], 'public, max-age=86400');
     assert.match(openssl(['x509', '-inform', 'DER', '-in', files.file('ca.der', ca.body), '-noout', '-subject']).output, /Tillit Person Personnummer CA LoA3/);
     for (const path of ['/ca/nope.crt', '/crl/nope.crl', '/crl/root.pem', '/ca/../../etc/passwd']) assert.equal((await getBytes(`${system.httpUrl}${path}`)).status, 404, path);
   });

@@ -3,6 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { Logger } from 'pino';
 import type { Queryable } from '../store/index.ts';
+import { readOnly } from './der-reader.ts';
 import type { CaId, LoadedCa } from './hierarchy.ts';
 import type { Signer } from './keys.ts';
 import { caRevisions, REVOCATION_REASONS, type RevocationReason } from './revoke.ts';
@@ -92,6 +93,8 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     if (cached && cached.refreshAt > now().getTime() && (await currentRevisions()).get(cached.caId) === cached.revision) return cached.answer;
     let request: pkijs.OCSPRequest;
     try {
+      // One DER SEQUENCE and nothing after it: the ASN.1 library would read BER and ignore trailing bytes.
+      readOnly(requestDer, 0x30);
       request = pkijs.OCSPRequest.fromBER(new Uint8Array(requestDer));
     } catch {
       return statusOnly('malformedRequest');
