@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/index.ts';
 import { concat, derBitString, derExplicit, derLength, derOctetString, derSequence, derSmallInteger, derTime, derEnumerated, derTlv } from './der.ts';
+import { subjectNameOf } from './certificate-der.ts';
 import type { LoadedCa } from './hierarchy.ts';
 import { encodeOid } from './keys.ts';
 import { REVOCATION_REASONS, type RevocationReason } from './revoke.ts';
@@ -168,7 +169,7 @@ export async function writeCrl(ca: LoadedCa, entries: AsyncIterable<RevokedEntry
   const keyId = ca.certificate.getExtension('2.5.29.14');
   const aki = keyId ? derSequence([derTlv(0x80, keyIdentifier(new Uint8Array(keyId.value)))]) : undefined;
   const extensions = derExplicit(0, derSequence([...(aki ? [derSequence([AKI_EXT, derOctetString(aki)])] : []), derSequence([CRL_NUMBER_EXT, derOctetString(derSmallInteger(number))])]));
-  const head = concat([derSmallInteger(1), ca.signer.params.algorithmIdentifier, new Uint8Array(ca.certificate.subjectName.toArrayBuffer()), derTime(thisUpdate), derTime(nextUpdate)]);
+  const head = concat([derSmallInteger(1), ca.signer.params.algorithmIdentifier, subjectNameOf(new Uint8Array(ca.der)), derTime(thisUpdate), derTime(nextUpdate)]);
   const revoked = count > 0 ? concat([Uint8Array.of(0x30), derLength(entriesDer.length), entriesDer]) : new Uint8Array();
   const tbsBody = concat([head, revoked, extensions]);
   const tbs = concat([Uint8Array.of(0x30), derLength(tbsBody.length), tbsBody]);

@@ -3,6 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { Logger } from 'pino';
 import type { Queryable } from '../store/index.ts';
+import { subjectNameOf } from './certificate-der.ts';
 import { readOnly } from './der-reader.ts';
 import type { CaId, LoadedCa } from './hierarchy.ts';
 import type { Signer } from './keys.ts';
@@ -60,7 +61,8 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
   const now = options.now ?? (() => new Date());
   const matches: CaMatch[] = [...options.cas.values()].map((ca) => {
     const parsed = pkijs.Certificate.fromBER(new Uint8Array(ca.der));
-    const name = new Uint8Array(parsed.subject.toSchema().toBER());
+    // The issuer name hash is over the name's bytes as the CA certificate has them.
+    const name = subjectNameOf(new Uint8Array(ca.der));
     const key = parsed.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
     return { ca, nameHash: { [SHA1_OID]: digest('sha1', name), [SHA256_OID]: digest('sha256', name) }, keyHash: { [SHA1_OID]: digest('sha1', key), [SHA256_OID]: digest('sha256', key) } };
   });
