@@ -93,6 +93,7 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
     const encoded = encodeURIComponent(files.read('req.der').toString('base64'));
     const answer = await getBytes(`${system.httpUrl}/ocsp/${encoded}`);
     assert.equal(answer.status, 200);
+    assert.deepEqual((await getBytes(`${system.httpUrl}/ocsp/${encoded}`)).body, answer.body, 'the pre-produced answer, not signed again');
     assert.equal(answer.headers['content-type'], 'application/ocsp-response');
     assert.match(String(answer.headers['cache-control']), /max-age=\d+/);
     files.file('resp.der', answer.body);
