@@ -94,6 +94,12 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
     const answer = await getBytes(`${system.httpUrl}/ocsp/${encoded}`);
     assert.equal(answer.status, 200);
     assert.deepEqual((await getBytes(`${system.httpUrl}/ocsp/${encoded}`)).body, answer.body, 'the pre-produced answer, not signed again');
+    // Also for a CA that has never revoked anything (no revision recorded yet).
+    const fresh = await pki.issueWithNewKey('function-client', { commonName: 'fresh', serialNumber: 'SE2321000016-F030' });
+    const freshCa = files.file('function-ca.pem', pki.caCertificate('function')!.certificate.toString('pem'));
+    openssl(['ocsp', '-issuer', freshCa, '-cert', files.file('fresh.pem', fresh.certificatePem), '-no_nonce', '-reqout', files.path('fresh-req.der')]);
+    const freshUrl = `${system.httpUrl}/ocsp/${encodeURIComponent(files.read('fresh-req.der').toString('base64'))}`;
+    assert.deepEqual((await getBytes(freshUrl)).body, (await getBytes(freshUrl)).body);
     assert.equal(answer.headers['content-type'], 'application/ocsp-response');
     assert.match(String(answer.headers['cache-control']), /max-age=\d+/);
     files.file('resp.der', answer.body);

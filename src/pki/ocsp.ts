@@ -92,7 +92,7 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     if (requestDer.length === 0 || requestDer.length > 16_384) return statusOnly('malformedRequest');
     const key = hex(requestDer);
     const cached = cache.get(key);
-    if (cached && cached.refreshAt > now().getTime() && (await currentRevisions()).get(cached.caId) === cached.revision) return cached.answer;
+    if (cached && cached.refreshAt > now().getTime() && ((await currentRevisions()).get(cached.caId) ?? 0) === cached.revision) return cached.answer;
     let request: pkijs.OCSPRequest;
     try {
       // One DER SEQUENCE and nothing after it: the ASN.1 library would read BER and ignore trailing bytes.
