@@ -65,9 +65,17 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
     const goodAnswer = await ocsp(good);
     assert.match(goodAnswer.output, /Response verify OK/);
     assert.match(goodAnswer.output, /good\.pem: good/);
-    const revokedAnswer = await ocsp(revoked);
+    const revokedAnswer = await ocsp(revoked, ['-resp_text']);
+    assert.match(revokedAnswer.output, /Response verify OK/);
     assert.match(revokedAnswer.output, /revoked\.pem: revoked/);
     assert.match(revokedAnswer.output, /Reason: keyCompromise/);
+    assert.match(revokedAnswer.output, /Revocation Time: \w+ +\d+ \d\d:\d\d:\d\d \d{4} GMT/, 'whole seconds');
+    assert.match(revokedAnswer.output, /Responder Id: [0-9A-F]{40}/, 'by key hash');
+    // CertIDs hashed with SHA-256 as well as SHA-1.
+    const sha256 = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', files.path('issuer.pem'), '-CAfile', files.path('root.pem'), '-sha256', '-cert', good, '-resp_text']);
+    assert.match(sha256.output, /Hash Algorithm: sha256/);
+    assert.match(sha256.output, /good\.pem: good/);
+    assert.match(sha256.output, /Response verify OK/);
     // A serial this CA never issued: asked by serial number.
     const unknown = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', files.path('issuer.pem'), '-CAfile', files.path('root.pem'), '-serial', '0x1234567890abcdef']);
     assert.match(unknown.output, /0x1234567890abcdef: unknown/);
@@ -128,6 +136,13 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
       assert.equal(answer.headers['cache-control'], 'no-store');
     }
     assert.deepEqual((await getBytes(`${system.httpUrl}/ocsp/${encodeURIComponent(whole.subarray(0, 20).toString('base64'))}`)).body, malformed);
+    // Any single byte changed: an answer (unknown certificate, foreign issuer) or a refusal, never an internal error.
+    for (let at = 0; at < whole.length; at++) {
+      const flipped = Buffer.from(whole);
+      flipped[at]! ^= 0x41;
+      const answer = await pki.ocsp.respond(flipped);
+      assert.ok(['successful', 'malformedRequest', 'unauthorized'].includes(answer.status), `byte ${at}: ${answer.status}`);
+    }
     const foreign = files.path('foreign');
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${foreign}.key`, '-out', `${foreign}.pem`, '-subj', '/CN=Foreign CA', '-days', '2']);
     const unauthorized = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', `${foreign}.pem`, '-serial', '0x01']);

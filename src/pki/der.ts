@@ -1,7 +1,9 @@
 /**
- * The few DER encodings the CRL and OCSP writers need, as plain bytes. The
- * CRL writer streams a million entries, so it cannot afford an object tree
- * per entry; everything else uses @peculiar/x509 and pkijs.
+ * The DER encodings the certificate, CRL and OCSP writers need, as plain
+ * bytes. These run per certificate, per OCSP answer and per CRL entry (a
+ * million of them), where an ASN.1 object tree per field costs more than the
+ * signature; CA certificates, PKCS#12 and parsing elsewhere use
+ * @peculiar/x509 and pkijs.
  */
 
 export function derLength(length: number): Uint8Array {

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Queryable } from '../store/index.ts';
 import { subjectNameOf } from './certificate-der.ts';
-import { readOnly } from './der-reader.ts';
+import { concat, derBitString, derEnumerated, derExplicit, derGeneralizedTime, derOctetString, derSequence, derTlv } from './der.ts';
+import { childrenOf, DerError, expectTag, oidText, readOnly, type Tlv } from './der-reader.ts';
 import type { CaId, LoadedCa } from './hierarchy.ts';
-import type { Signer } from './keys.ts';
+import { encodeOid, type Signer } from './keys.ts';
 import { caRevisions, REVOCATION_REASONS, type RevocationReason } from './revoke.ts';
 
 /** OCSPResponseStatus (RFC 6960 §4.2.1). */
@@ -60,16 +59,17 @@ const wholeSeconds = (date: Date) => new Date(Math.floor(date.getTime() / 1000) 
 export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<CaId, LoadedCa>; keys: ReadonlyMap<CaId, OcspResponderKey>; validityMinutes: number; now?: () => Date; log?: Pick<Logger, 'error'> }) {
   const now = options.now ?? (() => new Date());
   const matches: CaMatch[] = [...options.cas.values()].map((ca) => {
-    const parsed = pkijs.Certificate.fromBER(new Uint8Array(ca.der));
     // The issuer name hash is over the name's bytes as the CA certificate has them.
     const name = subjectNameOf(new Uint8Array(ca.der));
-    const key = parsed.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+    const key = subjectPublicKeyBits(new Uint8Array(ca.certificate.publicKey.rawData));
     return { ca, nameHash: { [SHA1_OID]: digest('sha1', name), [SHA256_OID]: digest('sha256', name) }, keyHash: { [SHA1_OID]: digest('sha1', key), [SHA256_OID]: digest('sha256', key) } };
   });
-  const responderIds = new Map<CaId, { keyHash: Uint8Array; certificate: pkijs.Certificate }>();
+  /** Per CA: ResponderID byKey [2] { KeyHash } and certs [0] { SEQUENCE { responder certificate } }, as DER. */
+  const responderParts = new Map<CaId, { responderId: Uint8Array; certs: Uint8Array }>();
   for (const [caId, key] of options.keys) {
-    const certificate = pkijs.Certificate.fromBER(new Uint8Array(key.certificateDer));
-    responderIds.set(caId, { keyHash: createHash('sha1').update(certificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest(), certificate });
+    const spki = new Uint8Array(new X509Certificate(key.certificateDer).publicKey.export({ type: 'spki', format: 'der' }));
+    const keyHash = createHash('sha1').update(subjectPublicKeyBits(spki)).digest();
+    responderParts.set(caId, { responderId: derExplicit(2, derOctetString(keyHash)), certs: derExplicit(0, derSequence([new Uint8Array(key.certificateDer)])) });
   }
   const cache = new Map<string, { answer: OcspAnswer; refreshAt: number; caId: CaId; revision: number }>();
   let revisions = new Map<string, number>();
@@ -93,27 +93,26 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     const key = hex(requestDer);
     const cached = cache.get(key);
     if (cached && cached.refreshAt > now().getTime() && ((await currentRevisions()).get(cached.caId) ?? 0) === cached.revision) return cached.answer;
-    let request: pkijs.OCSPRequest;
+    let request: OcspRequest;
     try {
-      // One DER SEQUENCE and nothing after it: the ASN.1 library would read BER and ignore trailing bytes.
-      readOnly(requestDer, 0x30);
-      request = pkijs.OCSPRequest.fromBER(new Uint8Array(requestDer));
-    } catch {
-      return statusOnly('malformedRequest');
+      request = readOcspRequest(requestDer);
+    } catch (error) {
+      if (error instanceof DerError) return statusOnly('malformedRequest');
+      throw error;
     }
-    const list = request.tbsRequest.requestList;
+    const list = request.certIds;
     if (list.length === 0 || list.length > MAX_CERTS_PER_REQUEST) return statusOnly('malformedRequest');
-    const nonce = request.tbsRequest.requestExtensions?.find((e) => e.extnID === NONCE_OID);
-    if (nonce && nonce.extnValue.valueBlock.valueHexView.length > MAX_NONCE + 4) return statusOnly('malformedRequest');
-    const cas = list.map((r) => matchCa(r.reqCert));
+    const nonce = request.nonce;
+    if (nonce && (nonce.length === 0 || nonce.length > MAX_NONCE + 4)) return statusOnly('malformedRequest');
+    const cas = list.map(matchCa);
     const caId = cas[0];
     // One responder signs one answer, so every certificate asked about must be from the same CA.
     if (!caId || cas.some((c) => c !== caId)) return statusOnly('unauthorized');
     const responder = options.keys.get(caId);
-    const responderId = responderIds.get(caId);
-    if (!responder || !responderId) return statusOnly('unauthorized');
+    const parts = responderParts.get(caId);
+    if (!responder || !parts) return statusOnly('unauthorized');
     const revision = (await currentRevisions()).get(caId) ?? 0;
-    const serials = list.map((r) => hex(r.reqCert.serialNumber.valueBlock.valueHexView).replace(/^(00)+(?=[0-9a-f])/, ''));
+    const serials = list.map((c) => c.serial);
     const rows = await options.db.query<{ serial: string; revoked_at: Date | null; revocation_reason: RevocationReason | null }>(
       'select serial, revoked_at, revocation_reason from pki_certificates where ca_id = $1 and serial = any($2::text[])',
       [caId, serials],
@@ -121,25 +120,20 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     const known = new Map(rows.map((r) => [r.serial, r]));
     const thisUpdate = wholeSeconds(now());
     const nextUpdate = new Date(thisUpdate.getTime() + options.validityMinutes * 60_000);
-    const basic = new pkijs.BasicOCSPResponse();
-    basic.tbsResponseData.responderID = new asn1js.OctetString({ valueHex: responderId.keyHash });
-    basic.tbsResponseData.producedAt = thisUpdate;
-    basic.tbsResponseData.responses = list.map((r, i) => {
-      const row = known.get(serials[i]!);
-      return new pkijs.SingleResponse({ certID: r.reqCert, certStatus: certStatus(row), thisUpdate, nextUpdate });
-    });
-    if (nonce) basic.tbsResponseData.responseExtensions = [new pkijs.Extension({ extnID: NONCE_OID, extnValue: new Uint8Array(nonce.extnValue.valueBlock.valueHexView).buffer })];
-    const tbs = new Uint8Array(basic.tbsResponseData.toSchema(true).toBER());
-    // pkijs writes the response from these exact bytes, so what is signed is what is sent.
-    basic.tbsResponseData.tbsView = tbs;
-    basic.signatureAlgorithm = pkijs.AlgorithmIdentifier.fromBER(new Uint8Array(responder.signer.params.algorithmIdentifier));
-    basic.signature = new asn1js.BitString({ valueHex: await responder.signer.sign(tbs) });
-    basic.certs = [responderId.certificate];
-    const response = new pkijs.OCSPResponse({
-      responseStatus: new asn1js.Enumerated({ value: OCSP_STATUS.successful }),
-      responseBytes: new pkijs.ResponseBytes({ responseType: BASIC_OID, response: new asn1js.OctetString({ valueHex: basic.toSchema().toBER() }) }),
-    });
-    const answer: OcspAnswer = { der: new Uint8Array(response.toSchema().toBER()), status: 'successful', ...(nonce ? {} : { thisUpdate, nextUpdate }) };
+    const produced = derGeneralizedTime(thisUpdate);
+    const next = derExplicit(0, derGeneralizedTime(nextUpdate));
+    // SingleResponse: the CertID exactly as asked (so the client matches it), status, thisUpdate, nextUpdate.
+    const responses = list.map((certId, i) => derSequence([certId.raw, certStatus(known.get(serials[i]!)), produced, next]));
+    const responseData = derSequence([
+      parts.responderId,
+      produced,
+      derSequence(responses),
+      ...(nonce ? [derExplicit(1, derSequence([derSequence([NONCE_OID_DER, derOctetString(nonce)])]))] : []),
+    ]);
+    const algorithm = responder.signer.params.algorithmIdentifier;
+    const basic = derSequence([responseData, algorithm, derBitString(await responder.signer.sign(responseData)), parts.certs]);
+    const der = derSequence([SUCCESSFUL, derExplicit(0, derSequence([BASIC_OID_DER, derOctetString(basic)]))]);
+    const answer: OcspAnswer = { der, status: 'successful', ...(nonce ? {} : { thisUpdate, nextUpdate }) };
     if (!nonce) {
       if (cache.size >= MAX_CACHE_ENTRIES) cache.clear();
       // Refresh at 90% of the validity, so a relying party never receives an answer about to expire.
@@ -148,11 +142,8 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     return answer;
   }
 
-  function matchCa(certId: pkijs.CertID): CaId | undefined {
-    const algorithm = certId.hashAlgorithm.algorithmId;
-    const nameHash = hex(certId.issuerNameHash.valueBlock.valueHexView);
-    const keyHash = hex(certId.issuerKeyHash.valueBlock.valueHexView);
-    return matches.find((m) => m.nameHash[algorithm] === nameHash && m.keyHash[algorithm] === keyHash)?.ca.id;
+  function matchCa(certId: CertId): CaId | undefined {
+    return matches.find((m) => m.nameHash[certId.algorithm] === certId.nameHash && m.keyHash[certId.algorithm] === certId.keyHash)?.ca.id;
   }
 
   return {
@@ -170,12 +161,76 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
 
 export type OcspResponder = ReturnType<typeof createOcspResponder>;
 
-function certStatus(row: { revoked_at: Date | null; revocation_reason: RevocationReason | null } | undefined): asn1js.BaseBlock {
-  if (!row) return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 2 } });
-  if (!row.revoked_at) return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 } });
-  const value: asn1js.BaseBlock[] = [new asn1js.GeneralizedTime({ valueDate: wholeSeconds(row.revoked_at) })];
-  if (row.revocation_reason && row.revocation_reason !== 'unspecified') {
-    value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: REVOCATION_REASONS[row.revocation_reason] })] }));
+const SUCCESSFUL = derEnumerated(OCSP_STATUS.successful);
+const BASIC_OID_DER = encodeOid(BASIC_OID);
+const NONCE_OID_DER = encodeOid(NONCE_OID);
+
+/** CertStatus: good [0] and unknown [2] are empty; revoked [1] carries the time and, when it says something, the reason. */
+function certStatus(row: { revoked_at: Date | null; revocation_reason: RevocationReason | null } | undefined): Uint8Array {
+  if (!row) return Uint8Array.of(0x82, 0x00);
+  if (!row.revoked_at) return Uint8Array.of(0x80, 0x00);
+  const reason = row.revocation_reason && row.revocation_reason !== 'unspecified' ? derExplicit(0, derEnumerated(REVOCATION_REASONS[row.revocation_reason])) : new Uint8Array();
+  return derTlv(0xa1, concat([derGeneralizedTime(wholeSeconds(row.revoked_at)), reason]));
+}
+
+interface CertId {
+  /** The CertID's DER, echoed in the answer. */
+  readonly raw: Uint8Array;
+  readonly algorithm: string;
+  readonly nameHash: string;
+  readonly keyHash: string;
+  /** Lower-case hex without leading zero octets, as serials are stored. */
+  readonly serial: string;
+}
+
+interface OcspRequest {
+  readonly certIds: readonly CertId[];
+  /** The nonce extension's extnValue content, echoed as it came. */
+  readonly nonce?: Uint8Array;
+}
+
+/**
+ * Reads an OCSPRequest (RFC 6960 §4.1.1): one DER SEQUENCE, nothing after it.
+ * The requestor name and an optional signature are allowed and not used.
+ */
+function readOcspRequest(der: Uint8Array): OcspRequest {
+  const [tbsRequest, signature, extra] = childrenOf(readOnly(der, 0x30));
+  if (extra || (signature && signature.tag !== 0xa0)) throw new DerError('unexpected element after tbsRequest');
+  const parts = childrenOf(expectTag(tbsRequest, 0x30));
+  let at = 0;
+  if (parts[at]?.tag === 0xa0) at++;
+  if (parts[at]?.tag === 0xa1) at++;
+  const certIds = childrenOf(expectTag(parts[at++], 0x30)).map(readRequest);
+  let nonce: Uint8Array | undefined;
+  if (parts[at]?.tag === 0xa2) {
+    const [extensions, more] = childrenOf(parts[at++]!);
+    if (more) throw new DerError('malformed requestExtensions');
+    for (const extension of childrenOf(expectTag(extensions, 0x30))) {
+      const fields = childrenOf(expectTag(extension, 0x30));
+      if (oidText(expectTag(fields[0], 0x06).content) === NONCE_OID) nonce = expectTag(fields.at(-1), 0x04).content;
+    }
   }
-  return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value });
+  if (at !== parts.length) throw new DerError('unexpected element in tbsRequest');
+  return { certIds, ...(nonce ? { nonce } : {}) };
+}
+
+function readRequest(request: Tlv): CertId {
+  const [certId, extensions, extra] = childrenOf(expectTag(request, 0x30));
+  if (extra || (extensions && extensions.tag !== 0xa0)) throw new DerError('malformed Request');
+  const [algorithm, nameHash, keyHash, serial, more] = childrenOf(expectTag(certId, 0x30));
+  if (more) throw new DerError('malformed CertID');
+  const serialBytes = expectTag(serial, 0x02).content;
+  if (serialBytes.length === 0) throw new DerError('empty serial number');
+  return {
+    raw: certId!.raw,
+    algorithm: oidText(expectTag(childrenOf(expectTag(algorithm, 0x30))[0], 0x06).content),
+    nameHash: hex(expectTag(nameHash, 0x04).content),
+    keyHash: hex(expectTag(keyHash, 0x04).content),
+    serial: hex(serialBytes).replace(/^(00)+(?=[0-9a-f])/, ''),
+  };
+}
+
+/** The subjectPublicKey bits of an SPKI (what issuerKeyHash and the responder's KeyHash are over). */
+function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {
+  return expectTag(childrenOf(readOnly(spki, 0x30))[1], 0x03).content.subarray(1);
 }
