@@ -51,9 +51,10 @@ export async function seedDemoEids(config: Config, pki: Pki, enrolment: Enrolmen
       }
       await importCard(keys, files, DEMO_PIN, DEMO_PIN, 'Demokort');
     }
-    const shown = relative(process.cwd(), home) || home;
+    // Relative to where `npm start` runs when inside it (the usual ./data), else as configured.
+    const shown = relative(process.cwd(), home).startsWith('..') ? home : relative(process.cwd(), home);
     lines.push(
-      `  ${person.givenName} ${person.surname} (${person.personnummer}, ${hsaId}): app home ${shown}, card ${relative(process.cwd(), cardFiles[0]!)} and card-sign.p12`,
+      `  ${person.givenName} ${person.surname} (${person.personnummer}, ${hsaId}): app home ${shown} (mobile eID and card), card files ${join(shown, 'card-auth.p12')} and card-sign.p12`,
       `    log in: on the login page copy the link of the "this device" button, then run`,
       `    npx tillit app approve --home ${shown} --pin ${DEMO_PIN} --autostart-token '<the link>'`,
     );
