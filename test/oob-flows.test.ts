@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomBytes } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { AppRequestError, approveOrder, enrollMobileEid, KeyStoreError, openKeyStore, postJson, type KeyStore, type ShownChallenge } from '../src/app/index.ts';
 import { addCaller, authnFrom, createAuthnPart, qrContent, type AuthnServices } from '../src/authn/index.ts';
 import { createDirectoryPart, listOrganisationPersons, PUBLIC_VIEWER, type PersonSummary } from '../src/directory/index.ts';
@@ -12,39 +11,9 @@ import { createPkiPart, pkiFrom, type Pki } from '../src/pki/index.ts';
 import { call } from './support/http.ts';
 import { openssl, scratch } from './support/openssl.ts';
 import { startTestSystem } from './support/system.ts';
+import { systemStoreTargets } from './support/system-stores.ts';
 
-/** The embedded stores always; PostgreSQL + Redis too when DATABASE_URL and REDIS_URL are set (a fresh schema and key prefix). */
-function systemTargets() {
-  const targets: { name: string; stores: () => Promise<{ overrides: Record<string, unknown>; cleanup(): Promise<void> }> }[] = [{ name: 'PGlite + memory', stores: async () => ({ overrides: {}, cleanup: async () => {} }) }];
-  const databaseUrl = process.env['DATABASE_URL'];
-  const redisUrl = process.env['REDIS_URL'];
-  if (databaseUrl && redisUrl) {
-    targets.push({
-      name: 'PostgreSQL + Redis',
-      async stores() {
-        const schema = `test_${randomBytes(6).toString('hex')}`;
-        const admin = new pg.Client({ connectionString: databaseUrl });
-        await admin.connect();
-        await admin.query(`create schema ${schema}`);
-        await admin.end();
-        const scoped = new URL(databaseUrl);
-        scoped.searchParams.set('options', `-c search_path=${schema}`);
-        return {
-          overrides: { database: { url: scoped.toString(), poolSize: 8 }, redis: { url: redisUrl, keyPrefix: `tillit-test:${schema}:` } },
-          async cleanup() {
-            const client = new pg.Client({ connectionString: databaseUrl });
-            await client.connect();
-            await client.query(`drop schema ${schema} cascade`);
-            await client.end();
-          },
-        };
-      },
-    });
-  }
-  return targets;
-}
-
-for (const target of systemTargets()) {
+for (const target of systemStoreTargets()) {
   describe(`out-of-band orders with the eID app, every hostile case (${target.name})`, () => {
     let system: Awaited<ReturnType<typeof startTestSystem>>;
     let cleanup: () => Promise<void>;
