@@ -3,6 +3,7 @@ import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { authnRoutes } from './http.ts';
 import { seedDemoEids } from './demo.ts';
+import { enrolPageRoutes } from './enrol-page.ts';
 import { createEnrolmentService, type EnrolmentService } from './enrolment.ts';
 import { createOrderService, type OrderService } from './orders.ts';
 import { createAnswerVerifier, type KnownPerson } from './verify-answer.ts';
@@ -46,8 +47,11 @@ export const createAuthnPart: PartFactory = async (context, started): Promise<Pa
       sv: 'Inloggning och underskrift med e-legitimationsappen (QR-kod eller samma enhet); API för identitetsutfärdare.',
       en: 'Login and signing with the eID app (QR code or this device); the order API for identity providers.',
     },
-    links: [],
-    https: authnRoutes({ db: context.db, orders, enrolment }),
+    links: [{ href: '/authn/enrol', label: { sv: 'Skaffa mobilt eID', en: 'Get a mobile eID' } }],
+    https: async (app) => {
+      await app.register(authnRoutes({ db: context.db, orders, enrolment }));
+      await app.register(enrolPageRoutes({ orders, enrolment, ephemeral: context.ephemeral, now: () => context.now().getTime(), visitTtlMs: 15 * 60_000 }));
+    },
     seedDemo: () => seedDemoEids(context.config, pki, enrolment),
     provides: { orders, enrolment } satisfies AuthnServices,
   };
