@@ -72,8 +72,14 @@ export interface ApproveOptions {
  * the eID's key after the PIN unlocks it, or decline.
  */
 export async function approveOrder(server: AppServer, keys: KeyStore, startedBy: StartedBy, options: ApproveOptions): Promise<{ challenge: ShownChallenge; outcome: unknown }> {
-  const credential = options.credentialId ? keys.list().find((c) => c.id === options.credentialId) : keys.list().find((c) => c.certificatePem);
-  if (!credential?.certificatePem) throw new AppRequestError(0, 'noCredential', options.credentialId ? `no eID ${options.credentialId} in this app` : 'this app holds no eID yet: enrol one first');
+  const ready = keys.list().filter((c) => c.certificatePem);
+  // A mobile eID answers unless another is named: a card's keys are for TLS and signing documents.
+  const credential = options.credentialId ? ready.find((c) => c.id === options.credentialId) : (ready.find((c) => c.kind === 'mobile') ?? ready[0]);
+  if (!credential?.certificatePem) {
+    // Tell the caller the app did start but has nothing to answer with (BankID's `started`); the order stays open.
+    await postJson(server, 'app/v1/started', startedBy).catch(() => undefined);
+    throw new AppRequestError(0, 'noCredential', options.credentialId ? `no eID ${options.credentialId} in this app` : 'this app holds no eID yet: enrol one first');
+  }
   // A wrong PIN must not use up the order: the claim is one-shot.
   if (!options.decline) await keys.verifyPin(credential.id, options.pin);
   const challenge = (await postJson(server, 'app/v1/claim', startedBy)) as ShownChallenge;

@@ -8,6 +8,8 @@ const STATE_FILE = 'keystore.json';
 const PIN_PATTERN = /^\d{6,12}$/;
 
 export type CredentialKind = 'mobile' | 'card';
+/** What a certificate is for: logging in (TLS client, OOB answers) or signing. */
+export type CredentialUse = 'auth' | 'sign';
 
 export interface Credential {
   readonly id: string;
@@ -20,6 +22,10 @@ export interface Credential {
   /** The private key as encrypted PKCS#8 PEM under the PIN (readable by OpenSSL with the PIN). */
   readonly encryptedKeyPem: string;
   readonly createdAt: string;
+  /** A card's certificates share the card's id; absent for a mobile eID. */
+  readonly cardId?: string;
+  /** What the certificate is for (a mobile eID does both). */
+  readonly uses?: readonly CredentialUse[];
 }
 
 interface State {
@@ -79,6 +85,25 @@ export async function openKeyStore(home: string) {
     }
   }
 
+  /** Stores several keys at once (a card's authentication and signature keys): all or none. */
+  async function importKeys(pin: string, imports: readonly { kind: CredentialKind; label: string; privateKey: KeyObject; certificatePem: string; chainPem: readonly string[]; cardId?: string; uses?: readonly CredentialUse[] }[]): Promise<string[]> {
+    checkPinFormat(pin);
+    if (state.credentials.length > 0) await unlock(state.credentials[0]!, pin);
+    const added: Credential[] = imports.map((i) => ({
+      id: randomUUID(),
+      kind: i.kind,
+      label: i.label,
+      certificatePem: i.certificatePem,
+      chainPem: i.chainPem,
+      encryptedKeyPem: i.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pin }) as string,
+      createdAt: new Date().toISOString(),
+      ...(i.cardId ? { cardId: i.cardId } : {}),
+      ...(i.uses ? { uses: i.uses } : {}),
+    }));
+    await persist({ ...state, credentials: [...state.credentials, ...added] });
+    return added.map((c) => c.id);
+  }
+
   return {
     home,
     list(): readonly Credential[] {
@@ -106,20 +131,16 @@ export async function openKeyStore(home: string) {
     },
 
     /** Stores an existing key (a test card's) under the PIN, with its certificate. */
-    async importKey(kind: CredentialKind, label: string, pin: string, privateKey: KeyObject, certificatePem: string, chainPem: readonly string[]): Promise<string> {
-      checkPinFormat(pin);
-      if (state.credentials.length > 0) await unlock(state.credentials[0]!, pin);
-      const credential: Credential = {
-        id: randomUUID(),
-        kind,
-        label,
-        certificatePem,
-        chainPem,
-        encryptedKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pin }) as string,
-        createdAt: new Date().toISOString(),
-      };
-      await persist({ ...state, credentials: [...state.credentials, credential] });
-      return credential.id;
+    async importKey(kind: CredentialKind, label: string, pin: string, privateKey: KeyObject, certificatePem: string, chainPem: readonly string[], card?: { cardId: string; uses: readonly CredentialUse[] }): Promise<string> {
+      return (await importKeys(pin, [{ kind, label, privateKey, certificatePem, chainPem, ...(card ?? {}) }]))[0]!;
+    },
+
+    importKeys,
+
+    /** The key in the clear as PKCS#8 PEM, after the PIN unlocks it (for a TLS client; never written anywhere). */
+    async unlockedKeyPem(id: string, pin: string): Promise<string> {
+      const key = await unlock(find(id), pin);
+      return key.export({ type: 'pkcs8', format: 'pem' }) as string;
     },
 
     async attachCertificate(id: string, certificatePem: string, chainPem: readonly string[]): Promise<void> {

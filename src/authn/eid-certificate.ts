@@ -56,7 +56,7 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
   } catch {
     return refuse('the certificate cannot be read');
   }
-  const chain = await buildChain(certificate, trust.anchors.map((a) => new x509.X509Certificate(a)), now);
+  const chain = await buildChain(certificate, anchorsOf(trust), now);
   if (!chain.ok) return chain;
   const issuer = chain.issuer;
   if (!withinValidity(certificate, now)) return refuse(`the certificate is not valid now (valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()})`);
@@ -107,6 +107,33 @@ function withinValidity(certificate: x509.X509Certificate, now: Date): boolean {
   return certificate.notBefore.getTime() <= now.getTime() && now.getTime() <= certificate.notAfter.getTime();
 }
 
+// Anchors are configuration: parsed once per list, and a signature between two of them verified once.
+const parsedAnchors = new WeakMap<readonly string[], x509.X509Certificate[]>();
+const anchorSignatures = new WeakMap<x509.X509Certificate, Map<x509.X509Certificate, Promise<boolean>>>();
+
+function anchorsOf(trust: EidTrust): x509.X509Certificate[] {
+  let anchors = parsedAnchors.get(trust.anchors);
+  if (!anchors) {
+    anchors = trust.anchors.map((a) => new x509.X509Certificate(a));
+    parsedAnchors.set(trust.anchors, anchors);
+    for (const anchor of anchors) anchorSignatures.set(anchor, new Map());
+  }
+  return anchors;
+}
+
+/** Whether `certificate` is signed by `issuer`'s key; remembered when both are anchors. */
+function signedBy(certificate: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
+  const known = anchorSignatures.get(certificate);
+  const verifying = () => certificate.verify({ publicKey: issuer.publicKey, signatureOnly: true }, crypto);
+  if (!known || !anchorSignatures.has(issuer)) return verifying();
+  let result = known.get(issuer);
+  if (!result) {
+    result = verifying();
+    known.set(issuer, result);
+  }
+  return result;
+}
+
 /** Walks issuer by issuer to a self-signed anchor, verifying every signature; returns the leaf's issuer. */
 async function buildChain(leaf: x509.X509Certificate, anchors: x509.X509Certificate[], now: Date): Promise<{ ok: true; issuer: x509.X509Certificate } | { ok: false; reason: string }> {
   let current = leaf;
@@ -119,7 +146,7 @@ async function buildChain(leaf: x509.X509Certificate, anchors: x509.X509Certific
     const keyUsage = issuer.getExtension(x509.KeyUsagesExtension);
     if (!constraints?.ca || (keyUsage && !(keyUsage.usages & x509.KeyUsageFlags.keyCertSign))) return { ok: false, reason: `${issuer.subject} is not a CA` };
     leafIssuer ??= issuer;
-    if (issuer.subject === issuer.issuer && (await issuer.verify({ signatureOnly: true }, crypto))) return { ok: true, issuer: leafIssuer };
+    if (issuer.subject === issuer.issuer && (await signedBy(issuer, issuer))) return { ok: true, issuer: leafIssuer };
     current = issuer;
   }
   return { ok: false, reason: 'the certificate chain is too long' };
@@ -128,7 +155,7 @@ async function buildChain(leaf: x509.X509Certificate, anchors: x509.X509Certific
 async function findIssuer(certificate: x509.X509Certificate, anchors: x509.X509Certificate[]): Promise<x509.X509Certificate | undefined> {
   for (const candidate of anchors) {
     if (candidate.subject !== certificate.issuer) continue;
-    if (await certificate.verify({ publicKey: candidate.publicKey, signatureOnly: true }, crypto)) return candidate;
+    if (await signedBy(certificate, candidate)) return candidate;
   }
   return undefined;
 }

@@ -104,5 +104,14 @@ for (const target of databaseTargets()) {
       await assert.rejects(addCaller(db, 'Bad Id!', 'x'), /must be 3–64 lower-case/);
       assert.equal(await authenticateCaller(db, "idp.region' or '1'='1", 'x'), undefined);
     });
+
+    it('stops accepting a caller the moment it is disabled, though its secret was accepted before', async () => {
+      const { secret } = await addCaller(db, 'idp.leaving', 'Leaving');
+      assert.equal((await authenticateCaller(db, 'idp.leaving', secret))?.id, 'idp.leaving');
+      assert.equal((await authenticateCaller(db, 'idp.leaving', secret))?.id, 'idp.leaving', 'the second time from the proven-secret cache');
+      assert.equal(await authenticateCaller(db, 'idp.leaving', `${secret}x`), undefined);
+      await db.query('update authn_callers set disabled_at = now() where id = $1', ['idp.leaving']);
+      assert.equal(await authenticateCaller(db, 'idp.leaving', secret), undefined);
+    });
   });
 }

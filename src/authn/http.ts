@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Queryable } from '../store/index.ts';
 import { authenticateCaller, type Caller } from './callers.ts';
+import { EnrolmentError, type EnrolmentErrorCode, type EnrolmentService } from './enrolment.ts';
 import { OrderError, type OrderService } from './orders.ts';
 
 /** HTTP status for each documented error code (as BankID's relying-party API answers). */
@@ -14,6 +15,16 @@ const STATUS: Record<OrderError['code'] | 'unauthorized', number> = {
   staleQr: 400,
   forgedQr: 400,
   tooManyRequests: 429,
+};
+
+const ENROLMENT_STATUS: Record<EnrolmentErrorCode, number> = {
+  invalidParameters: 400,
+  csrRefused: 400,
+  unknownPerson: 404,
+  unknownCode: 404,
+  usedCode: 409,
+  tooManyEids: 409,
+  expiredCode: 410,
 };
 
 const requirementsSchema = z
@@ -39,6 +50,7 @@ const answerSchema = z.strictObject({
   signature: z.string().max(2048),
   certificate: z.string().max(16_384),
 });
+const enrolSchema = z.strictObject({ code: z.string().max(100), csr: z.string().max(65_536), deviceLabel: z.string().max(100).optional() });
 const declineSchema = z.strictObject({ orderRef: z.string().max(64), nonce: z.string().max(128) });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -66,11 +78,12 @@ async function callerOf(db: Queryable, request: FastifyRequest): Promise<Caller 
  * `/authn/v1`: the order API for relying IdPs (auth, sign, collect, cancel),
  * and `/app/v1`: what the eID app calls (claim, answer, decline).
  */
-export function authnRoutes(deps: { db: Queryable; orders: OrderService }): FastifyPluginAsync {
+export function authnRoutes(deps: { db: Queryable; orders: OrderService; enrolment?: EnrolmentService }): FastifyPluginAsync {
   return async (app) => {
     // Documented refusals become their error code; anything else goes on to the server's handler (500, no details).
     app.setErrorHandler((error, _request, reply) => {
       if (error instanceof OrderError) return reply.code(STATUS[error.code]).send({ errorCode: error.code, details: error.message });
+      if (error instanceof EnrolmentError) return reply.code(ENROLMENT_STATUS[error.code]).send({ errorCode: error.code, details: error.message });
       throw error;
     });
     app.register(async (rp) => {
@@ -115,6 +128,19 @@ export function authnRoutes(deps: { db: Queryable; orders: OrderService }): Fast
       // The app learns only the outcome; the person's data goes to the caller through collect.
       return result.status === 'complete' ? { status: 'complete' } : result;
     });
+    app.post('/app/v1/started', async (request) => {
+      await deps.orders.noteStarted(parse(claimSchema, request.body));
+      return {};
+    });
+    const enrolment = deps.enrolment;
+    if (enrolment) {
+      app.post('/app/v1/enrol', async (request) => {
+        const body = parse(enrolSchema, request.body);
+        const enrolled = await enrolment.redeem(body.code, body.csr, body.deviceLabel);
+        request.log.info({ decision: 'mobile eID enrolled', serial: enrolled.serial }, 'mobile eID enrolled');
+        return { serial: enrolled.serial, certificate: enrolled.certificatePem, chain: enrolled.chainPem, notAfter: enrolled.notAfter.toISOString() };
+      });
+    }
     app.post('/app/v1/decline', async (request) => {
       const body = parse(declineSchema, request.body);
       await deps.orders.decline(body.orderRef, body.nonce);

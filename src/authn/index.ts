@@ -6,3 +6,7 @@ export { authnRoutes } from './http.ts';
 export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type RevocationStatus } from './eid-certificate.ts';
 export { createAnswerVerifier, type AnswerVerifierOptions, type KnownPerson } from './verify-answer.ts';
 export { createAuthnPart, authnFrom, type AuthnServices } from './part.ts';
+export { createEnrolmentService, EnrolmentError, normaliseCode, MAX_ACTIVE_MOBILE_EIDS, ENROLMENT_CODE_MINUTES, ENROLMENT_QR_PREFIX } from './enrolment.ts';
+export type { EnrolmentService, EnrolmentDependencies, EnrolmentCode, EnrolledMobileEid, MobileEidRecord, EnrolmentErrorCode } from './enrolment.ts';
+export { oobConfigSchema, type OobConfig } from './oob-config.ts';
+export { DEMO_PIN } from './demo.ts';

@@ -37,7 +37,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 for (const target of ephemeralTargets()) {
   describe(`authentication orders on ${target.name}`, () => {
-    const setUp = async (now = () => Date.now(), extra: { maxOrdersPerMinute?: number } = {}) => {
+    const setUp = async (now = () => Date.now(), extra: { maxOrdersPerMinute?: number; orderTtlMs?: number; noClientAfterMs?: number } = {}) => {
       const store = await target.open();
       return { store, orders: createOrderService({ store, verifyAnswer: keyVerifier(new Map([[CERT, publicKey]])), now, ...extra }) };
     };
@@ -139,10 +139,50 @@ for (const target of ephemeralTargets()) {
         assert.equal(await codeOf(orders.answer(cancelled.orderRef, claimed.nonce, { signature: signChallenge(claimed), certificatePem: CERT })), 'notFound');
         assert.equal(await codeOf(orders.cancel(cancelled.orderRef, requester.clientId)), 'notFound');
 
-        const expired = await orders.start({ kind: 'auth', requester, endUserIp: '192.0.2.10' });
-        clock += 180_000;
-        assert.deepEqual(await orders.collect(expired.orderRef, requester.clientId), { orderRef: expired.orderRef, status: 'failed', hintCode: 'expiredTransaction' });
-        assert.equal(await codeOf(orders.claimByAutoStartToken(expired.autoStartToken)), 'notFound');
+        // Never taken by an app: the app did not start in time (startFailed); taken but not answered: expiredTransaction.
+        const neverStarted = await orders.start({ kind: 'auth', requester, endUserIp: '192.0.2.10' });
+        const unanswered = await orders.start({ kind: 'sign', requester, endUserIp: '192.0.2.10', userVisibleText: 'Intyg' });
+        const unansweredChallenge = await orders.claimByAutoStartToken(unanswered.autoStartToken);
+        clock += 179_999;
+        assert.equal((await orders.collect(neverStarted.orderRef, requester.clientId)).status, 'pending');
+        clock += 1;
+        assert.deepEqual(await orders.collect(neverStarted.orderRef, requester.clientId), { orderRef: neverStarted.orderRef, status: 'failed', hintCode: 'startFailed' });
+        assert.deepEqual(await orders.collect(unanswered.orderRef, requester.clientId), { orderRef: unanswered.orderRef, status: 'failed', hintCode: 'expiredTransaction' });
+        assert.equal(await codeOf(orders.claimByAutoStartToken(neverStarted.autoStartToken)), 'notFound');
+        assert.equal(await codeOf(orders.answer(unanswered.orderRef, unansweredChallenge.nonce, { signature: signChallenge(unansweredChallenge), certificatePem: CERT })), 'notFound');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('tells the caller what a pending order waits for: outstandingTransaction, noClient, started, userSign', async () => {
+      let clock = 9_000_000;
+      const { store, orders } = await setUp(() => clock, { orderTtlMs: 60_000, noClientAfterMs: 20_000 });
+      const hint = async (orderRef: string) => {
+        const result = await orders.collect(orderRef, requester.clientId);
+        return result.status === 'pending' ? result.hintCode : `${result.status}:${result.status === 'failed' ? result.hintCode : ''}`;
+      };
+      try {
+        const qr = await orders.start({ kind: 'auth', requester, endUserIp: '192.0.2.10' });
+        const same = await orders.start({ kind: 'auth', requester, endUserIp: '192.0.2.10' });
+        assert.equal(await hint(qr.orderRef), 'outstandingTransaction');
+        clock += 20_000;
+        assert.equal(await hint(qr.orderRef), 'noClient');
+        // The app started but has no eID to answer with: it says so, and the order stays claimable.
+        await orders.noteStarted({ qr: qrContent(qr.qrStartToken, qr.qrStartSecret, 20) });
+        await orders.noteStarted({ autoStartToken: same.autoStartToken });
+        assert.equal(await hint(qr.orderRef), 'started');
+        assert.equal(await hint(same.orderRef), 'started');
+        assert.equal(await codeOf(orders.noteStarted({ qr: qrContent(qr.qrStartToken, qr.qrStartSecret, 5) })), 'staleQr');
+        assert.equal(await codeOf(orders.noteStarted({ qr: qrContent(qr.qrStartToken, 'forged', 20) })), 'forgedQr');
+        assert.equal(await codeOf(orders.noteStarted({ autoStartToken: 'no-such-token' })), 'notFound');
+        const challenge = await orders.claimByAutoStartToken(same.autoStartToken);
+        assert.equal(await hint(same.orderRef), 'userSign');
+        assert.equal((await orders.answer(same.orderRef, challenge.nonce, { signature: signChallenge(challenge), certificatePem: CERT })).status, 'complete');
+        // The order lives as long as configured (60 s here, not the default 3 minutes).
+        clock += 40_000;
+        assert.equal(await hint(qr.orderRef), 'failed:startFailed');
+        assert.equal(await hint(same.orderRef), 'complete:');
       } finally {
         await store.close();
       }

@@ -107,6 +107,8 @@ export interface OrderServiceOptions {
   readonly now?: () => number;
   /** How long an order lives (BankID: 3 minutes). */
   readonly orderTtlMs?: number;
+  /** After this long with no app, a pending order's hint turns from outstandingTransaction to noClient. */
+  readonly noClientAfterMs?: number;
   /** How old a scanned QR code may be. */
   readonly qrMaxAgeSeconds?: number;
   /** Orders one caller may start per minute; a caller is an IdP serving many users, so this guards against floods, not use. */
@@ -129,12 +131,15 @@ export function createOrderService(options: OrderServiceOptions) {
   const { store, verifyAnswer } = options;
   const now = options.now ?? Date.now;
   const ttl = options.orderTtlMs ?? 180_000;
+  const noClientAfter = options.noClientAfterMs ?? 30_000;
   const qrMaxAge = options.qrMaxAgeSeconds ?? 3;
   const perMinute = options.maxOrdersPerMinute ?? 6_000;
   const maxText = options.maxTextLength ?? 40_000;
 
   const keyOf = (orderRef: string) => `${PREFIX}order:${orderRef}`;
   const finalKeyOf = (orderRef: string) => `${PREFIX}final:${orderRef}`;
+  // Kept apart from the order so that noting it can never overwrite a claim made at the same moment.
+  const startedKeyOf = (orderRef: string) => `${PREFIX}started:${orderRef}`;
 
   async function load(orderRef: string): Promise<StoredOrder | undefined> {
     const [raw, final] = await Promise.all([store.get(keyOf(orderRef)), store.get(finalKeyOf(orderRef))]);
@@ -159,12 +164,44 @@ export function createOrderService(options: OrderServiceOptions) {
     return true;
   }
 
-  /** An expired pending order reads as failed, whether or not its key has expired yet. */
+  /**
+   * An expired pending order reads as failed, whether or not its key has
+   * expired yet: startFailed when no app ever took it (as BankID: the app was
+   * not started in time), expiredTransaction when the user did not finish.
+   */
   async function current(orderRef: string): Promise<StoredOrder | undefined> {
     const order = await load(orderRef);
     if (order && order.state.status === 'pending' && now() >= order.expiresAt) {
-      if (!(await finish(order, { status: 'failed', hintCode: 'expiredTransaction' }))) return load(orderRef);
+      const hintCode = order.state.nonce === undefined ? 'startFailed' : 'expiredTransaction';
+      if (!(await finish(order, { status: 'failed', hintCode }))) return load(orderRef);
     }
+    return order;
+  }
+
+  /** What a pending order waits for: the app to start (noClient once that takes long), the app to find an eID, or the user's PIN. */
+  async function pendingHint(order: StoredOrder & { state: { status: 'pending' } }): Promise<PendingHint> {
+    if (order.state.nonce !== undefined) return order.state.hintCode;
+    if (await store.get(startedKeyOf(order.tokens.orderRef))) return 'started';
+    return now() - order.startedAt >= noClientAfter ? 'noClient' : 'outstandingTransaction';
+  }
+
+  /** The order behind an auto-start token or a fresh QR code, without using either up. */
+  async function orderStartedBy(startedBy: { autoStartToken: string } | { qr: string }): Promise<StoredOrder> {
+    if ('qr' in startedBy) {
+      const parsed = typeof startedBy.qr === 'string' ? parseQr(startedBy.qr) : undefined;
+      if (!parsed) throw new OrderError('invalidParameters', 'not a Tillit QR code');
+      const orderRef = await store.get(`${PREFIX}qr:${parsed.qrStartToken}`);
+      const order = orderRef ? await current(orderRef) : undefined;
+      if (!order) throw new OrderError('notFound', 'no pending order for that code');
+      const check = checkQr(parsed, order.tokens.qrStartSecret, Math.floor((now() - order.startedAt) / 1000), qrMaxAge);
+      if (!check.ok) {
+        throw check.reason === 'forged' ? new OrderError('forgedQr', 'the QR code was not made by this order') : new OrderError('staleQr', 'the QR code is too old: scan the code on the screen again');
+      }
+      return order;
+    }
+    const orderRef = typeof startedBy.autoStartToken === 'string' ? await store.get(`${PREFIX}auto:${startedBy.autoStartToken}`) : null;
+    const order = orderRef ? await current(orderRef) : undefined;
+    if (!order) throw new OrderError('notFound', 'no pending order for that code');
     return order;
   }
 
@@ -215,7 +252,7 @@ export function createOrderService(options: OrderServiceOptions) {
     async collect(orderRef: string, clientId: string): Promise<CollectResult> {
       const order = await owned(orderRef, clientId);
       const state = order.state;
-      if (state.status === 'pending') return { orderRef, status: 'pending', hintCode: state.hintCode };
+      if (state.status === 'pending') return { orderRef, status: 'pending', hintCode: await pendingHint(order as StoredOrder & { state: { status: 'pending' } }) };
       if (state.status === 'failed') return { orderRef, status: 'failed', hintCode: state.hintCode, ...(state.reason ? { reason: state.reason } : {}) };
       return { orderRef, status: 'complete', completionData: state.completion };
     },
@@ -234,18 +271,20 @@ export function createOrderService(options: OrderServiceOptions) {
 
     /** The app scanned the animated QR code on another device. */
     async claimByQr(content: string): Promise<Challenge> {
-      const parsed = typeof content === 'string' ? parseQr(content) : undefined;
-      if (!parsed) throw new OrderError('invalidParameters', 'not a Tillit QR code');
-      const orderRef = await store.get(`${PREFIX}qr:${parsed.qrStartToken}`);
-      const order = orderRef ? await current(orderRef) : undefined;
-      if (!order) throw new OrderError('notFound', 'no pending order for that code');
-      const elapsed = Math.floor((now() - order.startedAt) / 1000);
-      const check = checkQr(parsed, order.tokens.qrStartSecret, elapsed, qrMaxAge);
-      if (!check.ok) {
-        throw check.reason === 'forged' ? new OrderError('forgedQr', 'the QR code was not made by this order') : new OrderError('staleQr', 'the QR code is too old: scan the code on the screen again');
-      }
-      await store.delete(`${PREFIX}qr:${parsed.qrStartToken}`);
+      const order = await orderStartedBy({ qr: content });
+      await store.delete(`${PREFIX}qr:${order.tokens.qrStartToken}`);
       return claim(order, 'qr');
+    },
+
+    /**
+     * The app was started for an order (same-device link or a scanned code)
+     * but holds no eID it can use: the caller sees `started`, as with BankID,
+     * and can tell the user to enrol or pick another device. Uses nothing up.
+     */
+    async noteStarted(startedBy: { autoStartToken: string } | { qr: string }): Promise<void> {
+      const order = await orderStartedBy(startedBy);
+      if (order.state.status !== 'pending') throw new OrderError('notFound', 'no pending order for that code');
+      await store.set(startedKeyOf(order.tokens.orderRef), '1', remainingMs(order));
     },
 
     /** The user declined in the app. */

@@ -2,6 +2,9 @@ import { findPersonByServiceIdentity, loginAttributes } from '../directory/index
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { authnRoutes } from './http.ts';
+import { seedDemoEids } from './demo.ts';
+import { enrolPageRoutes } from './enrol-page.ts';
+import { createEnrolmentService, type EnrolmentService } from './enrolment.ts';
 import { createOrderService, type OrderService } from './orders.ts';
 import { createAnswerVerifier, type KnownPerson } from './verify-answer.ts';
 
@@ -26,7 +29,17 @@ export const createAuthnPart: PartFactory = async (context, started): Promise<Pa
       return { personalIdentityNumber: person.personnummer, givenName: person.givenName, surname: person.surname, name: person.displayName ?? `${person.givenName} ${person.surname}` };
     },
   });
-  const orders = createOrderService({ store: context.ephemeral, verifyAnswer, now: () => context.now().getTime() });
+  const oob = context.config.oob;
+  const orders = createOrderService({
+    store: context.ephemeral,
+    verifyAnswer,
+    now: () => context.now().getTime(),
+    orderTtlMs: oob.orderTtlSeconds * 1000,
+    noClientAfterMs: oob.noClientAfterSeconds * 1000,
+    qrMaxAgeSeconds: oob.qrMaxAgeSeconds,
+    maxOrdersPerMinute: oob.maxOrdersPerMinute,
+  });
+  const enrolment = createEnrolmentService({ db: context.db, pki, now: context.now, codeTtlMinutes: oob.enrolmentCodeMinutes });
   return {
     name: 'authn',
     title: { sv: 'Autentisering', en: 'Authentication' },
@@ -34,14 +47,19 @@ export const createAuthnPart: PartFactory = async (context, started): Promise<Pa
       sv: 'Inloggning och underskrift med e-legitimationsappen (QR-kod eller samma enhet); API för identitetsutfärdare.',
       en: 'Login and signing with the eID app (QR code or this device); the order API for identity providers.',
     },
-    links: [],
-    https: authnRoutes({ db: context.db, orders }),
-    provides: { orders } satisfies AuthnServices,
+    links: [{ href: '/authn/enrol', label: { sv: 'Skaffa mobilt eID', en: 'Get a mobile eID' } }],
+    https: async (app) => {
+      await app.register(authnRoutes({ db: context.db, orders, enrolment }));
+      await app.register(enrolPageRoutes({ orders, enrolment, ephemeral: context.ephemeral, now: () => context.now().getTime(), visitTtlMs: 15 * 60_000 }));
+    },
+    seedDemo: () => seedDemoEids(context.config, pki, enrolment),
+    provides: { orders, enrolment } satisfies AuthnServices,
   };
 };
 
 export interface AuthnServices {
   readonly orders: OrderService;
+  readonly enrolment: EnrolmentService;
 }
 
 /** The running authentication service, for parts started after it. */

@@ -2,19 +2,19 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AppRequestError, KeyStoreError } from '../app/index.ts';
 import { registerAppCommands } from '../app/cli.ts';
-import { CallerError, OrderError } from '../authn/index.ts';
+import { CallerError, EnrolmentError, OrderError } from '../authn/index.ts';
 import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
-import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
+import { IssuanceRefused, KeyDecryptionError, Pkcs12Error, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
+const EXPECTED_ERRORS = [EnrolmentError, Pkcs12Error, ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -65,7 +65,7 @@ export function buildProgram(): Command {
   registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
-  registerAppCommands(program, configFor);
+  registerAppCommands(program, configFor, openCommandContext);
   return program;
 }
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import type { Database } from '../store/index.ts';
+import type { Database, Queryable } from '../store/index.ts';
 import { nextCrlNumber, revokedEntries, writeCrl, type Crl } from './crl.ts';
 import { CA_IDS, ensureHierarchy, keyPassphrase, type CaId, type LoadedCa } from './hierarchy.ts';
 import { chainOf, issue, issueWithNewKey, readCsr, type IssuedCertificate, type IssuerContext, type SubjectRequest } from './issue.ts';
@@ -85,6 +85,15 @@ export async function openPki(deps: PkiDependencies) {
       const { publicKey, subject } = await readCsr(csrPem);
       return issue(issuer, profile, publicKey, subject);
     },
+    /**
+     * Issues for the key of a CSR (whose signature proves possession) under a
+     * subject the caller vouches for; the CSR's own subject is ignored. `db`
+     * lets the caller issue inside its own transaction.
+     */
+    async issueForCsrKey(profile: ProfileName, csrPem: string, subject: SubjectRequest, db: Queryable = deps.db): Promise<IssuedCertificate> {
+      const { publicKey } = await readCsr(csrPem);
+      return issue({ ...issuer, db }, profile, publicKey, subject);
+    },
     issueWithNewKey(profile: ProfileName, subject: SubjectRequest) {
       return issueWithNewKey(issuer, profile, subject);
     },
@@ -109,8 +118,8 @@ export async function openPki(deps: PkiDependencies) {
       publishSoon(status.caId);
       return status;
     },
-    status(serial: string): Promise<CertificateStatus | undefined> {
-      return certificateStatus(db, serial);
+    status(serial: string, within: Queryable = db): Promise<CertificateStatus | undefined> {
+      return certificateStatus(within, serial);
     },
     /** The HTTPS server's own certificate from the function CA, for `hostNames`. */
     async serverTls(hostNames: readonly string[]): Promise<{ cert: string; key: string; chain: readonly string[] }> {
