@@ -69,7 +69,7 @@ describe('tillit pki: issue, revoke, status, release, PKCS#12 out and bring your
     assert.equal(status['invalidityDate'], '2026-01-02T03:04:05.000Z');
     assert.match(status['revokedAt']!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/, 'whole seconds');
     const again = await tillit(['pki', 'revoke', '--serial', serial, '--reason', 'superseded', '--actor', 'admin-bo'], env);
-    assert.equal(again.stdout, `${serial} was already revoked (keyCompromise) by admin-anna; nothing changed\n`);
+    assert.equal(again.stdout, `${serial} was already revoked (keyCompromise); nothing changed (registered by admin-anna)\n`);
     const release = await tillit(['pki', 'release', '--serial', serial], env);
     assert.equal(release.stderr, 'tillit: certificateHold is not enabled in this deployment (pki.allowCertificateHold), so there is no hold to release\n');
 

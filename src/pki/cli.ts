@@ -165,7 +165,7 @@ export function registerPkiCommands(program: Command, open: OpenContext): void {
       await withPki(command, async (pki) => {
         const { status, changed } = await pki.revoke({ serial: options.serial, reason: options.reason as keyof typeof REVOCATION_REASONS, actor: options.actor, ...(invalidityDate ? { invalidityDate } : {}) });
         if (options.json) console.log(JSON.stringify({ ...status, changed }));
-        else console.log(changed ? `revoked ${status.serial} (${status.reason})` : `${status.serial} was already revoked (${status.reason}) by ${status.revokedBy ?? 'unknown'}; nothing changed`);
+        else console.log(changed ? `revoked ${status.serial} (${status.reason})` : `${status.serial} was already revoked (${status.reason}); nothing changed (registered by ${status.revokedBy ?? 'unknown'})`);
       });
     });
 

@@ -102,6 +102,13 @@ for (const target of databaseTargets()) {
       assert.match(await refusal('function-server', { subject: '/CN=a/OU=Unit/serialNumber=SE2321000016-F002', san: 'DNS:a.example' }), /attribute \(OU\) that no profile allows/);
       assert.match(await refusal('function-client', { subject: '/CN=a/serialNumber=SE2321000016-F002', key: ['-newkey', 'rsa:1024'] }), /RSA key of 1024 bits is not allowed/);
       assert.match(await refusal('function-client', { subject: '/CN=a/serialNumber=SE2321000016-F002', key: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1'] }), /EC key on secp256k1 is not allowed/);
+      for (const [subject, reason] of [
+        [{ commonName: 'a', serialNumber: 'SE2321000016-F002', dnsNames: 'a.example' }, /dnsNames must be a list of text/],
+        [{ commonName: 'a', serialNumber: 'SE2321000016-F002', dnsNames: ['a.example'], ipAddresses: [7] }, /ipAddresses must be a list of text/],
+        [{ commonName: 42, serialNumber: 'SE2321000016-F002', dnsNames: ['a.example'] }, /commonName must be text/],
+      ] as const) {
+        await assert.rejects(issueWithNewKey(context, 'function-server', subject as never), (error: Error) => error instanceof IssuanceRefused && reason.test(error.message));
+      }
       assert.equal(await count(), before);
     });
 

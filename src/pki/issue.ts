@@ -137,6 +137,10 @@ export function checkSubject(profile: Profile, subject: SubjectRequest): Subject
   }
   if (subject.country !== undefined && !/^[A-Z]{2}$/.test(subject.country)) throw new IssuanceRefused('country must be two capital letters');
   checkIdentifier(profile, subject.serialNumber);
+  for (const list of ['dnsNames', 'emails', 'ipAddresses'] as const) {
+    const names: unknown = subject[list];
+    if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string'))) throw new IssuanceRefused(`${list} must be a list of text`);
+  }
   const dnsNames = (subject.dnsNames ?? []).map((d) => d.toLowerCase());
   const emails = [...(subject.emails ?? [])];
   const ipAddresses = [...(subject.ipAddresses ?? [])];

@@ -11,7 +11,7 @@ import { openPki, type Pki } from './service.ts';
 const config = loadConfig({ overrides: { dataDir: 'memory://', pki: { keyPassphrase: 'test passphrase 0123456789', crl: { republishEveryMinutes: 60 } } } });
 
 for (const target of databaseTargets()) {
-  describe(`CRL publication on a schedule and after revocations elsewhere (${target.name})`, () => {
+  describe(`CRL publication and OCSP answers over time (${target.name})`, () => {
     let db: Database;
     let pki: Pki;
     let clock = new Date('2026-11-20T10:00:00.400Z');
@@ -49,6 +49,27 @@ for (const target of databaseTargets()) {
       const text = openssl(['crl', '-inform', 'DER', '-in', files.file('after.crl', after.der), '-noout', '-text']).output;
       assert.match(text, new RegExp(`Serial Number: ${issued.serial.toUpperCase()}[\\s\\S]*Key Compromise`));
       assert.match(text, /Last Update: Nov 20 11:01:00 2026 GMT/);
+    });
+
+    it('serves the pre-produced OCSP answer until 90% of its validity, then a new one; a nonce always gets a fresh one', async () => {
+      const issued = await pki.issueFromCsr('function-client', opensslCsr(files, 'ocsp', { subject: '/CN=ocsp/serialNumber=SE2321000016-F021' }));
+      const ca = files.file('function-ca.pem', pki.caCertificate('function')!.certificate.toString('pem'));
+      const leaf = files.file('ocsp.pem', issued.certificatePem);
+      assert.ok(openssl(['ocsp', '-issuer', ca, '-cert', leaf, '-no_nonce', '-reqout', files.path('plain.der')]).ok);
+      assert.ok(openssl(['ocsp', '-issuer', ca, '-cert', leaf, '-reqout', files.path('nonce.der')]).ok);
+      const thisUpdate = (der: Uint8Array) => /This Update: (.*)/.exec(openssl(['ocsp', '-respin', files.file('r.der', der), '-resp_text', '-noverify']).output)?.[1];
+      const first = await pki.ocsp.respond(files.read('plain.der'));
+      clock = new Date(clock.getTime() + 0.85 * config.pki.ocsp.validityMinutes * 60_000);
+      assert.deepEqual((await pki.ocsp.respond(files.read('plain.der'))).der, first.der, 'still the same answer at 85%');
+      const withNonce = await pki.ocsp.respond(files.read('nonce.der'));
+      assert.notEqual(thisUpdate(withNonce.der), thisUpdate(first.der), 'a nonce is answered now');
+      clock = new Date(clock.getTime() + 0.1 * config.pki.ocsp.validityMinutes * 60_000);
+      const renewed = await pki.ocsp.respond(files.read('plain.der'));
+      assert.notDeepEqual(renewed.der, first.der);
+      assert.equal(renewed.thisUpdate!.getTime(), Math.floor(clock.getTime() / 1000) * 1000);
+      // The test clock is days behind the real one, so OpenSSL calls the times stale; the answer itself is read.
+      assert.match(openssl(['ocsp', '-respin', files.file('renewed.der', renewed.der), '-issuer', ca, '-cert', leaf, '-no_nonce', '-noverify']).output, /ocsp\.pem: (WARNING: Status times invalid[\s\S]*)?\ngood\n/);
+      assert.notEqual(thisUpdate(renewed.der), thisUpdate(first.der));
     });
   });
 }
