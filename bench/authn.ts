@@ -170,5 +170,5 @@ if (targets.length === 1) rows.push({ measure: 'PostgreSQL + Redis', value: 'ski
 const ecdsa = opensslEcdsa();
 rows.push({ measure: 'reference: openssl speed ecdsap256 sign/s (one core)', value: ecdsa.sign });
 rows.push({ measure: 'reference: openssl speed ecdsap256 verify/s (one core)', value: ecdsa.verify });
-printTable(`Out-of-band orders, start → app approve → collect over HTTPS (${ORDERS} orders, ${CONCURRENCY} at a time; each needs 1 app signature, 3 verifications: answer, leaf, issuing CA)`, rows);
+printTable(`Out-of-band orders, start → app approve → collect over HTTPS (${ORDERS} orders, ${CONCURRENCY} at a time; each needs 1 ECDSA signature by the app and 2 verifications: the answer, the certificate)`, rows);
 printTable('Memory per pending order', await memoryPerPendingOrder());
