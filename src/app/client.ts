@@ -51,7 +51,7 @@ export function postJson(server: AppServer, path: string, body: unknown): Promis
       });
     });
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 15 s`)));
-    req.on('error', reject);
+    req.on('error', (error) => reject(new AppRequestError(0, 'unreachable', `cannot reach ${url.origin}: ${error.message}`)));
     req.end(payload);
   });
 }

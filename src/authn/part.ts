@@ -52,7 +52,8 @@ export const createAuthnPart: PartFactory = async (context, started): Promise<Pa
       await app.register(authnRoutes({ db: context.db, orders, enrolment }));
       await app.register(enrolPageRoutes({ orders, enrolment, ephemeral: context.ephemeral, now: () => context.now().getTime(), visitTtlMs: 15 * 60_000 }));
     },
-    seedDemo: () => seedDemoEids(context.config, pki, enrolment),
+    // The demo persons come from the directory part's seed; without it there is no one to give eIDs to.
+    ...(started.has('directory') ? { seedDemo: () => seedDemoEids(context.config, pki, enrolment) } : {}),
     provides: { orders, enrolment } satisfies AuthnServices,
   };
 };
