@@ -7,14 +7,15 @@ import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
+import { JobCommandError, registerJobCommands } from '../jobs/index.ts';
 import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
-import { configFor, openCommandContext } from './context.ts';
+import { configFor, openCommandContext, openJobsContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
+const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
+  registerJobCommands(program, openJobsContext);
   return program;
 }
 
