@@ -8,6 +8,7 @@ import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
 import { JobCommandError, registerJobCommands } from '../jobs/index.ts';
+import { MailRefused, registerMailCommands } from '../mail/index.ts';
 import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
@@ -15,7 +16,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext, openJobsContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError];
+const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError, MailRefused];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
   registerClientCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
   registerJobCommands(program, openJobsContext);
+  registerMailCommands(program, openCommandContext);
   return program;
 }
 
