@@ -5,6 +5,7 @@ import { pkiConfigSchema } from '../pki/config.ts';
 import { oidcConfigSchema } from '../idp/oidc/config.ts';
 import { jobsConfigSchema } from '../jobs/config.ts';
 import { mailConfigSchema } from '../mail/config.ts';
+import { housekeepingConfigSchema } from '../housekeeping/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -50,6 +51,7 @@ export const configSchema = z.strictObject({
   oidc: oidcConfigSchema.prefault({}),
   jobs: jobsConfigSchema.prefault({}),
   mail: mailConfigSchema.prefault({}),
+  housekeeping: housekeepingConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z
