@@ -71,7 +71,7 @@ export function directorySyncJob(config: Config): Job {
       let catalogue: unknown = 'not configured (directory.ldap.url)';
       if (ldap.url) {
         const { report } = await syncCatalogue(context.db, ldap, { mode: config.housekeeping.directorySync.catalogueMode, dryRun, now: context.now });
-        catalogue = { mode: report.mode, counts: report.counts, refused: report.refused.length };
+        catalogue = { runId: report.runId, mode: report.mode, counts: report.counts, refused: report.refused.length };
       }
       let registerReport: unknown = 'not configured (directory.register.url)';
       if (register.url) {

@@ -2,9 +2,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../cli/context.ts';
 import { listDeadLetters, listOutbox, retryDeadLetters, type OutboxMessage } from './outbox.ts';
 
-const id = (value: string, previous: number[] = []) => {
-  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a message id (see tillit mail dead-letters)');
-  return [...previous, Number(value)];
+const positiveInt = (value: string) => {
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number from 1');
+  return Number(value);
 };
 
 /** `tillit mail outbox|dead-letters|retry`. `write` is for tests. */
@@ -31,11 +31,11 @@ export function registerMailCommands(program: Command, open: (command: Command) 
     .command('outbox')
     .description('the newest messages with their state')
     .option('--status <status>', 'pending, sent or dead')
-    .option('--limit <n>', 'how many', (v) => Number(v), 50)
+    .option('--limit <n>', 'how many', positiveInt, 50)
     .option('--json', 'print JSON')
     .action((options: { status?: string; limit: number; json?: boolean }, command: Command) =>
       using(command, async (context) => {
-        if (options.status && !['pending', 'sent', 'dead'].includes(options.status)) throw new InvalidArgumentError(`--status ${options.status}: expected pending, sent or dead`);
+        if (options.status && !['pending', 'sent', 'dead'].includes(options.status)) command.error(`error: --status ${options.status}: expected pending, sent or dead`, { exitCode: 2 });
         show(await listOutbox(context.db, { ...(options.status ? { status: options.status as OutboxMessage['status'] } : {}), limit: options.limit }), options.json, 'the outbox is empty');
       }),
     );
@@ -53,8 +53,10 @@ export function registerMailCommands(program: Command, open: (command: Command) 
     .option('--all', 'every dead letter')
     .action((ids: string[], options: { all?: boolean }, command: Command) =>
       using(command, async (context) => {
-        if (!options.all && !ids.length) throw new InvalidArgumentError('name the dead letters to retry, or --all');
-        const wanted = options.all ? ('all' as const) : ids.reduce<number[]>((all, value) => id(value, all), []);
+        if (!options.all && !ids.length) command.error('error: name the dead letters to retry, or --all', { exitCode: 2 });
+        const bad = ids.find((value) => !/^\d{1,15}$/.test(value));
+        if (bad !== undefined) command.error(`error: ${JSON.stringify(bad)} is not a message id (see tillit mail dead-letters)`, { exitCode: 2 });
+        const wanted = options.all ? ('all' as const) : ids.map(Number);
         const queued = await retryDeadLetters(context.db, wanted, context.now());
         const missed = wanted === 'all' ? [] : wanted.filter((w) => !queued.includes(w));
         print(`${queued.length} queued again${queued.length ? `: ${queued.join(', ')}` : ''}${missed.length ? `; not dead letters: ${missed.join(', ')}` : ''}`);
