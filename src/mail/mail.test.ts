@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { openssl, scratch } from '../../test/support/openssl.ts';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp.ts';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { loadConfig, maskSecrets } from '../config/index.ts';
@@ -184,6 +185,39 @@ for (const target of databaseTargets()) {
       const message = (await listOutbox(db)).find((m) => m.id === id)!;
       assert.equal(message.attempts, 1);
       assert.match(message.lastError!, /ECONNREFUSED/);
+    });
+
+    it('STARTTLS (the default) is required: delivered under TLS to a server whose certificate the configured CA vouches for; refused by a server without STARTTLS or with an untrusted certificate', async () => {
+      const files = scratch();
+      try {
+        const made = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', files.path('key.pem'), '-out', files.path('cert.pem')]);
+        assert.ok(made.ok, made.output);
+        const tls = { key: files.read('key.pem').toString(), cert: files.read('cert.pem').toString() };
+        const starttls = (port: number, caFile?: string) =>
+          mailConfigSchema.parse({ smtp: { host: '127.0.0.1', port, from: 'noreply@region.example', user: 'tillit', password: 'smtp-lösen', ...(caFile ? { caFile } : {}) }, maxAttempts: 3 });
+        const withTls = await sink({ tls, auth: { user: 'tillit', password: 'smtp-lösen' } });
+        const plainOnly = await sink({ auth: { user: 'tillit', password: 'smtp-lösen' } });
+        const id = await enqueue('tls@region.example');
+        const status = async () => (await listOutbox(db)).find((m) => m.id === id)!;
+
+        await send(starttls(plainOnly.port, files.path('cert.pem')));
+        assert.equal(plainOnly.received.length, 0, 'no plain-text delivery when the server offers no STARTTLS');
+        assert.equal((await status()).status, 'pending');
+        clock = new Date(clock.getTime() + 3_600_000);
+
+        await send(starttls(withTls.port));
+        assert.equal(withTls.received.length, 0, 'an untrusted certificate is refused');
+        assert.match((await status()).lastError!, /certificate/i);
+        clock = new Date(clock.getTime() + 3_600_000);
+
+        await send(starttls(withTls.port, files.path('cert.pem')));
+        const index = withTls.envelopes.findIndex((to) => to.includes('tls@region.example'));
+        assert.ok(index >= 0, 'delivered');
+        assert.equal(withTls.secure[index], true, 'under TLS');
+        assert.equal((await status()).status, 'sent');
+      } finally {
+        files.done();
+      }
     });
   });
 }

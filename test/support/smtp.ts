@@ -8,6 +8,8 @@ export interface SmtpSink {
   readonly received: ParsedMail[];
   /** Envelope recipients per accepted message. */
   readonly envelopes: string[][];
+  /** Per accepted message: whether the session was under TLS (STARTTLS). */
+  readonly secure: boolean[];
   /** RCPT TO commands seen (accepted or refused). */
   attempts(): number;
   close(): Promise<void>;
@@ -18,13 +20,17 @@ export interface SmtpSink {
  * decides per RCPT TO (1 = first) whether to answer with an error code
  * instead (4xx: try later, 5xx: refused).
  */
-export async function startSmtpSink(options: { refuse?: (attempt: number) => { code: number; message: string } | undefined; auth?: { user: string; password: string } } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(
+  options: { refuse?: (attempt: number) => { code: number; message: string } | undefined; auth?: { user: string; password: string }; tls?: { key: string; cert: string } } = {},
+): Promise<SmtpSink> {
   const received: ParsedMail[] = [];
   const envelopes: string[][] = [];
+  const secure: boolean[] = [];
   let attempts = 0;
   const server = new SMTPServer({
-    // Plain SMTP on loopback; the transport under test is configured with security 'none'.
-    disabledCommands: options.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    // Plain SMTP on loopback unless a certificate is given; then STARTTLS is offered.
+    disabledCommands: [...(options.tls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     allowInsecureAuth: true,
     authOptional: !options.auth,
     logger: false,
@@ -43,6 +49,7 @@ export async function startSmtpSink(options: { refuse?: (attempt: number) => { c
         (mail) => {
           received.push(mail);
           envelopes.push(session.envelope.rcptTo.map((r) => r.address));
+          secure.push(session.secure);
           callback();
         },
         (error: Error) => callback(error),
@@ -54,6 +61,7 @@ export async function startSmtpSink(options: { refuse?: (attempt: number) => { c
     port: (server.server.address() as AddressInfo).port,
     received,
     envelopes,
+    secure,
     attempts: () => attempts,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
