@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'ldapts';
 import pino from 'pino';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp.ts';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { loadConfig, type Config } from '../config/index.ts';
-import { extractRegister, generateRegion, syncFromRegister } from '../directory/index.ts';
+import { generateRegion } from '../directory/index.ts';
 import { regionToLdif } from '../directory/ldap/ldif.ts';
 import { slapdInstalled, startSlapd, type Slapd } from '../directory/ldap/slapd.ts';
 import { runJob, type Job, type RunResult } from '../jobs/index.ts';
@@ -50,16 +52,28 @@ for (const target of databaseTargets()) {
     };
     const person = (e: (typeof region.employees)[number]) => ({ commonName: `${e.person.givenName} ${e.person.surname}`, givenName: e.person.givenName, surname: e.person.surname });
     let sink: SmtpSink;
+    let register: Server;
+    // The population register's HTTP service knows everyone but `unregistered`.
+    const unregisteredPnr = withMail[2]!.personnummer;
 
     before(async () => {
       slapd = await startSlapd({ ldif: regionToLdif(region, { modifyTimestamp: '20260101000000Z' }) });
       db = await target.open();
       sink = await startSmtpSink();
+      register = createServer((request, response) => {
+        const pnr = decodeURIComponent(request.url!.replace(/^\/persons\//, ''));
+        const record = region.register.find((r) => r.personnummer === pnr && pnr !== unregisteredPnr);
+        response.writeHead(record ? 200 : 404, { 'content-type': 'application/json' }).end(record ? JSON.stringify(record) : '{}');
+      });
+      await new Promise<void>((resolve) => register.listen(0, '127.0.0.1', resolve));
       config = loadConfig({
         overrides: {
           dataDir: 'memory://',
           pki: { keyPassphrase: 'housekeeping test passphrase' },
-          directory: { ldap: { url: slapd.url, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, baseDn: slapd.baseDn } },
+          directory: {
+            ldap: { url: slapd.url, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, baseDn: slapd.baseDn },
+            register: { url: `http://127.0.0.1:${(register.address() as AddressInfo).port}` },
+          },
           mail: { smtp: { host: '127.0.0.1', port: sink.port, security: 'none', from: 'eid@region.example' } },
           server: { publicBaseUrl: 'https://eid.region.example' },
         },
@@ -68,6 +82,7 @@ for (const target of databaseTargets()) {
     });
     after(async () => {
       await sink?.close();
+      await new Promise((resolve) => register?.close(resolve));
       await db?.close();
       await slapd?.stop();
     });
@@ -75,7 +90,8 @@ for (const target of databaseTargets()) {
     it('directory-sync syncs the catalogue, then lists exactly the eIDs in force whose holder is missing; revokes nothing', async () => {
       const first = summaryOf(await run(directorySyncJob(config)));
       assert.equal((first['catalogue'] as { counts: { persons: { added: number } } }).counts.persons.added, 12);
-      assert.equal(first['register'], 'not configured (directory.register.url)');
+      assert.equal((first['register'] as { checked: number; markedMissing: number }).checked, 12);
+      assert.equal((first['register'] as { markedMissing: number }).markedMissing, 1, 'the register does not know `unregistered`');
       const [stays, leaves, unregistered, revokedOne] = withMail;
       assert.ok(revokedOne, 'the region has four single-identity persons with mail');
       const issued = {
@@ -89,7 +105,7 @@ for (const target of databaseTargets()) {
         server: await pki.issueWithNewKey('function-server', { commonName: 'journal.region.example', serialNumber: leaves!.organisationHsaId.replace(/-.*$/, "-F99"), dnsNames: ['journal.region.example'] }),
       };
       await pki.revoke({ serial: issued.revoked.serial, reason: 'keyCompromise', actor: 'test' });
-      // `leaves` leaves the catalogue (their commissions, then their entry); `unregistered` is unknown to the register.
+      // `leaves` leaves the catalogue (their commissions, then their entry).
       const admin = new Client({ url: slapd.url });
       await admin.bind(slapd.rootDn, slapd.rootPassword);
       const commissions = await admin.search(slapd.baseDn, { filter: `(&(objectClass=hsaCommission)(hsaCommissionMember=${leaves!.hsaId}))` });
@@ -97,8 +113,6 @@ for (const target of databaseTargets()) {
       const [entry] = (await admin.search(slapd.baseDn, { filter: `(hsaIdentity=${leaves!.hsaId})` })).searchEntries;
       await admin.del(entry!.dn);
       await admin.unbind();
-      const registerRecords = region.register.filter((r) => r.personnummer !== unregistered!.personnummer);
-      await syncFromRegister(db, extractRegister({ records: new Map(registerRecords.map((r) => [r.personnummer, r])), refused: [] }), { now, mode: 'test' });
 
       const dry = summaryOf(await run(directorySyncJob(config), true));
       assert.equal((dry['catalogue'] as { counts: { serviceIdentities: { ended: number } } }).counts.serviceIdentities.ended, 1, 'a dry run reports what it would end');
@@ -115,6 +129,17 @@ for (const target of databaseTargets()) {
       assert.deepEqual(listed.get(issued.stranger.serial)!.reasons, ['not in the directory']);
       assert.ok(listed.get(issued.leavesCard.serial)!.since);
       for (const serial of listed.keys()) assert.equal((await pki.status(serial))!.status, 'good', 'nothing is revoked by the job');
+    });
+
+    it('a catalogue that cannot be read fails the run with the reason (no list built on stale data)', async () => {
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise((resolve) => closed.close(resolve));
+      const unreachable = { ...config, directory: { ...config.directory, ldap: { ...config.directory.ldap, url: `ldap://127.0.0.1:${port}`, connectTimeoutMs: 2_000 } } };
+      const result = await run(directorySyncJob(unreachable));
+      assert.equal(result.status, 'failed');
+      assert.match((result as Extract<RunResult, { status: 'failed' }>).error, /127\.0\.0\.1/);
     });
 
     it('certificate-expiry-reminders e-mails each holder at 60, 30 and 7 days, once per step, in their language, with what to do', async () => {
