@@ -50,6 +50,8 @@ for (const target of databaseTargets()) {
       assert.match(text, /broken +every 10m +next 2026-04-01T10:00:00\.000Z/, 'the config’s schedule wins over the default');
       assert.match(text, /held +off +next —/);
       assert.match(text, /last: never run/);
+      const listed = JSON.parse(await run('jobs', 'list', '--json'));
+      assert.deepEqual(listed.map((j: { name: string; schedule: string; lastRun: unknown }) => [j.name, j.schedule, j.lastRun]), [['count-eids', 'daily 02:00', null], ['broken', 'every 10m', null], ['held', 'off', null]]);
     });
 
     it('jobs run runs one by hand, dry or not, and prints the run with its summary; runs and show read them back', async () => {

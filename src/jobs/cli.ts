@@ -52,15 +52,15 @@ export function registerJobCommands(program: Command, open: (command: Command) =
         const states = await jobStates(context.db);
         const rows = [];
         for (const { job, schedule, scheduleText } of scheduled) {
-          const [last] = await listRuns(context.db, { job: job.name, limit: 1 });
+          const [lastRun] = await listRuns(context.db, { job: job.name, limit: 1 });
           const state = states.get(job.name);
           const next = nextRun(schedule, state?.lastScheduledAt ?? null, state?.firstSeenAt ?? context.now(), context.config.jobs.timeZone);
-          rows.push({ name: job.name, description: job.description, schedule: scheduleText, lastRun: last ? runLine(last) : null, nextDue: next?.toISOString() ?? null, lastRunRecord: last ?? null });
+          rows.push({ name: job.name, description: job.description, schedule: scheduleText, nextDue: next?.toISOString() ?? null, lastRun: lastRun ?? null });
         }
-        if (options.json) return print(JSON.stringify(rows.map(({ lastRun: _, lastRunRecord, ...row }) => ({ ...row, lastRun: lastRunRecord }))));
+        if (options.json) return print(JSON.stringify(rows));
         for (const row of rows) {
           print(`${row.name.padEnd(30)} ${row.schedule.padEnd(14)} next ${row.nextDue ?? '—'}   ${row.description}`);
-          print(`${''.padEnd(30)} last: ${row.lastRun ?? 'never run'}`);
+          print(`${''.padEnd(30)} last: ${row.lastRun ? runLine(row.lastRun) : 'never run'}`);
         }
       }),
     );

@@ -35,6 +35,5 @@ export function mailDocument(locale: Locale, subject: string, body: SafeHtml): s
 }
 
 function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
 }
