@@ -162,6 +162,21 @@ for (const target of databaseTargets()) {
       assert.equal((await listDeadLetters(db)).length, 0);
     });
 
+    it('in one batch a refused message does not hold back the next: each outcome is its own', async () => {
+      const server = await sink({ refuse: (n) => (n === 1 ? { code: 550, message: '5.1.1 no such mailbox' } : undefined) });
+      const refused = await enqueue('first@region.example');
+      const accepted = await enqueue('second@region.example');
+      await send(smtpConfig(server.port));
+      const outbox = await listOutbox(db);
+      assert.equal(outbox.find((m) => m.id === refused)!.status, 'pending');
+      assert.match(outbox.find((m) => m.id === refused)!.lastError!, /550/);
+      assert.equal(outbox.find((m) => m.id === accepted)!.status, 'sent');
+      assert.deepEqual(server.envelopes, [['second@region.example']]);
+      clock = new Date(clock.getTime() + 3_600_000);
+      await send(smtpConfig(server.port));
+      assert.equal((await listOutbox(db)).find((m) => m.id === refused)!.status, 'sent');
+    });
+
     it('without an SMTP server, or in a dry run, nothing is sent and the messages wait', async () => {
       const server = await sink();
       const id = await enqueue('waiting@region.example');

@@ -15,6 +15,9 @@ export async function smtpTransport(config: MailConfig['smtp']): Promise<MailTra
   if (!config.host || !config.from) return undefined;
   const ca = config.caFile ? await readFile(config.caFile, 'utf8') : undefined;
   const transporter = nodemailer.createTransport({
+    // One run sends a batch: reuse the connection rather than greet and authenticate per message.
+    pool: true,
+    maxConnections: 1,
     host: config.host,
     port: config.port,
     secure: config.security === 'tls',
