@@ -44,7 +44,7 @@ export async function runJob(
     renewLease(deps.db, job.name, runId, new Date(deps.now().getTime() + deps.leaseMs)).catch((error: unknown) => log.warn({ err: error }, 'job lease renewal failed'));
   }, Math.max(1_000, Math.floor(deps.leaseMs / 3)));
   renewal.unref();
-  log.info({ trigger: options.trigger }, 'job started');
+  log.debug({ trigger: options.trigger }, 'job started');
   try {
     const summary = await job.run({ db: deps.db, log, now: deps.now, runId }, { dryRun: options.dryRun });
     await finishRun(deps.db, job.name, runId, { outcome: 'succeeded', finishedAt: deps.now(), summary, error: null });
