@@ -15,7 +15,7 @@ import { listOutbox, mailSenderJob, setRecipientLocale } from '../mail/index.ts'
 import { openPki, type Pki } from '../pki/index.ts';
 import type { Database } from '../store/index.ts';
 import { dueStep, expiryRemindersJob } from './expiry-reminders.ts';
-import { directorySyncJob, type EidWithoutHolder } from './missing-holders.ts';
+import { directorySyncJob, eidsWithoutHolder, type EidWithoutHolder } from './missing-holders.ts';
 
 const log = pino({ level: 'silent' });
 const DAY = 86_400_000;
@@ -129,6 +129,8 @@ for (const target of databaseTargets()) {
       assert.deepEqual(listed.get(issued.stranger.serial)!.reasons, ['not in the directory']);
       assert.ok(listed.get(issued.leavesCard.serial)!.since);
       for (const serial of listed.keys()) assert.equal((await pki.status(serial))!.status, 'good', 'nothing is revoked by the job');
+      const paged = await eidsWithoutHolder(db, clock, 2);
+      assert.deepEqual(paged.map((e) => e.serial), [...listed.keys()], 'read two certificates at a time, the same list');
     });
 
     it('a catalogue that cannot be read fails the run with the reason (no list built on stale data)', async () => {

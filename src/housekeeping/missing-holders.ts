@@ -37,16 +37,20 @@ export function missingReasons(standing: HolderStanding | undefined): MissingRea
  * holder the directory no longer has: the basis for revocation an ID
  * administrator works through. Nothing is revoked here.
  */
-export async function eidsWithoutHolder(db: Queryable, at: Date): Promise<EidWithoutHolder[]> {
-  const certificates = await eidCertificatesInForce(db, at);
-  const standings = await holderStandings(db, [...new Set(certificates.flatMap((c) => (c.identifier ? [c.identifier] : [])))]);
+export async function eidsWithoutHolder(db: Queryable, at: Date, pageSize = 10_000): Promise<EidWithoutHolder[]> {
   const found: EidWithoutHolder[] = [];
-  for (const certificate of certificates) {
-    const standing = certificate.identifier ? standings.get(certificate.identifier) : undefined;
-    const reasons = missingReasons(standing);
-    if (reasons.length) found.push(describe(certificate, reasons, standing));
+  // Page by serial, so a registry of millions of eIDs is never held in memory at once.
+  for (let afterSerial: string | undefined; ; ) {
+    const certificates = await eidCertificatesInForce(db, at, { limit: pageSize, ...(afterSerial ? { afterSerial } : {}) });
+    const standings = await holderStandings(db, [...new Set(certificates.flatMap((c) => (c.identifier ? [c.identifier] : [])))]);
+    for (const certificate of certificates) {
+      const standing = certificate.identifier ? standings.get(certificate.identifier) : undefined;
+      const reasons = missingReasons(standing);
+      if (reasons.length) found.push(describe(certificate, reasons, standing));
+    }
+    if (certificates.length < pageSize) return found;
+    afterSerial = certificates.at(-1)!.serial;
   }
-  return found;
 }
 
 function describe(certificate: EidCertificate, reasons: MissingReason[], standing: HolderStanding | undefined): EidWithoutHolder {
