@@ -5,6 +5,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { migrate, openDatabase, readMigrations, type Database } from '../store/index.ts';
+import { loadConfig } from '../config/index.ts';
 import { jobsConfigSchema } from './config.ts';
 import type { Job } from './job.ts';
 import { runJob, type RunnerDependencies } from './runner.ts';
@@ -59,6 +60,9 @@ describe('schedules', () => {
   it('the config refuses a bad schedule, a bad zone, and (at start) a schedule for a job that does not exist', () => {
     assert.throws(() => jobsConfigSchema.parse({ schedule: { mailSender: 'every now and then' } }), /not a schedule/);
     assert.throws(() => jobsConfigSchema.parse({ timeZone: 'Mars/Olympus' }), /IANA time zone/);
+    const fromEnv = loadConfig({ env: { TILLIT_JOBS__SCHEDULE__DIRECTORY_SYNC: 'daily 03:15', TILLIT_JOBS__SCHEDULER: 'false' } }).jobs;
+    assert.deepEqual(fromEnv.schedule, { directorySync: 'daily 03:15' });
+    assert.equal(fromEnv.scheduler, false);
     const job: Job = { name: 'mail-sender', description: '', defaultSchedule: 'every 1m', run: async () => ({}) };
     assert.equal(resolveSchedules([job], { schedule: { mailSender: 'every 30s' } })[0]!.scheduleText, 'every 30s');
     assert.equal(resolveSchedules([job], { schedule: {} })[0]!.scheduleText, 'every 1m');
