@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
-import { createLogger, openStores, type PartContext } from '../server/index.ts';
+import type { JobsCommandContext } from '../jobs/index.ts';
+import { createLogger, openStores, selectParts, type Part, type PartContext } from '../server/index.ts';
 
 /** What a domain's CLI commands get: the effective config, open and migrated stores, and how to close them. */
 export type CommandContext = PartContext & { close(): Promise<void> };
@@ -21,4 +22,26 @@ export async function openCommandContext(command: Command): Promise<CommandConte
   const log = createLogger(config, 2);
   const stores = await openStores(config, log);
   return { config, db: stores.db, ephemeral: stores.ephemeral, log, now: () => new Date(), close: stores.close };
+}
+
+/** The stores and every configured part, started without servers or scheduler: for `tillit jobs`, which runs the parts' jobs. */
+export async function openJobsContext(command: Command): Promise<JobsCommandContext> {
+  const context = await openCommandContext(command);
+  const parts: Part[] = [];
+  const close = async () => {
+    for (const part of [...parts].reverse()) await part.stop?.();
+    await context.close();
+  };
+  try {
+    const started = new Map<string, Part>();
+    for (const [name, create] of selectParts(context.config.parts)) {
+      const part = await create(context, started);
+      parts.push(part);
+      started.set(name, part);
+    }
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
+  return { config: context.config, db: context.db, log: context.log, now: context.now, jobs: parts.flatMap((part) => part.jobs ?? []), close };
 }

@@ -7,14 +7,16 @@ import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
+import { JobCommandError, registerJobCommands } from '../jobs/index.ts';
+import { MailRefused, registerMailCommands } from '../mail/index.ts';
 import { IssuanceRefused, KeyDecryptionError, Pkcs12Error, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
-import { configFor, openCommandContext } from './context.ts';
+import { configFor, openCommandContext, openJobsContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [EnrolmentError, Pkcs12Error, ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
+const EXPECTED_ERRORS = [EnrolmentError, Pkcs12Error, ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError, MailRefused];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -66,6 +68,8 @@ export function buildProgram(): Command {
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
   registerAppCommands(program, configFor, openCommandContext);
+  registerJobCommands(program, openJobsContext);
+  registerMailCommands(program, openCommandContext);
   return program;
 }
 

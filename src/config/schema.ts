@@ -4,6 +4,9 @@ import { directoryConfigSchema } from '../directory/config.ts';
 import { pkiConfigSchema } from '../pki/config.ts';
 import { oidcConfigSchema } from '../idp/oidc/config.ts';
 import { oobConfigSchema } from '../authn/oob-config.ts';
+import { jobsConfigSchema } from '../jobs/config.ts';
+import { mailConfigSchema } from '../mail/config.ts';
+import { housekeepingConfigSchema } from '../housekeeping/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -48,6 +51,9 @@ export const configSchema = z.strictObject({
   directory: directoryConfigSchema.prefault({}),
   oidc: oidcConfigSchema.prefault({}),
   oob: oobConfigSchema.prefault({}),
+  jobs: jobsConfigSchema.prefault({}),
+  mail: mailConfigSchema.prefault({}),
+  housekeeping: housekeepingConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z

@@ -62,3 +62,4 @@ export { readRegisterExtract, extractRegister } from './register-file.ts';
 export { RegisterUnavailableError, type PopulationRegister, type RegisterRecord } from './register.ts';
 export { generateRegion, type Region, type RegionOptions } from './generate.ts';
 export { registerDirectoryCommands } from './cli.ts';
+export { holderStandings, type HolderStanding } from './holders.ts';

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
+import type { Job } from '../jobs/index.ts';
 import type { Database, EphemeralStore } from '../store/index.ts';
 
 /** What the composition root hands every part. */
@@ -40,6 +41,8 @@ export interface Part {
   /** Fills in the demo region on the first start of an empty installation. */
   seedDemo?(): Promise<string[]>;
   stop?(): Promise<void>;
+  /** Scheduled jobs this part runs (see src/jobs): the scheduler runs them on their schedules; `tillit jobs run` by hand. */
+  readonly jobs?: readonly Job[];
   /** What this part offers the parts started after it (read through the providing domain's own typed accessor). */
   readonly provides?: unknown;
 }

@@ -1,6 +1,8 @@
 import { ConfigError } from '../config/index.ts';
 import { authnFrom, createAuthnPart } from '../authn/index.ts';
 import { createDirectoryPart } from '../directory/index.ts';
+import { createMailPart } from '../mail/index.ts';
+import { createHousekeepingPart } from '../housekeeping/index.ts';
 import { makeOidcPart } from '../idp/oidc/index.ts';
 import { createPkiPart } from '../pki/index.ts';
 import type { PartFactory } from './part.ts';
@@ -9,8 +11,10 @@ import type { PartFactory } from './part.ts';
 export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, PartFactory>([
   ['pki', createPkiPart],
   ['directory', createDirectoryPart],
+  ['mail', createMailPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders })],
+  ['housekeeping', createHousekeepingPart],
 ]);
 
 /** The factories for `parts` from the config (empty means all), refusing names this build does not have. */

@@ -10,6 +10,7 @@ import type { Part, PartContext, PartFactory } from './part.ts';
 import { selectParts } from './parts.ts';
 import { loadOrCreateServerCertificate, selfSignedCertificate, serverHostNames, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';
 import { pkiFrom } from '../pki/index.ts';
+import { resolveSchedules, startScheduler, thisNode, type Scheduler } from '../jobs/index.ts';
 
 export interface RunningSystem {
   readonly httpsUrl: string;
@@ -82,6 +83,7 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
   const stores = await openStores(config, log);
   const servers: FastifyInstance[] = [];
   const parts: Part[] = [];
+  let scheduler: Scheduler | undefined;
   try {
     const context: PartContext = { config, db: stores.db, ephemeral: stores.ephemeral, log, now };
     const started = new Map<string, Part>();
@@ -91,6 +93,8 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
       started.set(name, part);
     }
     const demoLines = config.demo.seed ? await seedDemoOnce(stores.db, parts, log) : [];
+    const scheduledJobs = resolveSchedules(parts.flatMap((part) => part.jobs ?? []), config.jobs);
+    if (config.jobs.scheduler) scheduler = startScheduler({ db: stores.db, log, now, node: thisNode(), leaseMs: config.jobs.leaseSeconds * 1_000 }, scheduledJobs, config.jobs);
     const tls = await loadTls(config, started);
     log.info({ source: tls.source }, 'TLS certificate');
     const migrations = await readMigrations();
@@ -122,12 +126,14 @@ export async function startSystem(config: Config, options: StartOptions = {}): P
       db: stores.db,
       async stop() {
         await Promise.all(servers.map((s) => s.close()));
+        await scheduler?.stop();
         for (const part of [...parts].reverse()) await part.stop?.();
         await stores.close();
       },
     };
   } catch (error) {
     await Promise.all(servers.map((s) => s.close()));
+    await scheduler?.stop().catch(() => {});
     for (const part of parts.reverse()) await part.stop?.().catch(() => {});
     await stores.close();
     throw error;
