@@ -3,6 +3,11 @@ export type { OrderService, OrderServiceOptions, OrderKind, OrderTokens, Challen
 export { qrContent, parseQr } from './qr.ts';
 export { addCaller, authenticateCaller, CallerError, type Caller } from './callers.ts';
 export { authnRoutes } from './http.ts';
-export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type RevocationStatus } from './eid-certificate.ts';
+export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type EidRefusalCode, type RevocationStatus } from './eid-certificate.ts';
 export { createAnswerVerifier, type AnswerVerifierOptions, type KnownPerson } from './verify-answer.ts';
 export { createAuthnPart, authnFrom, type AuthnServices } from './part.ts';
+export { checkCardCertificate, summarize as summarizeCertificate, type CardOutcome, type CardLogin, type CardRefusalCode, type CertificateSummary } from './card-check.ts';
+export { createCardLoginService, type CardLoginService, type CardLoginRequest } from './card-login.ts';
+export { cardRefusalAdvice, certificateFacts, restartBrowserPage } from './card-pages.ts';
+export { cardLoginConfigSchema, rollingHost, type CardLoginConfig } from './card-config.ts';
+export { openClientCertificateListener, peerCertificatePem, type ClientCertificateListener } from './client-certificate-listener.ts';

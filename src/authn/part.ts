@@ -1,6 +1,14 @@
+import { readFile } from 'node:fs/promises';
 import { findPersonByServiceIdentity, loginAttributes } from '../directory/index.ts';
-import { pkiFrom } from '../pki/index.ts';
-import type { Part, PartFactory } from '../server/part.ts';
+import { pkiFrom, type Pki } from '../pki/index.ts';
+import { loadOrCreateServerCertificate } from '../server/index.ts';
+import type { Part, PartContext } from '../server/part.ts';
+import type { CardCheckOptions } from './card-check.ts';
+import { rollingHost } from './card-config.ts';
+import { cardListenerRoutes, cardStartRoutes } from './card-http.ts';
+import { createCardLoginService, type CardLoginService } from './card-login.ts';
+import { openClientCertificateListener, type ClientCertificateListener } from './client-certificate-listener.ts';
+import type { EidTrust } from './eid-certificate.ts';
 import { authnRoutes } from './http.ts';
 import { createOrderService, type OrderService } from './orders.ts';
 import { createAnswerVerifier, type KnownPerson } from './verify-answer.ts';
@@ -14,19 +22,19 @@ const OPERATOR = { mayViewProtectedIdentities: true };
  * answers checked against this installation's PKI and people looked up in
  * its directory. Needs the pki part (and uses the directory's tables).
  */
-export const createAuthnPart: PartFactory = async (context, started): Promise<Part> => {
+// A function declaration, not a const: server/index.ts (imported above) reaches this module again through parts.ts.
+export async function createAuthnPart(context: PartContext, started: ReadonlyMap<string, Part>): Promise<Part> {
   const pki = pkiFrom(started);
   const anchors = EID_CAS.map((id) => pki.caCertificate(id)!.certificate.toString('pem'));
-  const verifyAnswer = createAnswerVerifier({
-    trust: { anchors, policyLoa: pki.policyLoa, revocationStatus: (certificate) => pki.revocationStatusOf(certificate) },
-    now: context.now,
-    async resolvePerson(identifier): Promise<KnownPerson | undefined> {
-      const person = /^\d{12}$/.test(identifier) ? await loginAttributes(context.db, identifier) : await findPersonByServiceIdentity(context.db, identifier, OPERATOR);
-      if (!person) return undefined;
-      return { personalIdentityNumber: person.personnummer, givenName: person.givenName, surname: person.surname, name: person.displayName ?? `${person.givenName} ${person.surname}` };
-    },
-  });
+  const trust: EidTrust = { anchors, policyLoa: pki.policyLoa, revocationStatus: (certificate) => pki.revocationStatusOf(certificate) };
+  async function resolvePerson(identifier: string): Promise<KnownPerson | undefined> {
+    const person = /^\d{12}$/.test(identifier) ? await loginAttributes(context.db, identifier) : await findPersonByServiceIdentity(context.db, identifier, OPERATOR);
+    if (!person) return undefined;
+    return { personalIdentityNumber: person.personnummer, givenName: person.givenName, surname: person.surname, name: person.displayName ?? `${person.givenName} ${person.surname}` };
+  }
+  const verifyAnswer = createAnswerVerifier({ trust, now: context.now, resolvePerson });
   const orders = createOrderService({ store: context.ephemeral, verifyAnswer, now: () => context.now().getTime() });
+  const cards = context.config.authn.mtls.enabled ? await openCardLogin(context, pki, { trust, resolvePerson }) : undefined;
   return {
     name: 'authn',
     title: { sv: 'Autentisering', en: 'Authentication' },
@@ -35,13 +43,67 @@ export const createAuthnPart: PartFactory = async (context, started): Promise<Pa
       en: 'Login and signing with the eID app (QR code or this device); the order API for identity providers.',
     },
     links: [],
-    https: authnRoutes({ db: context.db, orders }),
-    provides: { orders } satisfies AuthnServices,
+    https: async (app) => {
+      await app.register(authnRoutes({ db: context.db, orders }));
+      if (cards) await app.register(cardStartRoutes(cards.service));
+    },
+    provides: { orders, ...(cards ? { cardLogins: cards.service } : {}), clientCertificateCredentials: (hostNames, folder) => serverCredentials(context, pki, hostNames, folder) } satisfies AuthnServices,
+    async stop() {
+      await cards?.listener.close();
+    },
   };
-};
+}
 
 export interface AuthnServices {
   readonly orders: OrderService;
+  /** Card login over mutual TLS, when `authn.mtls.enabled`. */
+  readonly cardLogins?: CardLoginService;
+  /** A TLS certificate from the function CA for a client-certificate listener's host names, kept in `dataDir/<folder>`. */
+  readonly clientCertificateCredentials: (hostNames: readonly string[], folder: string) => Promise<{ cert: string; key: string }>;
+}
+
+/** The card login's listener on its rolling hosts, and the service the IdP and the test page start logins on. */
+async function openCardLogin(context: PartContext, pki: Pki, check: CardCheckOptions): Promise<{ service: CardLoginService; listener: ClientCertificateListener }> {
+  const config = context.config.authn.mtls;
+  const publicBaseUrl = context.config.server.publicBaseUrl;
+  const hostNames = Array.from({ length: config.maxAttempts }, (_, i) => rollingHost(config, publicBaseUrl, i + 1));
+  const tls = config.tls.certFile && config.tls.keyFile
+    ? { cert: await readFile(config.tls.certFile, 'utf8'), key: await readFile(config.tls.keyFile, 'utf8') }
+    : await serverCredentials(context, pki, hostNames, 'tls-mtls');
+  let port = config.port;
+  const service = createCardLoginService({
+    store: context.ephemeral,
+    publicBaseUrl,
+    attemptUrl: (n, requestId) => `https://${rollingHost(config, publicBaseUrl, n)}:${port}/authn/card/login?request=${requestId}`,
+    maxAttempts: config.maxAttempts,
+    requestTtlMs: config.requestSeconds * 1000,
+    now: () => context.now().getTime(),
+  });
+  const listener = await openClientCertificateListener({
+    log: context.log,
+    host: context.config.server.host,
+    port: config.port,
+    ...tls,
+    acceptableCas: check.trust.anchors,
+    routes: cardListenerRoutes({ cards: service, check, publicBaseUrl, now: context.now }),
+  });
+  port = listener.port;
+  context.log.info({ port, hosts: `${hostNames[0]} … ${hostNames.at(-1)}` }, 'card login (mutual TLS) listening');
+  return { service, listener };
+}
+
+async function serverCredentials(context: PartContext, pki: Pki, hostNames: readonly string[], folder: string): Promise<{ cert: string; key: string }> {
+  const made = await loadOrCreateServerCertificate(
+    context.config.dataDir,
+    hostNames,
+    async (names) => {
+      const issued = await pki.serverTls(names);
+      return { cert: [issued.cert, ...issued.chain.slice(0, -1)].map((pem) => `${pem.trim()}\n`).join(''), key: issued.key, ca: `${issued.chain.at(-1)!.trim()}\n`, kind: 'function CA' };
+    },
+    context.now(),
+    folder,
+  );
+  return { cert: made.cert, key: made.key };
 }
 
 /** The running authentication service, for parts started after it. */

@@ -1,3 +1,4 @@
 export { startSystem, openStores, createLogger, type RunningSystem, type StartOptions } from './system.ts';
 export { sendPage, rememberLocale, CONTENT_SECURITY_POLICY } from './app.ts';
 export type { Part, PartContext, PartFactory, PartLink, Localized } from './part.ts';
+export { loadOrCreateServerCertificate, type TlsCredentials } from './tls.ts';

@@ -9,7 +9,7 @@ export async function startTestSystem(
 ): Promise<RunningSystem & { config: Config }> {
   const config = loadConfig({
     env: { DATABASE_URL: undefined, REDIS_URL: undefined },
-    overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, log: { level: 'silent' }, ...overrides },
+    overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0 } }, log: { level: 'silent' }, ...overrides },
   });
   const system = await startSystem(config, { log: pino({ level: process.env['TEST_LOG'] ?? 'silent' }), ...(available ? { available } : {}) });
   return Object.assign(system, { config });
