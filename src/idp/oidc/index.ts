@@ -2,7 +2,7 @@ import { randomBytes, type JsonWebKey } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
@@ -26,6 +26,8 @@ export interface OidcPartOptions {
    * serves `/app/v1` (the authentication part).
    */
   readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
+  /** Card login over mutual TLS (method `mtls`); without it the login pages do not offer it. */
+  readonly cardLogins?: (context: PartContext, started: ReadonlyMap<string, Part>) => CardLoginService | undefined;
   /** How often this node looks for due key rotations. */
   readonly keyCheckIntervalMs?: number;
 }
@@ -44,6 +46,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const secrets = await installationSecrets(db, sealer);
     const sessions = createSessionStore(ephemeral, { ttlMs: oidc.ssoSessionSeconds * 1000, now });
     const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const cardLogins = options.cardLogins?.(context, started);
     const loadPerson = (personnummer: string): Promise<PersonView | null> => loginAttributes(db, personnummer);
     const policy: RotationPolicy = {
       rotationMs: oidc.keyRotationDays * 86_400_000,
@@ -98,7 +101,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
         { href: '/oidc/.well-known/openid-configuration', label: { sv: 'OpenID Connect discovery', en: 'OpenID Connect discovery' } },
       ],
       https: async (app: FastifyInstance) => {
-        await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, loadPerson, now }));
+        await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, ...(cardLogins ? { cardLogins, publicBaseUrl: config.server.publicBaseUrl } : {}), loadPerson, now }));
         await app.register(providerRoutes(() => provider));
         if (demo) await app.register(demoRoutes({ baseUrl: config.server.publicBaseUrl, db, sealer, ephemeral }));
         app.get('/.well-known/openid-configuration', async (_request, reply) => reply.redirect('/oidc/.well-known/openid-configuration', 308));
