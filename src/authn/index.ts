@@ -11,3 +11,4 @@ export { createCardLoginService, type CardLoginService, type CardLoginRequest } 
 export { cardRefusalAdvice, certificateFacts, restartBrowserPage } from './card-pages.ts';
 export { cardLoginConfigSchema, rollingHost, type CardLoginConfig } from './card-config.ts';
 export { openClientCertificateListener, peerCertificatePem, type ClientCertificateListener } from './client-certificate-listener.ts';
+export { checkFunctionClientCertificate, subjectDnMatches, type FunctionClientCheck } from './function-client.ts';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { findPersonByServiceIdentity, loginAttributes } from '../directory/index.ts';
-import { pkiFrom, type Pki } from '../pki/index.ts';
+import type { FastifyPluginAsync } from 'fastify';
+import { pkiFrom, POLICY_SUFFIX, type Pki } from '../pki/index.ts';
 import { loadOrCreateServerCertificate } from '../server/index.ts';
 import type { Part, PartContext } from '../server/part.ts';
 import type { CardCheckOptions } from './card-check.ts';
@@ -9,6 +10,7 @@ import { cardListenerRoutes, cardStartRoutes } from './card-http.ts';
 import { createCardLoginService, type CardLoginService } from './card-login.ts';
 import { openClientCertificateListener, type ClientCertificateListener } from './client-certificate-listener.ts';
 import type { EidTrust } from './eid-certificate.ts';
+import { checkFunctionClientCertificate, type FunctionClientCheck } from './function-client.ts';
 import { authnRoutes } from './http.ts';
 import { createOrderService, type OrderService } from './orders.ts';
 import { createAnswerVerifier, type KnownPerson } from './verify-answer.ts';
@@ -34,6 +36,11 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
   }
   const verifyAnswer = createAnswerVerifier({ trust, now: context.now, resolvePerson });
   const orders = createOrderService({ store: context.ephemeral, verifyAnswer, now: () => context.now().getTime() });
+  const functionTrust: EidTrust = {
+    anchors: (['root', 'function'] as const).map((id) => pki.caCertificate(id)!.certificate.toString('pem')),
+    policyLoa: { [`${pki.policyArc}.${POLICY_SUFFIX.function}`]: 0 },
+    revocationStatus: (certificate) => pki.revocationStatusOf(certificate),
+  };
   const cards = context.config.authn.mtls.enabled ? await openCardLogin(context, pki, { trust, resolvePerson }) : undefined;
   return {
     name: 'authn',
@@ -47,7 +54,14 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
       await app.register(authnRoutes({ db: context.db, orders }));
       if (cards) await app.register(cardStartRoutes(cards.service));
     },
-    provides: { orders, ...(cards ? { cardLogins: cards.service } : {}), clientCertificateCredentials: (hostNames, folder) => serverCredentials(context, pki, hostNames, folder) } satisfies AuthnServices,
+    provides: {
+      orders,
+      ...(cards ? { cardLogins: cards.service } : {}),
+      async openClientCertificateListener(input) {
+        return openClientCertificateListener({ log: context.log, host: context.config.server.host, port: input.port, ...(await serverCredentials(context, pki, input.hostNames, input.folder)), acceptableCas: functionTrust.anchors, routes: input.routes });
+      },
+      checkFunctionClient: (pem) => checkFunctionClientCertificate(pem, functionTrust, context.now()),
+    } satisfies AuthnServices,
     async stop() {
       await cards?.listener.close();
     },
@@ -58,8 +72,10 @@ export interface AuthnServices {
   readonly orders: OrderService;
   /** Card login over mutual TLS, when `authn.mtls.enabled`. */
   readonly cardLogins?: CardLoginService;
-  /** A TLS certificate from the function CA for a client-certificate listener's host names, kept in `dataDir/<folder>`. */
-  readonly clientCertificateCredentials: (hostNames: readonly string[], folder: string) => Promise<{ cert: string; key: string }>;
+  /** A listener that asks for client certificates (offering the function CA), its TLS certificate from the function CA for `hostNames`, kept in `dataDir/<folder>`. */
+  openClientCertificateListener(input: { readonly hostNames: readonly string[]; readonly port: number; readonly folder: string; readonly routes: FastifyPluginAsync }): Promise<ClientCertificateListener>;
+  /** Checks a system's function client certificate (chain to the function CA, validity, clientAuth, revocation). */
+  checkFunctionClient(pem: string | undefined): Promise<FunctionClientCheck>;
 }
 
 /** The card login's listener on its rolling hosts, and the service the IdP and the test page start logins on. */

@@ -10,7 +10,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['pki', createPkiPart],
   ['directory', createDirectoryPart],
   ['authn', createAuthnPart],
-  ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins })],
+  ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins, functionClients: (_context, started) => authnFrom(started) })],
 ]);
 
 /** The factories for `parts` from the config (empty means all), refusing names this build does not have. */
