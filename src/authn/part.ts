@@ -11,6 +11,7 @@ import { createCardLoginService, type CardLoginService } from './card-login.ts';
 import { openClientCertificateListener, type ClientCertificateListener } from './client-certificate-listener.ts';
 import type { EidTrust } from './eid-certificate.ts';
 import { checkFunctionClientCertificate, type FunctionClientCheck } from './function-client.ts';
+import { testEidRoutes } from './test-eid.ts';
 import { authnRoutes } from './http.ts';
 import { createOrderService, type OrderService } from './orders.ts';
 import { createAnswerVerifier, type KnownPerson } from './verify-answer.ts';
@@ -49,10 +50,11 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
       sv: 'Inloggning och underskrift med e-legitimationsappen (QR-kod eller samma enhet); API för identitetsutfärdare.',
       en: 'Login and signing with the eID app (QR code or this device); the order API for identity providers.',
     },
-    links: [],
+    links: [{ href: '/authn/test', label: { sv: 'Testa din e-legitimation', en: 'Test your eID' } }],
     https: async (app) => {
       await app.register(authnRoutes({ db: context.db, orders }));
       if (cards) await app.register(cardStartRoutes(cards.service));
+      await app.register(testEidRoutes({ publicBaseUrl: context.config.server.publicBaseUrl, store: context.ephemeral, orders, ...(cards ? { cards: cards.service } : {}), loadPerson: (personnummer) => loginAttributes(context.db, personnummer), now: context.now }));
     },
     provides: {
       orders,
