@@ -59,7 +59,7 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
   } catch {
     return refuse('the certificate cannot be read', 'unreadable');
   }
-  const chain = await buildChain(certificate, trust.anchors.map((a) => new x509.X509Certificate(a)), now);
+  const chain = await buildChain(certificate, parsedAnchors(trust.anchors), now);
   if (!chain.ok) return refuse(chain.reason, chain.code);
   const issuer = chain.issuer;
   if (!withinValidity(certificate, now)) return refuse(`the certificate is not valid now (valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()})`, 'notValidNow');
@@ -100,6 +100,14 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
       revocationEvidence: revocation.evidence,
     },
   };
+}
+
+/** Anchors parsed once per trust list (parsing is the costliest step of a check; the list is fixed at start). */
+const parsed = new WeakMap<readonly string[], x509.X509Certificate[]>();
+function parsedAnchors(anchors: readonly string[]): x509.X509Certificate[] {
+  let list = parsed.get(anchors);
+  if (!list) parsed.set(anchors, (list = anchors.map((a) => new x509.X509Certificate(a))));
+  return list;
 }
 
 function refuse(reason: string, code: EidRefusalCode): EidCheck {
