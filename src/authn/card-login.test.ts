@@ -142,6 +142,11 @@ describe('card login over mutual TLS (curl)', () => {
   it('gives nothing for an unknown request, a forged handle or another request’s handle', async () => {
     const unknown = await curlGet(`${system.httpsUrl}/authn/card/start?request=${'A'.repeat(32)}`, { cacert });
     assert.equal(unknown.status, 410);
+    // Straight to a rolling host with a made-up request: nothing is checked, the public host says it has expired.
+    const port = new URL((await cards.nextAttempt((await cards.begin({ requester: { clientId: 'test', displayName: 'Test' }, returnTo: `${base}/back` })).requestId, 0) as { url: string }).url).port;
+    const forged = await curlGet(`https://mtls-1.localhost:${port}/authn/card/login?request=%3Cscript%3E`, { cacert, resolve: ['mtls-1.localhost'] });
+    assert.equal(forged.status, 303);
+    assert.equal(forged.location, `${base}/authn/card/start?request=%3Cscript%3E`);
     const good = await card('person-auth-hsa-loa3', holder.hsaId, 'good2');
     const mine = await cards.begin({ requester: { clientId: 'test', displayName: 'Test' }, returnTo: `${base}/back` });
     const other = await cards.begin({ requester: { clientId: 'test', displayName: 'Test' }, returnTo: `${base}/back` });
