@@ -7,11 +7,13 @@
 // check: chain, validity, key usage, policy → LoA, revocation through the
 // PKI, person in the directory, the outcome stored under a one-time handle).
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import pino from 'pino';
 import { authnFrom } from '../src/authn/index.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -31,9 +33,30 @@ const counter = new Writable({
   },
 });
 
+// PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (a fresh schema and key prefix), else the embedded PGlite and memory.
+const databaseUrl = process.env['DATABASE_URL'];
+const schema = `bench_mtls_${randomBytes(4).toString('hex')}`;
+let scopedUrl: string | undefined;
+if (databaseUrl) {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const scoped = new URL(databaseUrl);
+  scoped.searchParams.set('options', `-c search_path=${schema}`);
+  scopedUrl = scoped.toString();
+}
 const config = loadConfig({
-  env: {},
-  overrides: { dataDir: join(dir, 'data'), server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0 } }, parts: ['pki', 'directory', 'authn'], directory: { demo: { persons: 200 } }, pki: { keyPassphrase: 'bench passphrase 0123456789' } },
+  env: { ...(scopedUrl ? { DATABASE_URL: scopedUrl } : {}), ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}) },
+  overrides: {
+    dataDir: join(dir, 'data'),
+    server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 },
+    authn: { mtls: { port: 0 } },
+    parts: ['pki', 'directory', 'authn'],
+    directory: { demo: { persons: 200 } },
+    pki: { keyPassphrase: 'bench passphrase 0123456789' },
+    redis: { keyPrefix: `${schema}:` },
+  },
 });
 const system = await startSystem(config, { log: pino({ level: 'info' }, counter) });
 const started = new Map(system.parts.map((p) => [p.name, p]));
@@ -101,9 +124,15 @@ await new Promise((resolve) => setTimeout(resolve, 300));
 const checked = accepted - before;
 rows.push({ server: 'Tillit card login (TLS + every eID check + directory + handle)', 'handshakes/s': logins.perSecond, connections: logins.connections, 'vs openssl': (logins.perSecond / openssl.perSecond).toFixed(2), 'logins accepted': checked });
 
-printTable(`mTLS card logins/s (ECDSA P-256 server and card certificates, TLS 1.3, s_time -new for ${SECONDS} s; database ${system.db.kind}, ${readFileSync(serverCert, 'utf8').split('BEGIN CERTIFICATE').length - 1}-certificate server chain)`, rows);
+printTable(`mTLS card logins/s (ECDSA P-256 server and card certificates, TLS 1.3, one s_time -new client (sequential connections) for ${SECONDS} s; ${system.db.kind} + ${config.redis.url ? 'Redis' : 'memory'}, ${readFileSync(serverCert, 'utf8').split('BEGIN CERTIFICATE').length - 1}-certificate server chain)`, rows);
 const version = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
 console.log(`\n${version}; Node ${process.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores; ${checked} of ${logins.connections} logins were logged as accepted after the full check.`);
 
 await system.stop();
 rmSync(dir, { recursive: true, force: true });
+if (databaseUrl) {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`drop schema ${schema} cascade`);
+  await admin.end();
+}
