@@ -125,8 +125,9 @@ export function summarize(certificate: x509.X509Certificate): CertificateSummary
   const usages = certificate.getExtension(x509.KeyUsagesExtension)?.usages ?? 0;
   const use = usages & x509.KeyUsageFlags.digitalSignature ? 'authentication' : usages & x509.KeyUsageFlags.nonRepudiation ? 'signature' : 'other';
   return {
-    subject: certificate.subject,
-    issuer: certificate.issuer,
+    // The library knows serialNumber only by its OID; people read the name.
+    subject: certificate.subject.replace(/(^|, )2\.5\.4\.5=/g, '$1serialNumber='),
+    issuer: certificate.issuer.replace(/(^|, )2\.5\.4\.5=/g, '$1serialNumber='),
     serialNumber: certificate.serialNumber.toLowerCase(),
     notBefore: certificate.notBefore.toISOString(),
     notAfter: certificate.notAfter.toISOString(),
