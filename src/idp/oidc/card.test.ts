@@ -38,7 +38,8 @@ describe('card login over mutual TLS through the OpenID Connect pages, in Chromi
       `select s.hsa_id as "hsaId", p.personnummer, p.given_name as "givenName", p.surname
          from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
          join directory_commission c on c.service_identity_hsa_id = s.hsa_id and c.valid_to is null
-        group by s.hsa_id, p.personnummer, p.given_name, p.surname having count(*) >= 2 order by s.hsa_id limit 1`,
+        group by p.id, s.hsa_id, p.personnummer, p.given_name, p.surname having count(*) >= 2
+        order by (select count(*) from directory_service_identity x where x.person_id = p.id and x.valid_to is null) desc, s.hsa_id limit 1`,
     );
     person = row!;
     proxy = await startLoopbackProxy();
@@ -99,6 +100,8 @@ describe('card login over mutual TLS through the OpenID Connect pages, in Chromi
       await page.screenshot({ path: `${SCREENSHOTS}card-wrong-certificate-${locale}.png`, fullPage: true });
       await page.locator('#tillit-card-retry').click();
       await page.waitForSelector('input[name="choice"]');
+      const offered = await page.locator('input[name="choice"]').evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+      assert.ok(offered.length >= 2 && offered.every((hsaId) => hsaId.startsWith(person.hsaId)), `only the card's service identity's commissions: ${offered.join(', ')}`);
       await page.screenshot({ path: `${SCREENSHOTS}card-commission-${locale}.png`, fullPage: true });
       await page.getByRole('button', { name: lang === 'sv' ? 'Fortsätt' : 'Continue' }).click();
       await page.waitForURL(/^https:\/\/rp\.example\//);

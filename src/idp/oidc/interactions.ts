@@ -161,7 +161,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       if (!login) return reply;
       const sso = await liveSession(request, login);
       if (!sso) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
-      const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+      const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
       const need = choiceNeeded(person, login.granted, login.requested);
       const picked = String(request.body?.choice ?? '');
       if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login, sso, { kind: 'commission', hsaId: picked });
@@ -274,7 +274,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
   }
 
   async function afterAuthentication(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, sso: SsoSession) {
-    const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+    const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
     const need = choiceNeeded(person, login.granted, login.requested);
     const locale = localeOf(request);
     if (need.ask === 'impossible') {
@@ -314,6 +314,13 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const url = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
     return reply.redirect(url, 303);
   }
+}
+
+/** An eID that names an HSA-id (a card's HSA-id certificate) logs in as that service identity: only it and its commissions are offered. */
+function asLoggedIn(person: PersonView | null, sso: SsoSession): PersonView | null {
+  const hsaId = sso.subject.hsaId;
+  if (!person || !hsaId) return person;
+  return { ...person, serviceIdentities: person.serviceIdentities.filter((s) => s.hsaId === hsaId) };
 }
 
 function loginOf(sso: SsoSession): LoginRecord {
