@@ -68,7 +68,7 @@ async function oneOrder(post: ReturnType<typeof httpsClient>['post'], base: stri
 async function measureStores(target: ReturnType<typeof systemStoreTargets>[number]) {
   const { overrides, cleanup } = await target.stores();
   const home = await mkdtemp(join(tmpdir(), 'tillit-bench-authn-'));
-  const system = await startTestSystem({ ...overrides, demo: { seed: true }, directory: { demo: { persons: 30 } }, oob: { maxOrdersPerMinute: 1_000_000 } }, new Map([['pki', createPkiPart], ['directory', createDirectoryPart], ['authn', createAuthnPart]]));
+  const system = await startTestSystem({ ...overrides, demo: { seed: true }, directory: { demo: { persons: 30 } }, authn: { oob: { maxOrdersPerMinute: 1_000_000 } } }, new Map([['pki', createPkiPart], ['directory', createDirectoryPart], ['authn', createAuthnPart]]));
   try {
     const authn = authnFrom(new Map(system.parts.map((p) => [p.name, p])));
     const { secret } = await addCaller(system.db, 'idp.bench', 'Benchmark');

@@ -30,7 +30,7 @@ for (const target of systemStoreTargets()) {
     before(async () => {
       const stores = await target.stores();
       cleanup = stores.cleanup;
-      system = await startTestSystem({ ...stores.overrides, demo: { seed: true }, directory: { demo: { persons: 30 } }, oob: { maxOrdersPerMinute: 100_000 } }, new Map([['pki', createPkiPart], ['directory', createDirectoryPart], ['authn', createAuthnPart]]));
+      system = await startTestSystem({ ...stores.overrides, demo: { seed: true }, directory: { demo: { persons: 30 } }, authn: { oob: { maxOrdersPerMinute: 100_000 } } }, new Map([['pki', createPkiPart], ['directory', createDirectoryPart], ['authn', createAuthnPart]]));
       const started = new Map(system.parts.map((p) => [p.name, p]));
       pki = pkiFrom(started);
       authn = authnFrom(started);

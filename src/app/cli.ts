@@ -132,7 +132,7 @@ export function registerAppCommands(program: Command, configOf: ConfigOf, open: 
     .action(async (options: { person: string; json?: boolean }, command: Command) => {
       const context = await open(command);
       try {
-        const enrolment = createEnrolmentService({ db: context.db, pki: await openPki(context), now: context.now, codeTtlMinutes: context.config.oob.enrolmentCodeMinutes });
+        const enrolment = createEnrolmentService({ db: context.db, pki: await openPki(context), now: context.now, codeTtlMinutes: context.config.authn.oob.enrolmentCodeMinutes });
         const code = await enrolment.createCode(options.person, `cli:${userInfo().username}`);
         const result = { code: code.code, qr: code.qr, personnummer: code.personnummer, expiresAt: code.expiresAt.toISOString() };
         if (options.json) console.log(JSON.stringify(result));

@@ -83,7 +83,7 @@ describe('eID certificate checks', () => {
   it('refuses a certificate from a foreign CA with the same names', async () => {
     const eid = await issue({ subject: 'CN=Tolvan, 2.5.4.5=191212121212', issuer: foreignCa, policies: [LOA3] });
     const result = await checkEidCertificate(eid.cert.toString('pem'), 'auth', {}, trust, now);
-    assert.deepEqual(result, { ok: false, reason: 'the certificate is not issued by a CA we trust' });
+    assert.deepEqual(result, { ok: false, reason: 'the certificate is not issued by a CA we trust', code: 'untrustedIssuer' });
   });
 
   it('refuses expired and not-yet-valid certificates', async () => {
@@ -98,13 +98,13 @@ describe('eID certificate checks', () => {
   it('refuses a revoked certificate', async () => {
     const eid = await person();
     revoked.add(eid.cert.serialNumber);
-    assert.deepEqual(await checkEidCertificate(eid.cert.toString('pem'), 'auth', {}, trust, now), { ok: false, reason: 'the certificate is revoked (keyCompromise)' });
+    assert.deepEqual(await checkEidCertificate(eid.cert.toString('pem'), 'auth', {}, trust, now), { ok: false, reason: 'the certificate is revoked (keyCompromise)', code: 'revoked' });
   });
 
   it('fails closed when revocation status is unknown', async () => {
     const eid = await person();
     const unsure: EidTrust = { ...trust, revocationStatus: async () => ({ status: 'unknown', evidence: null }) };
-    assert.deepEqual(await checkEidCertificate(eid.cert.toString('pem'), 'auth', {}, unsure, now), { ok: false, reason: 'the revocation status of the certificate cannot be established' });
+    assert.deepEqual(await checkEidCertificate(eid.cert.toString('pem'), 'auth', {}, unsure, now), { ok: false, reason: 'the revocation status of the certificate cannot be established', code: 'revocationUnknown' });
   });
 
   it('tells the user to pick the authentication certificate when they chose the signature one', async () => {
@@ -118,9 +118,9 @@ describe('eID certificate checks', () => {
     const asEid = await checkEidCertificate(personCa.cert.toString('pem'), 'auth', {}, trust, now);
     assert.ok(!asEid.ok);
     const noPolicy = await person({ policies: ['2.25.999'] });
-    assert.deepEqual(await checkEidCertificate(noPolicy.cert.toString('pem'), 'auth', {}, trust, now), { ok: false, reason: 'the certificate carries no policy of an eID we accept' });
+    assert.deepEqual(await checkEidCertificate(noPolicy.cert.toString('pem'), 'auth', {}, trust, now), { ok: false, reason: 'the certificate carries no policy of an eID we accept', code: 'policy' });
     for (const garbage of ['', 'not a certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----']) {
-      assert.deepEqual(await checkEidCertificate(garbage, 'auth', {}, trust, now), { ok: false, reason: 'the certificate cannot be read' });
+      assert.deepEqual(await checkEidCertificate(garbage, 'auth', {}, trust, now), { ok: false, reason: 'the certificate cannot be read', code: 'unreadable' });
     }
   });
 
@@ -128,9 +128,9 @@ describe('eID certificate checks', () => {
     const loa2 = await person({ policies: [LOA2] });
     const pem = loa2.cert.toString('pem');
     assert.ok((await checkEidCertificate(pem, 'auth', { personalIdentityNumber: '191212121212', minimumLoa: 2 }, trust, now)).ok);
-    assert.deepEqual(await checkEidCertificate(pem, 'auth', { personalIdentityNumber: '199001011234' }, trust, now), { ok: false, reason: 'the eID belongs to another person than the one asked for' });
-    assert.deepEqual(await checkEidCertificate(pem, 'auth', { minimumLoa: 3 }, trust, now), { ok: false, reason: 'the eID has assurance level 2; the service requires 3' });
-    assert.deepEqual(await checkEidCertificate(pem, 'auth', { certificatePolicies: [LOA3] }, trust, now), { ok: false, reason: 'the eID is not of a kind the service accepts (certificate policy)' });
+    assert.deepEqual(await checkEidCertificate(pem, 'auth', { personalIdentityNumber: '199001011234' }, trust, now), { ok: false, reason: 'the eID belongs to another person than the one asked for', code: 'requirement' });
+    assert.deepEqual(await checkEidCertificate(pem, 'auth', { minimumLoa: 3 }, trust, now), { ok: false, reason: 'the eID has assurance level 2; the service requires 3', code: 'requirement' });
+    assert.deepEqual(await checkEidCertificate(pem, 'auth', { certificatePolicies: [LOA3] }, trust, now), { ok: false, reason: 'the eID is not of a kind the service accepts (certificate policy)', code: 'requirement' });
   });
 
   describe('an app answer', () => {

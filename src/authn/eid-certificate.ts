@@ -37,7 +37,10 @@ export interface CheckedEid {
   readonly revocationEvidence: unknown;
 }
 
-export type EidCheck = { readonly ok: true; readonly eid: CheckedEid } | { readonly ok: false; readonly reason: string };
+/** Which rule refused the eID, for callers that guide the person (the card login's wrong-certificate advice). */
+export type EidRefusalCode = 'unreadable' | 'untrustedIssuer' | 'notValidNow' | 'notAnEid' | 'keyUsage' | 'policy' | 'revoked' | 'revocationUnknown' | 'requirement';
+
+export type EidCheck = { readonly ok: true; readonly eid: CheckedEid } | { readonly ok: false; readonly reason: string; readonly code: EidRefusalCode };
 
 const crypto = webcrypto as unknown as Crypto;
 
@@ -54,32 +57,32 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
   try {
     certificate = new x509.X509Certificate(pem);
   } catch {
-    return refuse('the certificate cannot be read');
+    return refuse('the certificate cannot be read', 'unreadable');
   }
   const chain = await buildChain(certificate, anchorsOf(trust), now);
-  if (!chain.ok) return chain;
+  if (!chain.ok) return refuse(chain.reason, chain.code);
   const issuer = chain.issuer;
-  if (!withinValidity(certificate, now)) return refuse(`the certificate is not valid now (valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()})`);
-  if (certificate.getExtension(x509.BasicConstraintsExtension)?.ca) return refuse('a CA certificate is not an eID');
+  if (!withinValidity(certificate, now)) return refuse(`the certificate is not valid now (valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()})`, 'notValidNow');
+  if (certificate.getExtension(x509.BasicConstraintsExtension)?.ca) return refuse('a CA certificate is not an eID', 'notAnEid');
   const usage = checkKeyUsage(certificate, kind);
-  if (usage) return refuse(usage);
+  if (usage) return refuse(usage, 'keyUsage');
   const policiesExtension = certificate.getExtension('2.5.29.32');
   let policies: string[] = [];
   try {
     policies = policiesExtension ? certificatePolicyOids(new Uint8Array(policiesExtension.value)) : [];
   } catch {
-    return refuse('the certificate policies cannot be read');
+    return refuse('the certificate policies cannot be read', 'policy');
   }
   const levels = policies.map((p) => trust.policyLoa[p]).filter((l): l is number => l !== undefined);
-  if (levels.length === 0) return refuse('the certificate carries no policy of an eID we accept');
+  if (levels.length === 0) return refuse('the certificate carries no policy of an eID we accept', 'policy');
   const loa = Math.max(...levels);
   const identifier = nameValue(certificate, SERIAL_NUMBER_OID);
-  if (!identifier) return refuse('the certificate names no identifier (subject serialNumber)');
+  if (!identifier) return refuse('the certificate names no identifier (subject serialNumber)', 'notAnEid');
   const revocation = await trust.revocationStatus(certificate, issuer);
-  if (revocation.status === 'revoked') return refuse(`the certificate is revoked${revocation.reason ? ` (${revocation.reason})` : ''}`);
-  if (revocation.status !== 'good') return refuse('the revocation status of the certificate cannot be established');
+  if (revocation.status === 'revoked') return refuse(`the certificate is revoked${revocation.reason ? ` (${revocation.reason})` : ''}`, 'revoked');
+  if (revocation.status !== 'good') return refuse('the revocation status of the certificate cannot be established', 'revocationUnknown');
   const unmet = unmetRequirement(requirements, identifier, policies, loa);
-  if (unmet) return refuse(unmet);
+  if (unmet) return refuse(unmet, 'requirement');
   const givenName = nameValue(certificate, GIVEN_NAME_OID);
   const surname = nameValue(certificate, SURNAME_OID);
   const commonName = nameValue(certificate, COMMON_NAME_OID);
@@ -99,8 +102,8 @@ export async function checkEidCertificate(pem: string, kind: OrderKind, requirem
   };
 }
 
-function refuse(reason: string): EidCheck {
-  return { ok: false, reason };
+function refuse(reason: string, code: EidRefusalCode): EidCheck {
+  return { ok: false, reason, code };
 }
 
 function withinValidity(certificate: x509.X509Certificate, now: Date): boolean {
@@ -135,21 +138,21 @@ function signedBy(certificate: x509.X509Certificate, issuer: x509.X509Certificat
 }
 
 /** Walks issuer by issuer to a self-signed anchor, verifying every signature; returns the leaf's issuer. */
-async function buildChain(leaf: x509.X509Certificate, anchors: x509.X509Certificate[], now: Date): Promise<{ ok: true; issuer: x509.X509Certificate } | { ok: false; reason: string }> {
+async function buildChain(leaf: x509.X509Certificate, anchors: x509.X509Certificate[], now: Date): Promise<{ ok: true; issuer: x509.X509Certificate } | { ok: false; reason: string; code: EidRefusalCode }> {
   let current = leaf;
   let leafIssuer: x509.X509Certificate | undefined;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
     const issuer = await findIssuer(current, anchors);
-    if (!issuer) return { ok: false, reason: depth === 0 ? 'the certificate is not issued by a CA we trust' : `the CA ${current.subject} does not chain to a trusted root` };
-    if (!withinValidity(issuer, now)) return { ok: false, reason: `the issuing CA ${issuer.subject} is not valid now` };
+    if (!issuer) return { ok: false, code: 'untrustedIssuer', reason: depth === 0 ? 'the certificate is not issued by a CA we trust' : `the CA ${current.subject} does not chain to a trusted root` };
+    if (!withinValidity(issuer, now)) return { ok: false, code: 'untrustedIssuer', reason: `the issuing CA ${issuer.subject} is not valid now` };
     const constraints = issuer.getExtension(x509.BasicConstraintsExtension);
     const keyUsage = issuer.getExtension(x509.KeyUsagesExtension);
-    if (!constraints?.ca || (keyUsage && !(keyUsage.usages & x509.KeyUsageFlags.keyCertSign))) return { ok: false, reason: `${issuer.subject} is not a CA` };
+    if (!constraints?.ca || (keyUsage && !(keyUsage.usages & x509.KeyUsageFlags.keyCertSign))) return { ok: false, code: 'untrustedIssuer', reason: `${issuer.subject} is not a CA` };
     leafIssuer ??= issuer;
     if (issuer.subject === issuer.issuer && (await signedBy(issuer, issuer))) return { ok: true, issuer: leafIssuer };
     current = issuer;
   }
-  return { ok: false, reason: 'the certificate chain is too long' };
+  return { ok: false, code: 'untrustedIssuer', reason: 'the certificate chain is too long' };
 }
 
 async function findIssuer(certificate: x509.X509Certificate, anchors: x509.X509Certificate[]): Promise<x509.X509Certificate | undefined> {

@@ -3,10 +3,16 @@ export type { OrderService, OrderServiceOptions, OrderKind, OrderTokens, Challen
 export { qrContent, parseQr } from './qr.ts';
 export { addCaller, authenticateCaller, CallerError, type Caller } from './callers.ts';
 export { authnRoutes } from './http.ts';
-export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type RevocationStatus } from './eid-certificate.ts';
+export { checkEidCertificate, type EidTrust, type CheckedEid, type EidCheck, type EidRefusalCode, type RevocationStatus } from './eid-certificate.ts';
 export { createAnswerVerifier, type AnswerVerifierOptions, type KnownPerson } from './verify-answer.ts';
 export { createAuthnPart, authnFrom, type AuthnServices } from './part.ts';
 export { createEnrolmentService, EnrolmentError, normaliseCode, MAX_ACTIVE_MOBILE_EIDS, ENROLMENT_CODE_MINUTES, ENROLMENT_QR_PREFIX } from './enrolment.ts';
 export type { EnrolmentService, EnrolmentDependencies, EnrolmentCode, EnrolledMobileEid, MobileEidRecord, EnrolmentErrorCode } from './enrolment.ts';
 export { oobConfigSchema, type OobConfig } from './oob-config.ts';
 export { DEMO_PIN } from './demo.ts';
+export { checkCardCertificate, summarize as summarizeCertificate, type CardOutcome, type CardLogin, type CardRefusalCode, type CertificateSummary } from './card-check.ts';
+export { createCardLoginService, type CardLoginService, type CardLoginRequest } from './card-login.ts';
+export { cardRefusalAdvice, certificateFacts, restartBrowserPage } from './card-pages.ts';
+export { cardLoginConfigSchema, rollingHost, type CardLoginConfig } from './card-config.ts';
+export { openClientCertificateListener, peerCertificatePem, type ClientCertificateListener } from './client-certificate-listener.ts';
+export { checkFunctionClientCertificate, subjectDnMatches, type FunctionClientCheck } from './function-client.ts';

@@ -7,6 +7,7 @@ import { oobConfigSchema } from '../authn/oob-config.ts';
 import { jobsConfigSchema } from '../jobs/config.ts';
 import { mailConfigSchema } from '../mail/config.ts';
 import { housekeepingConfigSchema } from '../housekeeping/config.ts';
+import { cardLoginConfigSchema } from '../authn/card-config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -50,10 +51,10 @@ export const configSchema = z.strictObject({
   pki: pkiConfigSchema.prefault({}),
   directory: directoryConfigSchema.prefault({}),
   oidc: oidcConfigSchema.prefault({}),
-  oob: oobConfigSchema.prefault({}),
   jobs: jobsConfigSchema.prefault({}),
   mail: mailConfigSchema.prefault({}),
   housekeeping: housekeepingConfigSchema.prefault({}),
+  authn: z.strictObject({ oob: oobConfigSchema.prefault({}), mtls: cardLoginConfigSchema.prefault({}) }).prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z

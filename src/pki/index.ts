@@ -49,7 +49,7 @@ export function pkiFrom(started: ReadonlyMap<string, Part>): Pki {
 export { pkiConfigSchema, type PkiConfig, KEY_ALGORITHMS, type KeyAlgorithmName } from './config.ts';
 export { CA_IDS, isCaId, PkiSetupError, type CaId, type LoadedCa } from './hierarchy.ts';
 export { KeyDecryptionError } from './keys.ts';
-export { PROFILES, PROFILE_NAMES, isProfileName, type Profile, type ProfileName } from './profiles.ts';
+export { PROFILES, PROFILE_NAMES, POLICY_SUFFIX, isProfileName, type Profile, type ProfileName } from './profiles.ts';
 export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
 export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
 export { OCSP_STATUS } from './ocsp.ts';

@@ -13,7 +13,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['directory', createDirectoryPart],
   ['mail', createMailPart],
   ['authn', createAuthnPart],
-  ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders })],
+  ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins, functionClients: (_context, started) => authnFrom(started) })],
   ['housekeeping', createHousekeepingPart],
 ]);
 

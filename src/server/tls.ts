@@ -28,9 +28,9 @@ const VALIDITY_DAYS = 90;
  * The HTTPS certificate, made once per data folder and reused while it is
  * valid, names every host and comes from the same kind of issuer.
  */
-export async function loadOrCreateServerCertificate(dataDir: string, hostNames: readonly string[], make: ServerCertificateMaker, now = new Date()): Promise<TlsCredentials> {
+export async function loadOrCreateServerCertificate(dataDir: string, hostNames: readonly string[], make: ServerCertificateMaker, now = new Date(), folder = 'tls'): Promise<TlsCredentials> {
   const persist = dataDir !== 'memory://';
-  const dir = join(dataDir, 'tls');
+  const dir = join(dataDir, folder);
   const paths = { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'server-ca.crt') };
   if (persist) {
     const existing = await readFiles(paths);

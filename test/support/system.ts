@@ -8,7 +8,8 @@ export async function startTestSystem(
   available?: ReadonlyMap<string, PartFactory>,
 ): Promise<RunningSystem & { config: Config }> {
   const config = loadConfig({
-    env: { DATABASE_URL: undefined, REDIS_URL: undefined },
+    // The client-certificate listeners on free ports too (overrides still win).
+    env: { DATABASE_URL: undefined, REDIS_URL: undefined, TILLIT_AUTHN__MTLS__PORT: '0', TILLIT_OIDC__MTLS__PORT: '0' },
     overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, log: { level: 'silent' }, ...overrides },
   });
   const system = await startSystem(config, { log: pino({ level: process.env['TEST_LOG'] ?? 'silent' }), ...(available ? { available } : {}) });

@@ -48,4 +48,17 @@ describe(`tillit clients (${databaseTargets()[0]!.name})`, () => {
     await assert.rejects(run('clients', 'show', added.clientId), /no client/);
     await assert.rejects(run('clients', 'add', '--name', 'X', '--redirect-uri', 'http://x.example/cb'), /only https/);
   });
+
+  it('adds a card-login client that authenticates with its function certificate (tls_client_auth)', async () => {
+    const dn = 'CN=Journal backend, 2.5.4.5=SE2321000016-F001, O=Region Demo';
+    const added = JSON.parse(await run('clients', 'add', '--name', 'Journal backend', '--redirect-uri', 'https://j.example/cb', '--methods', 'mtls', '--auth-method', 'tls_client_auth', '--tls-subject-dn', dn, '--json'));
+    assert.equal(added.secret, null);
+    assert.deepEqual(added.methods, ['mtls']);
+    const metadata = (await clientMetadata(db, await openSealer(config), added.clientId))!;
+    assert.equal(metadata['token_endpoint_auth_method'], 'tls_client_auth');
+    assert.equal(metadata['tls_client_auth_subject_dn'], dn);
+    assert.equal(metadata['client_secret'], undefined);
+    await assert.rejects(run('clients', 'add', '--name', 'X', '--redirect-uri', 'https://x.example/cb', '--auth-method', 'tls_client_auth'), /--tls-subject-dn/);
+    await assert.rejects(run('clients', 'add', '--name', 'X', '--redirect-uri', 'https://x.example/cb', '--tls-subject-dn', dn), /only for tls_client_auth/);
+  });
 });

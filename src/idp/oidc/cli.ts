@@ -19,6 +19,7 @@ interface AddOptions {
   claims?: string[];
   backchannelLogoutUri?: string;
   refreshTokens?: boolean;
+  tlsSubjectDn?: string;
   json?: boolean;
 }
 
@@ -33,7 +34,8 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
     .requiredOption('--redirect-uri <uri>', 'redirect URI (repeat for several)', collect)
     .option('--post-logout-redirect-uri <uri>', 'where RP-initiated logout may return (repeat for several)', collect)
     .option('--public', 'a browser or native app without a secret (PKCE only)')
-    .option('--auth-method <method>', 'client_secret_basic (default), client_secret_post or private_key_jwt')
+    .option('--auth-method <method>', 'client_secret_basic (default), client_secret_post, private_key_jwt or tls_client_auth')
+    .option('--tls-subject-dn <dn>', 'for tls_client_auth: subject DN of its function certificate, e.g. "CN=Journal, 2.5.4.5=SE2321000016-F001, O=Region"')
     .option('--jwks-uri <uri>', "the client's JWKS (for private_key_jwt)")
     .option('--methods <list>', 'login methods it accepts: oob-other,oob-same,mtls', commaList)
     .option('--claims <list>', 'claims it may receive (requests for more are cut)', commaList)
@@ -53,6 +55,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
           ...(options.claims ? { allowedClaims: options.claims } : {}),
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
           ...(options.refreshTokens ? { refreshTokens: true } : {}),
+          ...(options.tlsSubjectDn ? { tlsClientAuthSubjectDn: options.tlsSubjectDn } : {}),
         });
         if (options.json) console.log(JSON.stringify({ ...view(client), secret }));
         else console.log(`client ${client.clientId} (${client.displayName}) registered${secret ? `\nsecret: ${secret}\nIt is not shown again; \`tillit clients rotate-secret ${client.clientId}\` makes a new one.` : ''}`);

@@ -1,4 +1,6 @@
+import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import type { Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from './claims.ts';
 import type { Sealer } from './sealing.ts';
@@ -7,7 +9,7 @@ import type { Sealer } from './sealing.ts';
 export const LOGIN_METHODS = ['oob-other', 'oob-same', 'mtls'] as const;
 export type LoginMethod = (typeof LOGIN_METHODS)[number];
 
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'] as const;
 export type ClientAuthMethod = (typeof AUTH_METHODS)[number];
 
 export interface ClientRecord {
@@ -23,6 +25,8 @@ export interface ClientRecord {
   readonly backchannelLogoutUri: string | null;
   /** May receive refresh tokens (with scope offline_access). */
   readonly refreshTokens: boolean;
+  /** For `tls_client_auth`: the subject DN of the client's function certificate. */
+  readonly tlsClientAuthSubjectDn: string | null;
   readonly createdAt: Date;
 }
 
@@ -38,6 +42,7 @@ export interface NewClient {
   readonly allowedClaims?: readonly string[];
   readonly backchannelLogoutUri?: string;
   readonly refreshTokens?: boolean;
+  readonly tlsClientAuthSubjectDn?: string;
 }
 
 export class ClientError extends Error {
@@ -46,7 +51,8 @@ export class ClientError extends Error {
 
 const COLUMNS = `client_id as "clientId", display_name as "displayName", redirect_uris as "redirectUris",
   post_logout_redirect_uris as "postLogoutRedirectUris", public, token_endpoint_auth_method as "tokenEndpointAuthMethod",
-  jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", refresh_tokens as "refreshTokens", created_at as "createdAt"`;
+  jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", refresh_tokens as "refreshTokens",
+  tls_client_auth_subject_dn as "tlsClientAuthSubjectDn", created_at as "createdAt"`;
 
 const secretPurpose = (clientId: string) => `client-secret:${clientId}`;
 const newSecret = () => randomBytes(32).toString('base64url');
@@ -57,8 +63,8 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
   const secret = client.tokenEndpointAuthMethod.startsWith('client_secret') ? newSecret() : null;
   const [row] = await db.query<ClientRecord>(
     `insert into oidc_clients (client_id, display_name, redirect_uris, post_logout_redirect_uris, public, secret_encrypted,
-       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri, refresh_tokens)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${COLUMNS}`,
+       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri, refresh_tokens, tls_client_auth_subject_dn)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning ${COLUMNS}`,
     [
       clientId,
       client.displayName,
@@ -72,6 +78,7 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
       client.allowedClaims,
       client.backchannelLogoutUri,
       client.refreshTokens,
+      client.tlsClientAuthSubjectDn,
     ],
   );
   return { client: row!, secret };
@@ -88,6 +95,9 @@ function checkNewClient(input: NewClient) {
   if (!isPublic && tokenEndpointAuthMethod === 'none') throw new ClientError('a confidential client needs an authentication method other than none');
   if (tokenEndpointAuthMethod === 'private_key_jwt' && !input.jwksUri) throw new ClientError('private_key_jwt needs the client’s JWKS URI');
   if (input.jwksUri) checkUri(input.jwksUri);
+  if (tokenEndpointAuthMethod === 'tls_client_auth' && !input.tlsClientAuthSubjectDn?.trim()) throw new ClientError('tls_client_auth needs the subject DN of the client’s function certificate (--tls-subject-dn)');
+  if (input.tlsClientAuthSubjectDn !== undefined && tokenEndpointAuthMethod !== 'tls_client_auth') throw new ClientError('a subject DN is only for tls_client_auth');
+  if (input.tlsClientAuthSubjectDn !== undefined && !isDistinguishedName(input.tlsClientAuthSubjectDn)) throw new ClientError(`not a distinguished name: ${input.tlsClientAuthSubjectDn} (write it as CN=…, O=…; the identifier as 2.5.4.5=…)`);
   const methods = input.methods?.length ? [...new Set(input.methods)] : ['oob-other', 'oob-same'];
   for (const method of methods) if (!(LOGIN_METHODS as readonly string[]).includes(method)) throw new ClientError(`unknown login method ${method} (known: ${LOGIN_METHODS.join(', ')})`);
   const allowedClaims = input.allowedClaims?.length ? [...new Set(input.allowedClaims)] : [...DEFAULT_ALLOWED_CLAIMS];
@@ -103,7 +113,16 @@ function checkNewClient(input: NewClient) {
     allowedClaims,
     backchannelLogoutUri: input.backchannelLogoutUri ?? null,
     refreshTokens: input.refreshTokens ?? false,
+    tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn?.trim() ?? null,
   };
+}
+
+function isDistinguishedName(text: string): boolean {
+  try {
+    return new x509.Name(text).toJSON().length > 0;
+  } catch {
+    return false;
+  }
 }
 
 function checkUri(uri: string): void {
@@ -155,6 +174,7 @@ export async function clientMetadata(db: Queryable, sealer: Sealer, clientId: st
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
     ...(row.sealed ? { client_secret: sealer.open(row.sealed, secretPurpose(row.clientId)) } : {}),
     ...(row.jwksUri ? { jwks_uri: row.jwksUri } : {}),
+    ...(row.tlsClientAuthSubjectDn ? { tls_client_auth_subject_dn: row.tlsClientAuthSubjectDn } : {}),
     ...(row.backchannelLogoutUri ? { backchannel_logout_uri: row.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     subject_type: 'pairwise',
     ...(row.public ? { application_type: 'web' } : {}),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, secret } from '../../config/fields.ts';
+import { flag, httpUrl, port, secret } from '../../config/fields.ts';
 
 const seconds = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 
@@ -38,6 +38,19 @@ export const oidcConfigSchema = z.strictObject({
   allowPrivateNetworkCalls: flag.default(false),
   /** How long a person has to finish the login pages. */
   interactionSeconds: seconds(600, 60),
+  /**
+   * RFC 8705 endpoint aliases (token, introspection, revocation, userinfo) on
+   * a listener that asks for client certificates, for clients registered with
+   * `tls_client_auth`; the pages' server never asks browsers for one.
+   */
+  mtls: z
+    .strictObject({
+      enabled: flag.default(true),
+      port: port.default(8445),
+      /** How clients reach the aliases; unset: the host of `server.publicBaseUrl` on `port`. */
+      publicBaseUrl: httpUrl.optional(),
+    })
+    .prefault({}),
 });
 
 export type OidcConfig = z.infer<typeof oidcConfigSchema>;

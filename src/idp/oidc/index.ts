@@ -2,13 +2,14 @@ import { randomBytes, type JsonWebKey } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { createOrderService, type AnswerVerifier, type AuthnServices, type CardLoginService, type ClientCertificateListener, type OrderService } from '../../authn/index.ts';
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
 import { createSessionStore, readCookie, SSO_COOKIE } from '../session/index.ts';
 import { demoRoutes, ensureDemoClient } from './demo.ts';
 import { interactionRoutes } from './interactions.ts';
+import { ALIASED_PATHS, checkRequestCertificate } from './mtls.ts';
 import { rotateSigningKeys, type RotationPolicy } from './keys.ts';
 import { buildProvider } from './provider.ts';
 import { createSealer, loadEncryptionKey, type Sealer } from './sealing.ts';
@@ -26,6 +27,10 @@ export interface OidcPartOptions {
    * serves `/app/v1` (the authentication part).
    */
   readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
+  /** Card login over mutual TLS (method `mtls`); without it the login pages do not offer it. */
+  readonly cardLogins?: (context: PartContext, started: ReadonlyMap<string, Part>) => CardLoginService | undefined;
+  /** Listens for and checks function client certificates (RFC 8705 `tls_client_auth`); without it the method is not offered. */
+  readonly functionClients?: (context: PartContext, started: ReadonlyMap<string, Part>) => Pick<AuthnServices, 'openClientCertificateListener' | 'checkFunctionClient'>;
   /** How often this node looks for due key rotations. */
   readonly keyCheckIntervalMs?: number;
 }
@@ -44,6 +49,20 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const secrets = await installationSecrets(db, sealer);
     const sessions = createSessionStore(ephemeral, { ttlMs: oidc.ssoSessionSeconds * 1000, now });
     const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const cardLogins = options.cardLogins?.(context, started);
+    const functionClients = oidc.mtls.enabled ? options.functionClients?.(context, started) : undefined;
+    let aliasListener: ClientCertificateListener | undefined;
+    let mtlsAliasBaseUrl: string | undefined;
+    if (functionClients) {
+      const host = new URL(config.server.publicBaseUrl).hostname.replace(/^\[|\]$/g, '');
+      aliasListener = await functionClients.openClientCertificateListener({
+        hostNames: [...new Set([host, 'localhost', '127.0.0.1'])],
+        port: oidc.mtls.port,
+        folder: 'tls-oidc-mtls',
+        routes: providerRoutes(() => provider, { paths: Object.values(ALIASED_PATHS), prepare: (request) => checkRequestCertificate(request, functionClients.checkFunctionClient) }),
+      });
+      mtlsAliasBaseUrl = oidc.mtls.publicBaseUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${aliasListener.port}`;
+    }
     const loadPerson = (personnummer: string): Promise<PersonView | null> => loginAttributes(db, personnummer);
     const policy: RotationPolicy = {
       rotationMs: oidc.keyRotationDays * 86_400_000,
@@ -52,7 +71,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       keepRetiredMs: Math.max(oidc.idTokenSeconds, oidc.accessTokenSeconds, oidc.refreshTokenSeconds) * 1000,
     };
     const build = (signingKeys: JsonWebKey[]) => {
-      const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now });
+      const provider = buildProvider({ issuer, config: oidc, db, ephemeral, sealer, sessions, signingKeys, cookieKeys: secrets.cookieKeys, pairwiseKey: secrets.pairwiseKey, loadPerson, now, ...(mtlsAliasBaseUrl ? { mtlsAliasBaseUrl } : {}) });
       // X-Forwarded-* only from a proxy the configuration trusts.
       provider.proxy = config.server.trustProxy;
       provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
@@ -98,7 +117,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
         { href: '/oidc/.well-known/openid-configuration', label: { sv: 'OpenID Connect discovery', en: 'OpenID Connect discovery' } },
       ],
       https: async (app: FastifyInstance) => {
-        await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, loadPerson, now }));
+        await app.register(interactionRoutes({ provider: () => provider, config: oidc, db, ephemeral, sessions, orders, ...(cardLogins ? { cardLogins, publicBaseUrl: config.server.publicBaseUrl } : {}), loadPerson, now }));
         await app.register(providerRoutes(() => provider));
         if (demo) await app.register(demoRoutes({ baseUrl: config.server.publicBaseUrl, db, sealer, ephemeral }));
         app.get('/.well-known/openid-configuration', async (_request, reply) => reply.redirect('/oidc/.well-known/openid-configuration', 308));
@@ -106,6 +125,7 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       ...(demo ? { seedDemo: async () => [`Demo e-service (OpenID Connect): ${config.server.publicBaseUrl}/demo`] } : {}),
       async stop() {
         clearInterval(timer);
+        await aliasListener?.close();
       },
     };
     return part;
@@ -122,7 +142,7 @@ const fingerprint = (keys: readonly JsonWebKey[]) => keys.map((k) => `${k.kid}:$
  * request: Fastify must not read the body first, so this plugin parses none,
  * and the page headers (CSP, frame denial) are copied onto the raw response.
  */
-function providerRoutes(provider: () => Provider) {
+function providerRoutes(provider: () => Provider, options: { paths?: readonly string[]; prepare?: (request: FastifyRequest) => Promise<void> } = {}) {
   // callback() composes the Koa middleware: once per provider instance, not per request.
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const handlerOf = (current: Provider) => {
@@ -134,6 +154,7 @@ function providerRoutes(provider: () => Provider) {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      await options.prepare?.(request);
       reply.hijack();
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
       const raw = request.raw as typeof request.raw & { originalUrl?: string };
@@ -141,8 +162,7 @@ function providerRoutes(provider: () => Provider) {
       raw.url = raw.url!.slice('/oidc'.length) || '/';
       await handlerOf(provider())(raw, reply.raw);
     };
-    app.all('/oidc', handler);
-    app.all('/oidc/*', handler);
+    for (const path of options.paths ?? ['/oidc', '/oidc/*']) app.all(path, handler);
   };
 }
 

@@ -3,7 +3,7 @@ import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import qrcode from 'qrcode-generator';
-import { qrContent, type OrderService } from '../../authn/index.ts';
+import { cardRefusalAdvice, qrContent, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { EphemeralStore } from '../../store/index.ts';
@@ -12,7 +12,7 @@ import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, t
 import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from './claims.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
+import { cardRefusalPage, commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
 import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
@@ -22,6 +22,10 @@ export interface InteractionDependencies {
   readonly ephemeral: EphemeralStore;
   readonly sessions: SessionStore;
   readonly orders: OrderService;
+  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
+  readonly cardLogins?: CardLoginService;
+  /** Where the card login sends the browser back (this installation's public origin). */
+  readonly publicBaseUrl?: string;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly now: () => number;
 }
@@ -49,7 +53,12 @@ interface LoginRequest {
 }
 
 const pendingKey = (uid: string) => `idp:pending:${uid}`;
+/** The card login an interaction waits for: its request on the authentication service, and where a new attempt starts. */
+const cardKey = (uid: string) => `idp:card:${uid}`;
 const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
+/** `amr` values: the method, except card login, which is TLS client authentication (domain.md §9). */
+export const TLS_CLIENT_AMR = 'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient';
+const amrOf = (method: AuthnMethod) => (method === 'mtls' ? TLS_CLIENT_AMR : method);
 
 /**
  * The login pages under `/oidc/interaction/:uid`: method choice → QR page
@@ -59,6 +68,7 @@ const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
  */
 export function interactionRoutes(deps: InteractionDependencies) {
   const loginJs = readFile(new URL('./login.js', import.meta.url));
+  const offered: readonly AuthnMethod[] = deps.cardLogins ? [...OOB_METHODS, 'mtls'] : OOB_METHODS;
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
 
@@ -69,7 +79,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       if (!login) return reply;
       const sso = await liveSession(request, login);
       if (sso) return afterAuthentication(request, reply, login, sso);
-      const methods = login.client.methods.filter((m) => OOB_METHODS.includes(m));
+      const methods = login.client.methods.filter((m) => offered.includes(m));
       if (methods.length === 1) return startOrder(request, reply, login, methods[0]!);
       return sendPage(reply, methodPage(localeOf(request), request.url, login.uid, login.client.displayName, methods));
     });
@@ -78,7 +88,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
       const method = request.body?.method as AuthnMethod;
-      if (!OOB_METHODS.includes(method) || !login.client.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
+      if (!offered.includes(method) || !login.client.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
       return startOrder(request, reply, login, method);
     });
 
@@ -115,12 +125,43 @@ export function interactionRoutes(deps: InteractionDependencies) {
       return finish(request, reply, { error: 'access_denied', error_description: 'the person cancelled the login' });
     });
 
+    app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid/card/start', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      if (!offered.includes('mtls') || !login.client.methods.includes('mtls')) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
+      return startCardLogin(reply, login);
+    });
+
+    /** Back from the card login's rolling host with a one-time handle on the outcome. */
+    app.get<{ Params: { uid: string }; Querystring: { card?: string } }>('/oidc/interaction/:uid/card', async (request, reply) => {
+      const login = await loadRequest(request, reply);
+      if (!login) return reply;
+      const raw = await deps.ephemeral.get(cardKey(login.uid));
+      if (!raw || !deps.cardLogins) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      const pending = JSON.parse(raw) as { requestId: string; startPath: string };
+      const outcome = await deps.cardLogins.redeem(request.query.card, pending.requestId);
+      if (!outcome) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      const locale = localeOf(request);
+      if (!outcome.ok) {
+        request.log.info({ decision: 'oidc card login refused', code: outcome.code, clientId: login.client.clientId }, outcome.reason);
+        const otherMethods = login.client.methods.filter((m) => offered.includes(m)).length > 1;
+        return sendPage(reply, cardRefusalPage(locale, request.url, login.uid, login.client.displayName, cardRefusalAdvice(locale, outcome, pending.startPath), otherMethods));
+      }
+      if (!(await deps.ephemeral.take(cardKey(login.uid)))) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      await deps.cardLogins.end(pending.requestId);
+      const card = outcome.login;
+      const session = await deps.sessions.create({ subject: card.user, method: 'mtls', loa: card.loa, authTime: Math.floor(deps.now() / 1000), certificatePem: card.certificatePem });
+      await deps.ephemeral.set(`idp:fresh:${login.uid}`, session.id, deps.config.interactionSeconds * 1000);
+      reply.header('set-cookie', sessionCookie(session, deps.config.ssoSessionSeconds));
+      return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+    });
+
     app.post<{ Params: { uid: string }; Body: { choice?: string } }>('/oidc/interaction/:uid/choose', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
       const sso = await liveSession(request, login);
       if (!sso) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
-      const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+      const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
       const need = choiceNeeded(person, login.granted, login.requested);
       const picked = String(request.body?.choice ?? '');
       if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login, sso, { kind: 'commission', hsaId: picked });
@@ -174,6 +215,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
   }
 
   async function startOrder(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, method: AuthnMethod) {
+    if (method === 'mtls') return startCardLogin(reply, login);
     const pinnedPerson = pinnedValues(login.requested, 'personalIdentityNumber');
     const requirements = {
       ...(pinnedPerson?.size === 1 ? { personalIdentityNumber: [...pinnedPerson][0]! } : {}),
@@ -183,6 +225,20 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const pending: PendingLogin = { method, ...tokens, startedAt: deps.now() };
     await deps.ephemeral.set(pendingKey(login.uid), JSON.stringify(pending), deps.config.interactionSeconds * 1000);
     return reply.redirect(`/oidc/interaction/${login.uid}/wait`, 303);
+  }
+
+  /** A card login on the authentication service; the browser goes to its first rolling host and comes back to `/card`. */
+  async function startCardLogin(reply: FastifyReply, login: LoginRequest) {
+    const one = (name: string) => {
+      const pins = pinnedValues(login.requested, name);
+      return pins?.size === 1 ? [...pins][0]! : undefined;
+    };
+    const person = one('personalIdentityNumber');
+    const hsaId = one('employeeHsaId');
+    const requirements = { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(login.minimumLoa ? { minimumLoa: login.minimumLoa } : {}) };
+    const { requestId, startPath } = await deps.cardLogins!.begin({ requester: requesterOf(login.client), returnTo: `${deps.publicBaseUrl}/oidc/interaction/${login.uid}/card`, requirements });
+    await deps.ephemeral.set(cardKey(login.uid), JSON.stringify({ requestId, startPath }), deps.config.interactionSeconds * 1000);
+    return reply.redirect(startPath, 303);
   }
 
   /** Collects the order once; a completed order becomes the SSO session (exactly once, whichever poll sees it first). */
@@ -218,7 +274,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
   }
 
   async function afterAuthentication(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, sso: SsoSession) {
-    const person = sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null;
+    const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
     const need = choiceNeeded(person, login.granted, login.requested);
     const locale = localeOf(request);
     if (need.ask === 'impossible') {
@@ -249,7 +305,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
     await deps.ephemeral.set(grantRecordKey(grantId), JSON.stringify(record), deps.config.refreshTokenSeconds * 1000);
     await deps.sessions.addParticipant(sso.id, { protocol: 'oidc', clientId: login.client.clientId });
     return finish(request, reply, {
-      login: { accountId, acr: acrOf(deps.config, sso.loa), amr: [sso.method], ts: sso.authTime, remember: true },
+      login: { accountId, acr: acrOf(deps.config, sso.loa), amr: [amrOf(sso.method)], ts: sso.authTime, remember: true },
       consent: { grantId },
     });
   }
@@ -258,6 +314,13 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const url = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
     return reply.redirect(url, 303);
   }
+}
+
+/** An eID that names an HSA-id (a card's HSA-id certificate) logs in as that service identity: only it and its commissions are offered. */
+function asLoggedIn(person: PersonView | null, sso: SsoSession): PersonView | null {
+  const hsaId = sso.subject.hsaId;
+  if (!person || !hsaId) return person;
+  return { ...person, serviceIdentities: person.serviceIdentities.filter((s) => s.hsaId === hsaId) };
 }
 
 function loginOf(sso: SsoSession): LoginRecord {

@@ -1,6 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { CommissionView, ServiceIdentityView } from '../../directory/index.ts';
-import { defineMessages, html, pickLocale, raw, renderPage, type Locale } from '../../web/index.ts';
+import { defineMessages, html, pickLocale, raw, renderPage, type Locale, type SafeHtml } from '../../web/index.ts';
 import type { LoginMethod } from './clients.ts';
 
 const sv = {
@@ -36,6 +36,7 @@ const sv = {
   'error.unknownMethod': 'Det inloggningssättet finns inte för den här e-tjänsten.',
   'error.unknownClient': 'E-tjänsten är inte längre registrerad.',
   'wait.retry': 'Försök igen',
+  'card.otherMethod': 'Välj ett annat sätt att legitimera dig',
   'logout.title': 'Logga ut',
   'logout.question': 'Vill du logga ut från alla e-tjänster du loggat in till med Tillit?',
   'logout.yes': 'Ja, logga ut',
@@ -79,6 +80,7 @@ const en: Record<Key, string> = {
   'error.unknownMethod': 'That login method is not offered for this e-service.',
   'error.unknownClient': 'The e-service is no longer registered.',
   'wait.retry': 'Try again',
+  'card.otherMethod': 'Choose another way to identify yourself',
   'logout.title': 'Log out',
   'logout.question': 'Do you want to log out of every e-service you logged in to with Tillit?',
   'logout.yes': 'Yes, log out',
@@ -125,7 +127,12 @@ export function methodPage(locale: Locale, currentUrl: string, uid: string, clie
     body: html`${heading(t('login.to').replace('{client}', clientName))}
 <p class="ds-paragraph">${t('login.chooseMethod')}</p>
 <form method="post" action="/oidc/interaction/${uid}/start">
-${methods.map((m) => html`<p><button class="ds-button" data-variant="primary" type="submit" name="method" value="${m}">${t(`method.${m}`)}</button></p>`)}
+${methods.map((m) =>
+  // Card login is a link: a form's CSP form-action would also bind the redirects that follow it, to the rolling card hosts.
+  m === 'mtls'
+    ? html`<p><a class="ds-button" data-variant="primary" href="/oidc/interaction/${uid}/card/start">${t(`method.${m}`)}</a></p>`
+    : html`<p><button class="ds-button" data-variant="primary" type="submit" name="method" value="${m}">${t(`method.${m}`)}</button></p>`,
+)}
 </form>`,
   });
 }
@@ -148,6 +155,20 @@ export function waitPage(locale: Locale, currentUrl: string, uid: string, client
 <form method="post" action="/oidc/interaction/${uid}/cancel"><button class="ds-button" data-variant="tertiary" type="submit">${t('wait.cancel')}</button></form>
 </div>
 <script src="/oidc/assets/login.js"></script>`,
+  });
+}
+
+/** A refused card login: the authentication service's advice (what was chosen, what to choose), a new attempt, another method, cancel. */
+export function cardRefusalPage(locale: Locale, currentUrl: string, uid: string, clientName: string, advice: SafeHtml, otherMethods: boolean): string {
+  const t = loginMessages(locale);
+  return renderPage({
+    locale,
+    title: t('wait.title'),
+    currentUrl,
+    body: html`${heading(t('login.to').replace('{client}', clientName))}
+${advice}
+${otherMethods ? html`<p><a class="ds-link" href="/oidc/interaction/${uid}">${t('card.otherMethod')}</a></p>` : html``}
+<form method="post" action="/oidc/interaction/${uid}/cancel"><button class="ds-button" data-variant="tertiary" type="submit">${t('wait.cancel')}</button></form>`,
   });
 }
 

@@ -8,6 +8,7 @@ import { buildClaims, grantedClaims, mayNeedChoice, parseClaimsParameter, SCOPES
 import { clientMetadata, findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
 import { renderLogoutPage, renderOidcError, renderLoggedOutPage } from './pages.ts';
+import { mtlsEndpointAliases, mtlsFeature } from './mtls.ts';
 import type { Sealer } from './sealing.ts';
 
 /** What one client login leaves behind for the tokens of its grant: who, how, and what they chose. */
@@ -29,6 +30,8 @@ export interface ProviderDependencies {
   readonly pairwiseKey: Uint8Array;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly now: () => number;
+  /** Base URL of the RFC 8705 endpoint aliases (client certificates asked for there); none: no `tls_client_auth`. */
+  readonly mtlsAliasBaseUrl?: string;
 }
 
 export const grantRecordKey = (grantId: string) => `idp:grant:${grantId}`;
@@ -65,7 +68,8 @@ export function buildProvider(deps: ProviderDependencies): Provider {
     subjectTypes: ['pairwise', 'public'],
     // Per client, not per redirect host (OIDC's sector default): two e-services on one host must not share a sub.
     pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSub(deps.pairwiseKey, client.clientId, accountId),
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', ...(deps.mtlsAliasBaseUrl ? (['tls_client_auth'] as const) : []), 'none'],
+    ...(deps.mtlsAliasBaseUrl ? { discovery: { mtls_endpoint_aliases: mtlsEndpointAliases(deps.mtlsAliasBaseUrl) } } : {}),
     pkce: { required: () => true },
     responseTypes: ['code'],
     // E-services read who logged in from the ID token (the issue's contract), so scope claims go there too, not only to userinfo.
@@ -78,6 +82,7 @@ export function buildProvider(deps: ProviderDependencies): Provider {
       rpInitiatedLogout: { enabled: true, logoutSource: renderLogoutPage, postLogoutSuccessSource: renderLoggedOutPage },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
+      ...(deps.mtlsAliasBaseUrl ? { mTLS: mtlsFeature() } : {}),
     },
     ttl: {
       AuthorizationCode: config.authorizationCodeSeconds,
