@@ -158,7 +158,7 @@ describe('tillit start', () => {
   });
   after(() => rm(dataDir, { recursive: true, force: true }));
 
-  const env = () => ({ TILLIT_DATA_DIR: dataDir, TILLIT_SERVER__HOST: '127.0.0.1', TILLIT_SERVER__HTTPS_PORT: '0', TILLIT_SERVER__HTTP_PORT: '0', TILLIT_AUTHN__MTLS__PORT: '0', TILLIT_OIDC__MTLS__PORT: '0' });
+  const env = () => ({ TILLIT_DATA_DIR: dataDir, TILLIT_SERVER__HOST: '127.0.0.1', TILLIT_SERVER__HTTPS_PORT: '0', TILLIT_SERVER__HTTP_PORT: '0', TILLIT_AUTHN__MTLS__PORT: '0', TILLIT_AUTHN__CALLER_MTLS__PORT: '0', TILLIT_OIDC__MTLS__PORT: '0' });
 
   async function startProcess(): Promise<{ child: ChildProcess; httpsUrl: string; output: () => string; exited: Promise<[number | null]> }> {
     const child = spawn(process.execPath, [BIN, 'start'], { env: { PATH: process.env['PATH'] ?? '', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });

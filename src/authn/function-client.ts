@@ -21,6 +21,16 @@ export async function checkFunctionClientCertificate(pem: string | undefined, tr
   return { ok: true, subject: checked.eid.certificate.subject, serialNumber: checked.eid.certificate.serialNumber.toLowerCase() };
 }
 
+/** A distinguished name in one canonical text form (as @peculiar/x509 prints it), or undefined when it does not parse. */
+export function normaliseSubjectDn(dn: string): string | undefined {
+  try {
+    const name = new x509.Name(dn);
+    return name.toJSON().length ? name.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a certificate's subject is the distinguished name a client registered (RFC 4514 text, compared as parsed names). */
 export function subjectDnMatches(certificatePem: string, registered: string): boolean {
   try {

@@ -1,7 +1,9 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Queryable } from '../store/index.ts';
-import { authenticateCaller, type Caller } from './callers.ts';
+import { authenticateCaller, callerForCertificateSubject, type Caller } from './callers.ts';
+import { peerCertificatePem } from './client-certificate-listener.ts';
+import type { FunctionClientCheck } from './function-client.ts';
 import { EnrolmentError, type EnrolmentErrorCode, type EnrolmentService } from './enrolment.ts';
 import { OrderError, type OrderService } from './orders.ts';
 
@@ -74,49 +76,76 @@ async function callerOf(db: Queryable, request: FastifyRequest): Promise<Caller 
   return authenticateCaller(db, decoded.slice(0, colon), decoded.slice(colon + 1));
 }
 
+/** Documented refusals become their error code; anything else goes on to the server's handler (500, no details). */
+function replyWithErrorCode(app: FastifyInstance): void {
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof OrderError) return reply.code(STATUS[error.code]).send({ errorCode: error.code, details: error.message });
+    if (error instanceof EnrolmentError) return reply.code(ENROLMENT_STATUS[error.code]).send({ errorCode: error.code, details: error.message });
+    throw error;
+  });
+}
+
+/** Who is calling, or why nobody is: a registered caller, or the refusal's details. */
+export type CallerAuthentication = (request: FastifyRequest) => Promise<Caller | { readonly refused: string }>;
+
+/** HTTP Basic with a registered caller's id and secret. */
+export function callerBySecret(db: Queryable): CallerAuthentication {
+  return async (request) => (await callerOf(db, request)) ?? { refused: 'a registered caller id and secret are required' };
+}
+
+/** The function client certificate of the TLS connection, checked, then the caller registered for its subject. */
+export function callerByCertificate(db: Queryable, check: (pem: string | undefined) => Promise<FunctionClientCheck>): CallerAuthentication {
+  return async (request) => {
+    const checked = await check(peerCertificatePem(request));
+    if (!checked.ok) return { refused: `the client certificate was refused: ${checked.reason}` };
+    return (await callerForCertificateSubject(db, checked.subject)) ?? { refused: `no caller is registered for the certificate subject ${checked.subject}` };
+  };
+}
+
+/** `/authn/v1`: the order API for relying IdPs (auth, sign, collect, cancel), its callers authenticated by `authenticate`. */
+export function orderApiRoutes(deps: { orders: OrderService; authenticate: CallerAuthentication }): FastifyPluginAsync {
+  return async (rp) => {
+    replyWithErrorCode(rp);
+    rp.decorateRequest('caller', null);
+    rp.addHook('preHandler', async (request, reply) => {
+      const caller = await deps.authenticate(request);
+      if ('refused' in caller) {
+        request.log.warn({ decision: 'authn caller refused', reason: caller.refused }, 'unauthenticated order API call');
+        return reply.code(401).header('www-authenticate', 'Basic realm="tillit-authn"').send({ errorCode: 'unauthorized', details: caller.refused });
+      }
+      (request as FastifyRequest & { caller: Caller }).caller = caller;
+    });
+    const callerOfRequest = (request: FastifyRequest) => (request as FastifyRequest & { caller: Caller }).caller;
+
+    for (const kind of ['auth', 'sign'] as const) {
+      rp.post(`/authn/v1/${kind}`, async (request) => {
+        const body = parse(kind === 'sign' ? signSchema : startSchema, request.body);
+        const caller = callerOfRequest(request);
+        return deps.orders.start({
+          kind,
+          requester: { clientId: caller.id, displayName: caller.displayName },
+          endUserIp: body.endUserIp,
+          ...(body.requirement ? { requirements: body.requirement } : {}),
+          ...(body.userVisibleText !== undefined ? { userVisibleText: body.userVisibleText } : {}),
+        });
+      });
+    }
+    rp.post('/authn/v1/collect', async (request) => deps.orders.collect(parse(orderRefSchema, request.body).orderRef, callerOfRequest(request).id));
+    rp.post('/authn/v1/cancel', async (request) => {
+      await deps.orders.cancel(parse(orderRefSchema, request.body).orderRef, callerOfRequest(request).id);
+      return {};
+    });
+  };
+}
+
 /**
- * `/authn/v1`: the order API for relying IdPs (auth, sign, collect, cancel),
+ * `/authn/v1`: the order API for relying IdPs (callers with a secret),
  * and `/app/v1`: what the eID app calls (claim, answer, decline).
  */
 export function authnRoutes(deps: { db: Queryable; orders: OrderService; enrolment?: EnrolmentService }): FastifyPluginAsync {
   return async (app) => {
-    // Documented refusals become their error code; anything else goes on to the server's handler (500, no details).
-    app.setErrorHandler((error, _request, reply) => {
-      if (error instanceof OrderError) return reply.code(STATUS[error.code]).send({ errorCode: error.code, details: error.message });
-      if (error instanceof EnrolmentError) return reply.code(ENROLMENT_STATUS[error.code]).send({ errorCode: error.code, details: error.message });
-      throw error;
-    });
-    app.register(async (rp) => {
-      rp.decorateRequest('caller', null);
-      rp.addHook('preHandler', async (request, reply) => {
-        const caller = await callerOf(deps.db, request);
-        if (!caller) {
-          request.log.warn({ decision: 'authn caller refused' }, 'unauthenticated order API call');
-          return reply.code(401).header('www-authenticate', 'Basic realm="tillit-authn"').send({ errorCode: 'unauthorized', details: 'a registered caller id and secret are required' });
-        }
-        (request as FastifyRequest & { caller: Caller }).caller = caller;
-      });
-      const callerOfRequest = (request: FastifyRequest) => (request as FastifyRequest & { caller: Caller }).caller;
-
-      for (const kind of ['auth', 'sign'] as const) {
-        rp.post(`/authn/v1/${kind}`, async (request) => {
-          const body = parse(kind === 'sign' ? signSchema : startSchema, request.body);
-          const caller = callerOfRequest(request);
-          return deps.orders.start({
-            kind,
-            requester: { clientId: caller.id, displayName: caller.displayName },
-            endUserIp: body.endUserIp,
-            ...(body.requirement ? { requirements: body.requirement } : {}),
-            ...(body.userVisibleText !== undefined ? { userVisibleText: body.userVisibleText } : {}),
-          });
-        });
-      }
-      rp.post('/authn/v1/collect', async (request) => deps.orders.collect(parse(orderRefSchema, request.body).orderRef, callerOfRequest(request).id));
-      rp.post('/authn/v1/cancel', async (request) => {
-        await deps.orders.cancel(parse(orderRefSchema, request.body).orderRef, callerOfRequest(request).id);
-        return {};
-      });
-    });
+    replyWithErrorCode(app);
+    app.register(orderApiRoutes({ orders: deps.orders, authenticate: callerBySecret(deps.db) }));
 
     app.post('/app/v1/claim', async (request) => {
       const body = parse(claimSchema, request.body);

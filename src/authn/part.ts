@@ -12,7 +12,7 @@ import { openClientCertificateListener, type ClientCertificateListener } from '.
 import type { EidTrust } from './eid-certificate.ts';
 import { checkFunctionClientCertificate, type FunctionClientCheck } from './function-client.ts';
 import { testEidRoutes } from './test-eid.ts';
-import { authnRoutes } from './http.ts';
+import { authnRoutes, callerByCertificate, orderApiRoutes } from './http.ts';
 import { seedDemoEids } from './demo.ts';
 import { enrolPageRoutes } from './enrol-page.ts';
 import { createEnrolmentService, type EnrolmentService } from './enrolment.ts';
@@ -55,7 +55,19 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
     policyLoa: { [`${pki.policyArc}.${POLICY_SUFFIX.function}`]: 0 },
     revocationStatus: (certificate) => pki.revocationStatusOf(certificate),
   };
+  const checkFunctionClient = (pem: string | undefined) => checkFunctionClientCertificate(pem, functionTrust, context.now());
   const cards = context.config.authn.mtls.enabled ? await openCardLogin(context, pki, { trust, resolvePerson }) : undefined;
+  const callerListener = context.config.authn.callerMtls.enabled
+    ? await openClientCertificateListener({
+        log: context.log,
+        host: context.config.server.host,
+        port: context.config.authn.callerMtls.port,
+        ...(await serverCredentials(context, pki, publicHostNames(context.config.server.publicBaseUrl), 'tls-authn-callers')),
+        acceptableCas: functionTrust.anchors,
+        routes: orderApiRoutes({ orders, authenticate: callerByCertificate(context.db, checkFunctionClient) }),
+      })
+    : undefined;
+  if (callerListener) context.log.info({ port: callerListener.port }, 'order API for callers with a function certificate (mutual TLS) listening');
   return {
     name: 'authn',
     title: { sv: 'Autentisering', en: 'Authentication' },
@@ -82,10 +94,12 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
       async openClientCertificateListener(input) {
         return openClientCertificateListener({ log: context.log, host: context.config.server.host, port: input.port, ...(await serverCredentials(context, pki, input.hostNames, input.folder)), acceptableCas: functionTrust.anchors, routes: input.routes });
       },
-      checkFunctionClient: (pem) => checkFunctionClientCertificate(pem, functionTrust, context.now()),
+      checkFunctionClient,
+      ...(callerListener ? { callerMtlsPort: callerListener.port } : {}),
     } satisfies AuthnServices,
     async stop() {
       await cards?.listener.close();
+      await callerListener?.close();
     },
   };
 }
@@ -99,6 +113,14 @@ export interface AuthnServices {
   openClientCertificateListener(input: { readonly hostNames: readonly string[]; readonly port: number; readonly folder: string; readonly routes: FastifyPluginAsync }): Promise<ClientCertificateListener>;
   /** Checks a system's function client certificate (chain to the function CA, validity, clientAuth, revocation). */
   checkFunctionClient(pem: string | undefined): Promise<FunctionClientCheck>;
+  /** Port of the order API for callers authenticated by function certificate, when `authn.callerMtls.enabled`. */
+  readonly callerMtlsPort?: number;
+}
+
+/** The names a listener on the public host answers to (and loopback, for a laptop). */
+function publicHostNames(publicBaseUrl: string): string[] {
+  const host = new URL(publicBaseUrl).hostname.replace(/^\[|\]$/g, '');
+  return [...new Set([host, 'localhost', '127.0.0.1'])];
 }
 
 /** The card login's listener on its rolling hosts, and the service the IdP and the test page start logins on. */
