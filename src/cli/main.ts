@@ -8,13 +8,14 @@ import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
 import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
+import { PortalRefused, registerPortalCommands } from '../portal/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError];
+const EXPECTED_ERRORS = [ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, PortalRefused];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
+  registerPortalCommands(program, openCommandContext);
   return program;
 }
 

@@ -61,4 +61,5 @@ export { httpRegister } from './register-http.ts';
 export { readRegisterExtract, extractRegister } from './register-file.ts';
 export { RegisterUnavailableError, type PopulationRegister, type RegisterRecord } from './register.ts';
 export { generateRegion, type Region, type RegionOptions } from './generate.ts';
+export { seedRegion } from './seed.ts';
 export { registerDirectoryCommands } from './cli.ts';

@@ -3,6 +3,7 @@ import { authnFrom, createAuthnPart } from '../authn/index.ts';
 import { createDirectoryPart } from '../directory/index.ts';
 import { makeOidcPart } from '../idp/oidc/index.ts';
 import { createPkiPart } from '../pki/index.ts';
+import { createPortalPart } from '../portal/index.ts';
 import type { PartFactory } from './part.ts';
 
 /** Every part this build can run, in start order (a part may rely on those before it). */
@@ -11,6 +12,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['directory', createDirectoryPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders })],
+  ['portal', createPortalPart],
 ]);
 
 /** The factories for `parts` from the config (empty means all), refusing names this build does not have. */
