@@ -49,7 +49,7 @@ export {
   type PersonView,
   type ServiceIdentityView,
 } from './reads.ts';
-export { parsePersonnummer, isPersonnummer, type Personnummer, type PersonnummerKind } from './identifiers/personnummer.ts';
+export { parsePersonnummer, isPersonnummer, withPersonnummerCheckDigit, type Personnummer, type PersonnummerKind } from './identifiers/personnummer.ts';
 export { parseOrganisationNumber, isOrganisationNumber } from './identifiers/organisation-number.ts';
 export { parseHsaId, isHsaId, type HsaId } from './identifiers/hsa-id.ts';
 export { IdentifierError } from './identifiers/errors.ts';

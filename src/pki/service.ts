@@ -9,7 +9,7 @@ import { chainOf, issue, issueWithNewKey, readCsr, type IssuedCertificate, type 
 import { decryptPrivateKey, encryptPrivateKey, softwareSigner, type Signer } from './keys.ts';
 import { createOcspResponder, type OcspResponderKey } from './ocsp.ts';
 import { POLICY_SUFFIX, type ProfileName } from './profiles.ts';
-import { caRevisions, certificateStatus, revokeCertificate, type CertificateStatus, type RevokeRequest } from './revoke.ts';
+import { caRevisions, certificateStatus, releaseHold, revokeCertificate, type CertificateStatus, type RevokeRequest } from './revoke.ts';
 
 /** Renew a responder certificate this long before it expires. */
 const RESPONDER_RENEW_MS = 14 * 86_400_000;
@@ -79,6 +79,24 @@ export async function openPki(deps: PkiDependencies) {
     async issueFromCsr(profile: ProfileName, csrPem: string): Promise<IssuedCertificate> {
       const { publicKey, subject } = await readCsr(csrPem);
       return issue(issuer, profile, publicKey, subject);
+    },
+    /**
+     * A card certificate: the key from the CSR (its signature proves the card
+     * holds it), the subject from the directory, on hold (certificateHold,
+     * whatever pki.allowCertificateHold says about requests) until the card is
+     * handed out and activated.
+     */
+    async issueOnHold(profile: ProfileName, csrPem: string, subject: SubjectRequest, actor: string): Promise<IssuedCertificate> {
+      const { publicKey } = await readCsr(csrPem);
+      const issued = await issue(issuer, profile, publicKey, subject);
+      await revokeCertificate(db, { serial: issued.serial, reason: 'certificateHold', actor }, now(), true);
+      return issued;
+    },
+    /** Activation: the hold is released and the certificate is good. */
+    async releaseHold(serial: string, actor: string): Promise<CertificateStatus> {
+      const status = await releaseHold(db, serial, actor);
+      if ((CA_IDS as readonly string[]).includes(status.caId)) void currentCrl(status.caId as CaId).catch((error: unknown) => log.error({ err: error }, 'CRL publication failed'));
+      return status;
     },
     issueWithNewKey(profile: ProfileName, subject: SubjectRequest) {
       return issueWithNewKey(issuer, profile, subject);
