@@ -40,8 +40,8 @@ const one = (form: Form, name: string): string => {
 export function swedishLocalTime(value: string): Date {
   const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
   if (!match) throw new PortalRefused('invalid', 'the time is a date and time like 2026-05-01T08:30');
-  const [, y, mo, d, h, mi, s] = match.map(Number) as number[];
-  const guess = Date.UTC(y!, mo! - 1, d!, h!, mi!, s ?? 0);
+  const [y, mo, d, h, mi, s] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number];
+  const guess = Date.UTC(y, mo - 1, d, h, mi, s);
   const offsetAt = (instant: number) => {
     const parts = Object.fromEntries(
       new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Stockholm', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
@@ -87,7 +87,7 @@ export function uiRoutes(deps: UiDependencies) {
     };
 
     /** A form post: session, CSRF token, then the action; the outcome goes back as a flash message. */
-    const action = (work: (ctx: { request: FastifyRequest; form: Form; actor: Actor; session: PortalSession }) => Promise<{ back: string; text: string }>, fallback: (request: FastifyRequest) => string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const action = (work: (ctx: { request: FastifyRequest; form: Form; actor: Actor; session: PortalSession }) => Promise<{ back: string; text: string }>, fallback: (request: FastifyRequest, form: Form) => Promise<string>) => async (request: FastifyRequest, reply: FastifyReply) => {
       const found = await sessions.read(request, reply);
       if (!found) return reply.redirect('/portal?expired=1', 303);
       const { id, session } = found;
@@ -108,7 +108,7 @@ export function uiRoutes(deps: UiDependencies) {
       } catch (error) {
         if (!(error instanceof PortalRefused)) throw error;
         await sessions.save(id, { ...session, flash: { kind: 'error', text: error.message } });
-        return reply.redirect(fallback(request), 303);
+        return reply.redirect(await fallback(request, form), 303);
       }
       if (!csrfMatches(session, form['_csrf'])) {
         request.log.info({ decision: 'portal csrf refused', actor: session.hsaId, url: request.url }, 'form post without the session token');
@@ -124,7 +124,7 @@ export function uiRoutes(deps: UiDependencies) {
         if (!(error instanceof PortalRefused)) throw error;
         if (error.kind === 'forbidden') request.log.info({ decision: 'portal forbidden', actor: session.hsaId, url: request.url }, error.message);
         await sessions.save(id, { ...session, flash: { kind: 'error', text: error.message } });
-        return reply.redirect(fallback(request), 303);
+        return reply.redirect(await fallback(request, form), 303);
       }
     };
 
@@ -190,21 +190,19 @@ export function uiRoutes(deps: UiDependencies) {
     );
 
     const personOf = (form: Form) => `/portal/persons/${/^\d{12}$/.test(one(form, 'personnummer')) ? one(form, 'personnummer') : ''}`;
-    const backToReferer = (request: FastifyRequest) => {
-      const referer = request.headers.referer;
-      try {
-        const url = referer ? new URL(referer) : null;
-        return url && url.pathname.startsWith('/portal') ? `${url.pathname}${url.search}` : '/portal';
-      } catch {
-        return '/portal';
-      }
-    };
     const cardId = (request: FastifyRequest) => {
       const id = Number((request.params as { id: string }).id);
       if (!Number.isSafeInteger(id) || id < 1) throw new PortalRefused('not-found', 'no such card');
       return id;
     };
-    const cardPage = async (id: number) => {
+    /** After a refusal the administrator goes back to the page they came from: the card's person, or the person ordered for. */
+    const backToCard = async (request: FastifyRequest) => {
+      const id = Number((request.params as { id: string }).id);
+      return cardPage(Number.isSafeInteger(id) && id > 0 ? id : null);
+    };
+    const backToPerson = async (_request: FastifyRequest, form: Form) => personOf(form);
+    const cardPage = async (id: number | null) => {
+      if (id === null) return '/portal';
       const [row] = await deps.cards.db.query<{ personnummer: string }>('select personnummer from portal_card where id = $1', [id]);
       return row ? `/portal/persons/${row.personnummer}` : '/portal';
     };
@@ -217,10 +215,10 @@ export function uiRoutes(deps: UiDependencies) {
         const photo = form['__photo'] ? Buffer.from(one(form, '__photo'), 'base64') : null;
         const { card, stock } = await orderCard(deps.cards, actor, { kind, loa, holder: one(form, 'holder'), photo, office: one(form, 'office') || null });
         return { back: personOf(form), text: `${card.id}: ${card.status}${stock?.low ? ` — ${stock.remaining} reserve cards left at ${stock.office}` : ''}` };
-      }, backToReferer),
+      }, backToPerson),
     );
-    app.post('/portal/orders/:id/confirm', action(async ({ request, actor }) => ({ back: await cardPage(cardId(request)), text: `${(await confirmReserve(deps.cards, actor, cardId(request))).id}: ordered` }), backToReferer));
-    app.post('/portal/orders/:id/withdraw', action(async ({ request, actor }) => ({ back: await cardPage(cardId(request)), text: `${(await withdrawOrder(deps.cards, actor, cardId(request))).id}: withdrawn` }), backToReferer));
+    app.post('/portal/orders/:id/confirm', action(async ({ request, actor }) => ({ back: await cardPage(cardId(request)), text: `${(await confirmReserve(deps.cards, actor, cardId(request))).id}: ordered` }), backToCard));
+    app.post('/portal/orders/:id/withdraw', action(async ({ request, actor }) => ({ back: await cardPage(cardId(request)), text: `${(await withdrawOrder(deps.cards, actor, cardId(request))).id}: withdrawn` }), backToCard));
 
     app.post(
       '/portal/cards/:id/hand-out',
@@ -235,7 +233,7 @@ export function uiRoutes(deps: UiDependencies) {
           check: { documentType: one(form, 'documentType') as DocumentType, documentNumber: one(form, 'documentNumber'), documentExpiresOn: one(form, 'documentExpiresOn'), steps },
         });
         return { back: await cardPage(id), text: `${card.id}: ${card.status}` };
-      }, backToReferer),
+      }, backToCard),
     );
 
     app.post(
@@ -252,7 +250,7 @@ export function uiRoutes(deps: UiDependencies) {
           note: one(form, 'note') || null,
         });
         return { back: await cardPage(id), text: `${registered.card.id}: revoked (${registered.serials.length})` };
-      }, backToReferer),
+      }, backToCard),
     );
 
     const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
@@ -278,7 +276,7 @@ export function uiRoutes(deps: UiDependencies) {
       action(async ({ form, actor }) => {
         const result = await importReturn(deps.cards, actor, one(form, 'content'));
         return { back: '/portal/production', text: `batch ${result.batchId}: ${result.produced.length} card(s) sent` };
-      }, () => '/portal/production'),
+      }, async () => '/portal/production'),
     );
   };
 }
