@@ -1,4 +1,4 @@
-import { findOrganisation, findPersonByServiceIdentity, type PersonView, type Unit } from '../directory/index.ts';
+import { findPersonByServiceIdentity, isCurrentOrganisation, unitAncestry, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { PortalRefused } from './errors.ts';
 import { grantingAssignment, isRole, type Action, type Actor, type Role, type RoleAssignment, type Target } from './roles.ts';
@@ -39,25 +39,15 @@ export async function loadActor(db: Queryable, hsaId: string, now: Date, trainin
   return { hsaId, assignments: rows.map(assignmentFromRow), now, trainingValidForDays };
 }
 
-/** A unit and its ancestors, nearest first, from the organisation's unit list. */
-export function unitChain(units: readonly Unit[], unitHsaId: string | null): string[] {
-  const byId = new Map(units.map((u) => [u.hsaId, u]));
-  const chain: string[] = [];
-  for (let current = unitHsaId; current !== null; ) {
-    const unit = byId.get(current);
-    if (!unit || chain.includes(current)) break;
-    chain.push(current);
-    current = unit.parentUnitHsaId;
-  }
-  return chain;
-}
-
 /** Where something sits (organisation, unit), checked against the directory, as a permission target. */
 export async function placeTarget(db: Queryable, organisation: string, unit: string | null, extra: Partial<Target> = {}): Promise<Target> {
-  const view = await findOrganisation(db, organisation);
-  if (!view || view.organisation.hsaId !== organisation) throw new PortalRefused('not-found', `no current organisation with HSA-id ${organisation}`);
-  if (unit !== null && !view.units.some((u) => u.hsaId === unit)) throw new PortalRefused('not-found', `unit ${unit} is not a current unit of ${organisation}`);
-  return { organisation, units: unitChain(view.units, unit), ...extra };
+  if (unit === null) {
+    if (!(await isCurrentOrganisation(db, organisation))) throw new PortalRefused('not-found', `no current organisation with HSA-id ${organisation}`);
+    return { organisation, units: [], ...extra };
+  }
+  const ancestry = await unitAncestry(db, unit);
+  if (!ancestry || ancestry.organisationHsaId !== organisation) throw new PortalRefused('not-found', `unit ${unit} is not a current unit of ${organisation}`);
+  return { organisation, units: ancestry.units, ...extra };
 }
 
 /** The targets a person's current service identities give: acting on the person needs the role in one of them. */

@@ -1,4 +1,4 @@
-import { findPerson, findPersonByServiceIdentity, searchPersons, type PersonView } from '../directory/index.ts';
+import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
 import { cardTarget, type CardPki } from './cards/context.ts';
@@ -15,7 +15,7 @@ export interface PersonHit {
 
 /** Whether the principal holds the right to see this person at all (a role in one of the places they work or hold a card). */
 async function targetsOf(db: Queryable, person: PersonView, cards: readonly Card[]): Promise<Target[]> {
-  return [...(await personTargets(db, person)), ...(await Promise.all(cards.map((card) => cardTarget(db, card))))];
+  return [...(await personTargets(db, person)), ...(await Promise.all(cards.map((card) => cardTarget(db, card, person.protectedIdentity))))];
 }
 
 const seesProtected = (principal: Principal) => isOperator(principal) || principal.assignments.some((a) => a.role === 'protected-identity-viewer');
@@ -23,27 +23,55 @@ const seesProtected = (principal: Principal) => isOperator(principal) || princip
 /**
  * Search by personnummer, HSA-id or name; only persons the principal may view
  * are returned (the rest, protected identities included, are not hinted at).
+ * A person is in scope through a current service identity or a card of theirs
+ * in an organisation or unit the principal administers. Three round trips
+ * for any number of candidates, plus one per distinct unit.
  */
 export async function searchPeople(db: Queryable, principal: Principal, query: string, limit = 25): Promise<PersonHit[]> {
   const viewer = { mayViewProtectedIdentities: seesProtected(principal) };
   const text = query.trim();
-  let persons: PersonView[];
-  if (/^\d{8}-?\d{4}$/.test(text)) persons = [await findPerson(db, text.replace('-', ''), viewer)].filter((p): p is PersonView => p !== null);
-  else if (/^SE\d+-[A-Z0-9]+$/i.test(text)) persons = [await findPersonByServiceIdentity(db, text.toUpperCase(), viewer)].filter((p): p is PersonView => p !== null);
-  else {
+  let candidates: (PersonSummary & { protectedIdentity: boolean })[];
+  if (/^\d{8}-?\d{4}$/.test(text) || /^SE\d+-[A-Z0-9]+$/i.test(text)) {
+    const person = /^SE/i.test(text) ? await findPersonByServiceIdentity(db, text.toUpperCase(), viewer) : await findPerson(db, text.replace('-', ''), viewer);
+    candidates = person ? [person] : [];
+  } else {
+    // The summaries say nothing of protection: those are hidden by the directory unless the viewer may see some.
     const summaries = await searchPersons(db, text, viewer, limit * 4);
-    persons = (await Promise.all(summaries.map((s) => findPerson(db, s.personnummer, viewer)))).filter((p): p is PersonView => p !== null);
+    const hidden = viewer.mayViewProtectedIdentities ? new Set((await searchPersons(db, text, { mayViewProtectedIdentities: false }, limit * 4)).map((p) => p.personnummer)) : null;
+    candidates = summaries.map((p) => ({ ...p, protectedIdentity: hidden !== null && !hidden.has(p.personnummer) }));
   }
+  const personnummers = candidates.map((c) => c.personnummer);
+  const places = await serviceIdentityPlaces(db, personnummers);
+  const cardPlaces = personnummers.length
+    ? await db.query<{ personnummer: string; organisation_hsa_id: string; unit_hsa_id: string | null }>('select distinct personnummer, organisation_hsa_id, unit_hsa_id from portal_card where personnummer = any($1::text[])', [personnummers])
+    : [];
+  // A unit that is no longer current leaves only organisation-wide roles.
+  const ancestry = new Map<string, Promise<string[]>>();
+  const unitsOf = (unit: string | null): Promise<string[]> => {
+    if (!unit) return Promise.resolve([]);
+    let found = ancestry.get(unit);
+    if (!found) ancestry.set(unit, (found = unitAncestry(db, unit).then((a) => a?.units ?? [])));
+    return found;
+  };
   const hits: PersonHit[] = [];
-  for (const person of persons) {
+  for (const candidate of candidates) {
     if (hits.length >= limit) break;
-    const targets = await targetsOf(db, person, isOperator(principal) ? [] : await cardsOf(db, person.personnummer));
-    if (!isOperator(principal) && !targets.some((t) => may(principal, 'person.view', t))) continue;
+    const own = places.filter((p) => p.personnummer === candidate.personnummer);
+    const where = [...own.map((p) => ({ organisation: p.organisationHsaId, unit: p.unitHsaId })), ...cardPlaces.filter((c) => c.personnummer === candidate.personnummer).map((c) => ({ organisation: c.organisation_hsa_id, unit: c.unit_hsa_id }))];
+    let allowed = false;
+    if (isOperator(principal)) allowed = true;
+    else {
+      for (const place of where) {
+        const target: Target = { organisation: place.organisation, units: await unitsOf(place.unit), protectedIdentity: candidate.protectedIdentity };
+        if ((allowed = may(principal, 'person.view', target))) break;
+      }
+    }
+    if (!allowed) continue;
     hits.push({
-      personnummer: person.personnummer,
-      givenName: person.givenName,
-      surname: person.surname,
-      serviceIdentities: person.serviceIdentities.map((s) => ({ hsaId: s.hsaId, organisation: s.organisation.hsaId, organisationName: s.organisation.name })),
+      personnummer: candidate.personnummer,
+      givenName: candidate.givenName,
+      surname: candidate.surname,
+      serviceIdentities: own.map((p) => ({ hsaId: p.hsaId, organisation: p.organisationHsaId, organisationName: p.organisationName })),
     });
   }
   return hits;

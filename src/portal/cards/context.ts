@@ -1,7 +1,6 @@
-import { findOrganisation, findPerson } from '../../directory/index.ts';
+import { findPerson, unitAncestry } from '../../directory/index.ts';
 import type { Pki } from '../../pki/index.ts';
 import type { Database, Queryable } from '../../store/index.ts';
-import { unitChain } from '../access.ts';
 import type { PortalConfig } from '../config.ts';
 import type { Target } from '../roles.ts';
 import type { Card } from './store.ts';
@@ -21,9 +20,8 @@ export interface CardContext {
  * after the holder left or the unit closed (a card is still revoked then):
  * a unit no longer in the directory leaves only organisation-wide roles.
  */
-export async function cardTarget(db: Queryable, card: Card): Promise<Target> {
-  const person = await findPerson(db, card.personnummer, { mayViewProtectedIdentities: true });
-  const organisation = await findOrganisation(db, card.organisation);
-  const units = organisation && organisation.organisation.hsaId === card.organisation ? unitChain(organisation.units, card.unit) : [];
-  return { organisation: card.organisation, units: card.unit && units[0] === card.unit ? units : [], protectedIdentity: person?.protectedIdentity ?? false };
+export async function cardTarget(db: Queryable, card: Card, protectedIdentity?: boolean): Promise<Target> {
+  const isProtected = protectedIdentity ?? (await findPerson(db, card.personnummer, { mayViewProtectedIdentities: true }))?.protectedIdentity ?? false;
+  const ancestry = card.unit ? await unitAncestry(db, card.unit) : null;
+  return { organisation: card.organisation, units: ancestry && ancestry.organisationHsaId === card.organisation ? ancestry.units : [], protectedIdentity: isProtected };
 }

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, sign as signData, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { findOrganisation, findPerson } from '../../directory/index.ts';
+import { findPerson, isCurrentOrganisation } from '../../directory/index.ts';
 import { IssuanceRefused, readCsr, type ProfileName, type SubjectRequest } from '../../pki/index.ts';
 import { appendAudit } from '../audit.ts';
 import { authorize, type Principal } from '../access.ts';
@@ -64,8 +64,7 @@ export interface ExportedBatch {
 /** Exports every ready order of the organisation as one signed batch; the orders move to "in production". */
 export async function exportBatch(context: CardContext, by: Principal, organisation: string, signer: BatchSigner): Promise<ExportedBatch> {
   const now = context.now();
-  const view = await findOrganisation(context.db, organisation);
-  if (!view || view.organisation.hsaId !== organisation) throw new PortalRefused('not-found', `no current organisation with HSA-id ${organisation}`);
+  if (!(await isCurrentOrganisation(context.db, organisation))) throw new PortalRefused('not-found', `no current organisation with HSA-id ${organisation}`);
   const recorded = authorize(by, 'production.export', { organisation, units: [] });
   return context.db.transaction(async (tx) => {
     const rows = await tx.query<Parameters<typeof cardFromRow>[0] & { photo: Uint8Array | null; photo_type: string | null }>(
