@@ -1,7 +1,7 @@
 import { findPersonByServiceIdentity, isCurrentOrganisation, unitAncestry, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { PortalRefused } from './errors.ts';
-import { grantingAssignment, isRole, type Action, type Actor, type Role, type RoleAssignment, type Target } from './roles.ts';
+import { grantingAssignment, isRole, type Action, type Actor, type RoleAssignment, type Target } from './roles.ts';
 
 /** Someone at the command line (an operator of the installation): not bound by portal roles, still recorded. */
 export interface Operator {
@@ -92,4 +92,3 @@ export function authorizeAny(principal: Principal, action: Action, targets: read
   throw refusal;
 }
 
-export type { Role };

@@ -9,7 +9,7 @@ import type { PartContext } from '../server/part.ts';
 import { createMemoryStore, type Database } from '../store/index.ts';
 import { registerPortalCommands } from './cli.ts';
 import { PortalRefused } from './errors.ts';
-import { createPortalPart } from './index.ts';
+import { seedPortalDemo } from './seed.ts';
 import { employeesOf, seedTestRegion } from './testing.ts';
 
 const now = new Date('2026-05-01T09:00:00Z');
@@ -76,10 +76,9 @@ for (const target of databaseTargets()) {
       try {
         const ctx = { ...context(), db: fresh };
         await (await createDirectoryPart(ctx, new Map())).seedDemo!();
-        const part = await createPortalPart(ctx, new Map());
-        const lines = await part.seedDemo!();
+        const lines = await seedPortalDemo(ctx);
         assert.match(lines.join('\n'), /responsible issuer: .*HSA-id (SE\S+)\n.*ID administrator .*HSA-id SE\S+/);
-        await part.seedDemo!();
+        await seedPortalDemo(ctx);
         const [{ n }] = (await fresh.query<{ n: number }>('select count(*) as n from portal_role_assignment')) as [{ n: number }];
         assert.equal(n, 3);
       } finally {

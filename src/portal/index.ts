@@ -4,9 +4,7 @@ import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
-import { ensurePortalClient, portalRelyingParty } from './idp.ts';
 import { seedPortalDemo } from './seed.ts';
-import { uiRoutes } from './ui/routes.ts';
 
 /**
  * The eID portal: roles per organisation, the card lifecycle (order,
@@ -18,6 +16,9 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   const { config, db, ephemeral, log, now } = context;
   const pki = pkiFrom(started);
   if (!started.has('oidc')) throw new Error('the oidc part must run (and start before) the portal: administrators sign in through it');
+  // The sign-in and the pages reach the IdP's and the server's modules, and the server's part list names this
+  // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
+  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts')]);
   await ensurePortalClient(db, config);
   const cards: CardContext = { db, pki, now, config: config.portal };
   let signing: Promise<BatchSigner> | undefined;
