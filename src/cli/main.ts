@@ -10,13 +10,15 @@ import { registerClientCommands } from '../idp/oidc/cli.ts';
 import { JobCommandError, registerJobCommands } from '../jobs/index.ts';
 import { MailRefused, registerMailCommands } from '../mail/index.ts';
 import { IssuanceRefused, KeyDecryptionError, Pkcs12Error, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
+import { registerPortalCommands } from '../portal/cli.ts';
+import { PortalRefused } from '../portal/errors.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext, openJobsContext } from './context.ts';
 
 /** Failures a user can act on: shown as one line, without a stack. */
-const EXPECTED_ERRORS = [EnrolmentError, Pkcs12Error, ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError, MailRefused];
+const EXPECTED_ERRORS = [EnrolmentError, Pkcs12Error, ConfigError, StoreUnavailableError, MigrationError, CallerError, OrderError, KeyStoreError, AppRequestError, IssuanceRefused, RevocationRefused, KeyDecryptionError, PkiSetupError, JobCommandError, MailRefused, PortalRefused];
 
 export function buildProgram(): Command {
   const program = new Command('tillit')
@@ -70,6 +72,7 @@ export function buildProgram(): Command {
   registerAppCommands(program, configFor, openCommandContext);
   registerJobCommands(program, openJobsContext);
   registerMailCommands(program, openCommandContext);
+  registerPortalCommands(program, openCommandContext);
   return program;
 }
 

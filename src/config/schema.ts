@@ -9,6 +9,7 @@ import { mailConfigSchema } from '../mail/config.ts';
 import { housekeepingConfigSchema } from '../housekeeping/config.ts';
 import { cardLoginConfigSchema } from '../authn/card-config.ts';
 import { callerMtlsConfigSchema } from '../authn/caller-config.ts';
+import { portalConfigSchema } from '../portal/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -56,6 +57,7 @@ export const configSchema = z.strictObject({
   mail: mailConfigSchema.prefault({}),
   housekeeping: housekeepingConfigSchema.prefault({}),
   authn: z.strictObject({ oob: oobConfigSchema.prefault({}), mtls: cardLoginConfigSchema.prefault({}), callerMtls: callerMtlsConfigSchema.prefault({}) }).prefault({}),
+  portal: portalConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z

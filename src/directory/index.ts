@@ -34,6 +34,10 @@ export {
   findOrganisation,
   findPerson,
   findPersonByServiceIdentity,
+  isCurrentOrganisation,
+  unitAncestry,
+  serviceIdentityPlaces,
+  type ServiceIdentityPlace,
   listMissingPersons,
   listOrganisationPersons,
   listUnitCommissions,
@@ -49,7 +53,7 @@ export {
   type PersonView,
   type ServiceIdentityView,
 } from './reads.ts';
-export { parsePersonnummer, isPersonnummer, type Personnummer, type PersonnummerKind } from './identifiers/personnummer.ts';
+export { parsePersonnummer, isPersonnummer, withPersonnummerCheckDigit, type Personnummer, type PersonnummerKind } from './identifiers/personnummer.ts';
 export { parseOrganisationNumber, isOrganisationNumber } from './identifiers/organisation-number.ts';
 export { parseHsaId, isHsaId, type HsaId } from './identifiers/hsa-id.ts';
 export { IdentifierError } from './identifiers/errors.ts';
@@ -61,5 +65,6 @@ export { httpRegister } from './register-http.ts';
 export { readRegisterExtract, extractRegister } from './register-file.ts';
 export { RegisterUnavailableError, type PopulationRegister, type RegisterRecord } from './register.ts';
 export { generateRegion, type Region, type RegionOptions } from './generate.ts';
+export { seedRegion } from './seed.ts';
 export { registerDirectoryCommands } from './cli.ts';
 export { holderStandings, type HolderStanding } from './holders.ts';

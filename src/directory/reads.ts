@@ -257,3 +257,47 @@ export async function listMissingPersons(db: Queryable, viewer: Viewer, limit = 
     [viewer.mayViewProtectedIdentities, limit, offset],
   );
 }
+
+/**
+ * A current unit and the current units above it, nearest first, with the
+ * organisation they belong to; null when the unit is not (or no longer)
+ * current. One round trip: the portal's permission checks ask this per request.
+ */
+export async function unitAncestry(db: Queryable, unitHsaId: string): Promise<{ organisationHsaId: string; units: string[] } | null> {
+  const rows = await db.query<{ hsa_id: string; organisation_hsa_id: string }>(
+    `with recursive chain as (
+       select hsa_id, organisation_hsa_id, parent_unit_hsa_id, 0 as depth from directory_unit where hsa_id = $1 and valid_to is null
+       union all
+       select u.hsa_id, u.organisation_hsa_id, u.parent_unit_hsa_id, chain.depth + 1 from directory_unit u join chain on u.hsa_id = chain.parent_unit_hsa_id
+        where u.valid_to is null and chain.depth < 50)
+     select hsa_id, organisation_hsa_id from chain order by depth`,
+    [unitHsaId],
+  );
+  return rows.length ? { organisationHsaId: rows[0]!.organisation_hsa_id, units: rows.map((r) => r.hsa_id) } : null;
+}
+
+/** Whether a current organisation has this HSA-id. */
+export async function isCurrentOrganisation(db: Queryable, hsaId: string): Promise<boolean> {
+  const rows = await db.query('select 1 from directory_organisation where hsa_id = $1 and valid_to is null', [hsaId]);
+  return rows.length > 0;
+}
+
+export interface ServiceIdentityPlace {
+  readonly personnummer: string;
+  readonly hsaId: string;
+  readonly organisationHsaId: string;
+  readonly organisationName: string;
+  readonly unitHsaId: string | null;
+}
+
+/** Where each of these persons currently works (service identity, organisation, unit), in one round trip. */
+export async function serviceIdentityPlaces(db: Queryable, personnummers: readonly string[]): Promise<ServiceIdentityPlace[]> {
+  if (personnummers.length === 0) return [];
+  return db.query<ServiceIdentityPlace>(
+    `select p.personnummer, s.hsa_id as "hsaId", s.organisation_hsa_id as "organisationHsaId", o.name as "organisationName", s.unit_hsa_id as "unitHsaId"
+       from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
+       join directory_organisation o on o.hsa_id = s.organisation_hsa_id
+      where p.personnummer = any($1::text[]) order by p.personnummer, s.hsa_id`,
+    [personnummers],
+  );
+}

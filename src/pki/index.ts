@@ -50,7 +50,7 @@ export { pkiConfigSchema, type PkiConfig, KEY_ALGORITHMS, type KeyAlgorithmName 
 export { CA_IDS, isCaId, PkiSetupError, type CaId, type LoadedCa } from './hierarchy.ts';
 export { KeyDecryptionError } from './keys.ts';
 export { PROFILES, PROFILE_NAMES, POLICY_SUFFIX, isProfileName, type Profile, type ProfileName } from './profiles.ts';
-export { IssuanceRefused, type IssuedCertificate, type SubjectRequest } from './issue.ts';
+export { IssuanceRefused, readCsr, type IssuedCertificate, type SubjectRequest } from './issue.ts';
 export { RevocationRefused, REVOCATION_REASONS, isRevocationReason, type RevocationReason, type CertificateStatus } from './revoke.ts';
 export { OCSP_STATUS } from './ocsp.ts';
 export { importCa, caImportFromPkcs12, CaImportRefused, type CaImport } from './import-ca.ts';

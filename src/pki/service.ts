@@ -94,6 +94,24 @@ export async function openPki(deps: PkiDependencies) {
       const { publicKey } = await readCsr(csrPem);
       return issue({ ...issuer, db }, profile, publicKey, subject);
     },
+    /**
+     * A card certificate: the key from the CSR (its signature proves the card
+     * holds it), the subject from the directory, on hold (certificateHold,
+     * whatever pki.allowCertificateHold says about requests) until the card is
+     * handed out and activated.
+     */
+    async issueOnHold(profile: ProfileName, csrPem: string, subject: SubjectRequest, actor: string): Promise<IssuedCertificate> {
+      const { publicKey } = await readCsr(csrPem);
+      const issued = await issue(issuer, profile, publicKey, subject);
+      await revokeCertificate(db, { serial: issued.serial, reason: 'certificateHold', actor }, now(), true);
+      return issued;
+    },
+    /** Activation of a certificate issued on hold (`issueOnHold`): the hold is released and the certificate is good. */
+    async releaseIssuanceHold(serial: string, actor: string): Promise<CertificateStatus> {
+      const status = await releaseHold(db, serial, actor);
+      publishSoon(status.caId);
+      return status;
+    },
     issueWithNewKey(profile: ProfileName, subject: SubjectRequest) {
       return issueWithNewKey(issuer, profile, subject);
     },

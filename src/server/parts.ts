@@ -5,6 +5,7 @@ import { createMailPart } from '../mail/index.ts';
 import { createHousekeepingPart } from '../housekeeping/index.ts';
 import { makeOidcPart } from '../idp/oidc/index.ts';
 import { createPkiPart } from '../pki/index.ts';
+import { createPortalPart } from '../portal/index.ts';
 import type { PartFactory } from './part.ts';
 
 /** Every part this build can run, in start order (a part may rely on those before it). */
@@ -14,6 +15,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['mail', createMailPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins, functionClients: (_context, started) => authnFrom(started) })],
+  ['portal', createPortalPart],
   ['housekeeping', createHousekeepingPart],
 ]);
 

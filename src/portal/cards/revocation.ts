@@ -1,0 +1,97 @@
+import type { RevocationReason } from '../../pki/index.ts';
+import { appendAudit } from '../audit.ts';
+import { authorize, type Principal } from '../access.ts';
+import { PortalRefused } from '../errors.ts';
+import { cardTarget, type CardContext } from './context.ts';
+import { cardSnapshot, certificatesOf, loadCard, moveCard, type Card } from './store.ts';
+
+/** Why a card is revoked, as the reporter says it, and the RFC 5280 reason the CRL carries. */
+export const REVOCATION_CAUSES = {
+  lost: 'keyCompromise',
+  stolen: 'keyCompromise',
+  'suspected-misuse': 'keyCompromise',
+  'employment-ended': 'affiliationChanged',
+  replaced: 'superseded',
+  damaged: 'cessationOfOperation',
+} as const satisfies Record<string, RevocationReason>;
+export type RevocationCause = keyof typeof REVOCATION_CAUSES;
+export const REVOCATION_CHANNELS = ['phone', 'in-person', 'paper'] as const;
+export type RevocationChannel = (typeof REVOCATION_CHANNELS)[number];
+
+/** Revocation requests are kept ten years after registration (the seeds: "ska sparas i 10 år"). */
+export const KEEP_YEARS = 10;
+
+export interface RevocationRequest {
+  readonly cardId: number;
+  /** Which of the card's certificates; all of them when empty. */
+  readonly serials: readonly string[];
+  /** Who asked: the holder, a manager, ... (name and how to reach them). */
+  readonly reportedBy: string;
+  readonly channel: RevocationChannel;
+  /** When the request came in; earlier than now when logged on paper during an outage. */
+  readonly receivedAt: Date;
+  readonly cause: RevocationCause;
+  readonly note: string | null;
+}
+
+export interface RegisteredRevocation {
+  readonly id: number;
+  readonly card: Card;
+  readonly serials: readonly string[];
+  readonly receivedAt: Date;
+  readonly registeredAt: Date;
+  readonly keepUntil: Date;
+}
+
+/**
+ * Registers a revocation request and revokes: the PKI first (a certificate
+ * must not stay good because the record failed; revoking again changes
+ * nothing), with the time the request was received as the invalidity date,
+ * then the record, kept ten years, and the card marked revoked.
+ */
+export async function registerRevocation(context: CardContext, by: Principal, request: RevocationRequest): Promise<RegisteredRevocation> {
+  const now = context.now();
+  if (!Object.hasOwn(REVOCATION_CAUSES, request.cause)) throw new PortalRefused('invalid', `the cause must be one of ${Object.keys(REVOCATION_CAUSES).join(', ')}`);
+  if (!REVOCATION_CHANNELS.includes(request.channel)) throw new PortalRefused('invalid', `the channel must be one of ${REVOCATION_CHANNELS.join(', ')}`);
+  if (!request.reportedBy.trim() || request.reportedBy.length > 200) throw new PortalRefused('invalid', 'say who reported the request (at most 200 characters)');
+  if (Number.isNaN(request.receivedAt.getTime()) || request.receivedAt.getTime() > now.getTime()) throw new PortalRefused('invalid', 'the time the request was received cannot be in the future');
+  const card = await loadCard(context.db, request.cardId);
+  const recorded = authorize(by, 'revocation.register', await cardTarget(context.db, card));
+  if (request.receivedAt.getTime() < card.orderedAt.getTime()) throw new PortalRefused('invalid', `the request cannot have been received before the card was ordered (${card.orderedAt.toISOString()})`);
+  const certificates = await certificatesOf(context.db, card.id);
+  if (certificates.length === 0) throw new PortalRefused('conflict', `card ${card.id} has no certificates (it is ${card.status}); withdraw the order instead`);
+  const wanted = request.serials.length ? request.serials.map((s) => s.toLowerCase()) : certificates.map((c) => c.serial);
+  const foreign = wanted.filter((s) => !certificates.some((c) => c.serial === s));
+  if (foreign.length) throw new PortalRefused('invalid', `certificate(s) ${foreign.join(', ')} are not on card ${card.id}`);
+
+  const reason = REVOCATION_CAUSES[request.cause];
+  for (const serial of wanted) await context.pki.revoke({ serial, reason, invalidityDate: request.receivedAt, actor: recorded.actor });
+  const keepUntil = new Date(now);
+  keepUntil.setUTCFullYear(keepUntil.getUTCFullYear() + KEEP_YEARS);
+  return context.db.transaction(async (tx) => {
+    const [row] = await tx.query<{ id: number }>(
+      `insert into portal_revocation (card_id, personnummer, serials, reported_by, channel, received_at, registered_at, reason, received_by, note, keep_until)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id`,
+      [card.id, card.personnummer, wanted, request.reportedBy.trim(), request.channel, request.receivedAt, now, request.cause, recorded.actor, request.note, keepUntil],
+    );
+    const allRevoked = certificates.every((c) => wanted.includes(c.serial)) || (await allRevokedInPki(context, certificates.map((c) => c.serial)));
+    const after = allRevoked && card.status !== 'revoked' ? await moveCard(tx, card, 'revoked', '', [], now) : card;
+    await appendAudit(
+      tx,
+      {
+        ...recorded,
+        action: 'revocation.register',
+        target: `card:${card.id}`,
+        before: cardSnapshot(card),
+        after: { ...cardSnapshot(after), revocation: { id: row!.id, serials: wanted, reportedBy: request.reportedBy.trim(), channel: request.channel, receivedAt: request.receivedAt, cause: request.cause, reason } },
+      },
+      now,
+    );
+    return { id: row!.id, card: after, serials: wanted, receivedAt: request.receivedAt, registeredAt: now, keepUntil };
+  });
+}
+
+async function allRevokedInPki(context: CardContext, serials: readonly string[]): Promise<boolean> {
+  for (const serial of serials) if ((await context.pki.status(serial))?.status !== 'revoked') return false;
+  return true;
+}

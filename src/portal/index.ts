@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { pkiFrom } from '../pki/index.ts';
+import type { Part, PartFactory } from '../server/part.ts';
+import { apiRoutes } from './api/routes.ts';
+import type { CardContext } from './cards/context.ts';
+import { batchSigner, type BatchSigner } from './cards/production.ts';
+import { seedPortalDemo } from './seed.ts';
+
+/**
+ * The eID portal: roles per organisation, the card lifecycle (order,
+ * production, hand-out and activation, revocation) and the audit trail that
+ * records every change. Administrators sign in through Tillit's own IdP, so
+ * the oidc part (and the PKI) must start before it.
+ */
+export const createPortalPart: PartFactory = async (context, started): Promise<Part> => {
+  const { config, db, ephemeral, log, now } = context;
+  const pki = pkiFrom(started);
+  if (!started.has('oidc')) throw new Error('the oidc part must run (and start before) the portal: administrators sign in through it');
+  // The sign-in and the pages reach the IdP's and the server's modules, and the server's part list names this
+  // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
+  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts')]);
+  await ensurePortalClient(db, config);
+  const cards: CardContext = { db, pki, now, config: config.portal };
+  let signing: Promise<BatchSigner> | undefined;
+  // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
+  const signer = () =>
+    (signing ??= pki
+      .issueWithNewKey('function-client', { commonName: 'Tillit eID portal batch signer', serialNumber: config.portal.batchSignerHsaId, organization: config.pki.organisation })
+      .then((issued) => batchSigner(issued.privateKeyPem, issued.certificatePem))
+      .catch((error: unknown) => {
+        signing = undefined;
+        throw error;
+      }));
+  return {
+    name: 'portal',
+    title: { sv: 'eID-portal', en: 'eID portal' },
+    description: {
+      sv: 'ID-administratörernas portal: roller, beställning, produktion, utlämning, aktivering och spärr av kort, med spårbar logg.',
+      en: "The ID administrators' portal: roles, ordering, production, hand-out, activation and revocation of cards, with an audit trail.",
+    },
+    links: [
+      { href: '/portal', label: { sv: 'eID-portalen (ID-administratörer)', en: 'eID portal (ID administrators)' } },
+      { href: '/portal/api/openapi.json', label: { sv: 'eID-portalens API (OpenAPI)', en: 'eID portal API (OpenAPI)' } },
+    ],
+    https: async (app: FastifyInstance) => {
+      const relyingParty = portalRelyingParty(app, db, config, () => now().getTime());
+      const authenticate = async (request: { headers: Record<string, string | string[] | undefined> }) => {
+        const token = /^Bearer ([^\s]+)$/i.exec(String(request.headers['authorization'] ?? ''))?.[1];
+        if (!token) return null;
+        // Fails closed: an IdP that cannot answer means no access.
+        return relyingParty.bearerHsaId(token).catch((error: unknown) => {
+          log.warn({ err: error }, 'portal: access token could not be checked');
+          return null;
+        });
+      };
+      await app.register(apiRoutes({ cards, signer, authenticate }));
+      await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
+    },
+    seedDemo: () => seedPortalDemo(context),
+  };
+};
+
+export { portalConfigSchema, type PortalConfig } from './config.ts';
+export { registerPortalCommands } from './cli.ts';
+export { PortalRefused } from './errors.ts';
+export { verifyAudit, readAudit, appendAudit, type AuditEntry, type AuditVerification } from './audit.ts';
+export { may, ROLES, ACTIONS, type Role, type Action, type Actor, type Target, type RoleAssignment } from './roles.ts';

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { databaseTargets } from '../../test/support/stores.ts';
+import { loadConfig } from '../config/index.ts';
+import type { Region } from '../directory/index.ts';
+import type { Database } from '../store/index.ts';
+import { openPki, type Pki } from '../pki/index.ts';
+import { loadActor } from './access.ts';
+import { PortalRefused } from './errors.ts';
+import { searchPeople, viewPerson } from './person-view.ts';
+import { appointRole } from './role-store.ts';
+import type { Role } from './roles.ts';
+import { employeesOf, seedTestRegion } from './testing.ts';
+
+const now = new Date('2026-05-01T09:00:00Z');
+
+for (const target of databaseTargets()) {
+  describe(`person search and view, in scope only (${target.name})`, () => {
+    let db: Database;
+    let pki: Pki;
+    let region: Region;
+    let orgA: string;
+    let orgB: string;
+    before(async () => {
+      db = await target.open();
+      region = await seedTestRegion(db, now);
+      [orgA, orgB] = region.organisations.map((o) => o.hsaId) as [string, string];
+      pki = await openPki({ config: loadConfig({ overrides: { dataDir: 'memory://' } }), db, log: pino({ level: 'silent' }), now: () => now });
+    });
+    after(async () => {
+      await db.close();
+    });
+    const holding = async (index: number, organisation: string, roles: [Role, string | null][]) => {
+      const holder = employeesOf(region, organisation)[index]!.hsaId;
+      for (const [role, unit] of roles) await appointRole(db, { operator: 't' }, { holder, role, organisation, unit, trainedOn: role === 'id-administrator' ? now : null }, now);
+      return loadActor(db, holder, now, 365);
+    };
+    const protectedPerson = () => {
+      const hidden = new Set(region.register.filter((r) => r.protectedIdentity).map((r) => r.personnummer));
+      const employee = region.employees.find((e) => e.organisationHsaId === orgA && hidden.has(e.personnummer))!;
+      return { ...employee, surname: region.register.find((r) => r.personnummer === employee.personnummer)!.surname };
+    };
+
+    it('shows a protected identity only with the extra right in scope', async () => {
+      const plain = await holding(0, orgA, [['id-administrator', null]]);
+      const viewer = await holding(1, orgA, [['id-administrator', null], ['protected-identity-viewer', null]]);
+      const other = await holding(0, orgB, [['id-administrator', null], ['protected-identity-viewer', null]]);
+      const hidden = protectedPerson();
+      for (const query of [hidden.hsaId, hidden.personnummer, hidden.surname]) {
+        assert.deepEqual((await searchPeople(db, plain, query)).filter((h) => h.personnummer === hidden.personnummer), [], `${query}: hidden without the right`);
+        assert.equal((await searchPeople(db, viewer, query)).filter((h) => h.personnummer === hidden.personnummer).length, 1, `${query}: shown with it`);
+        assert.deepEqual((await searchPeople(db, other, query)).filter((h) => h.personnummer === hidden.personnummer), [], `${query}: not from another organisation`);
+      }
+      await assert.rejects(viewPerson(db, pki, plain, hidden.personnummer), (e) => e instanceof PortalRefused && e.kind === 'not-found');
+      assert.equal((await viewPerson(db, pki, viewer, hidden.personnummer)).person.personnummer, hidden.personnummer);
+    });
+
+    it('a role for a unit covers the units below it and nothing beside it', async () => {
+      const parent = region.units.find((u) => u.organisationHsaId === orgB && region.units.some((c) => c.parentUnitHsaId === u.hsaId))!;
+      const scoped = await holding(2, orgB, [['id-administrator', parent.hsaId]]);
+      const below = new Set([parent.hsaId, ...region.units.filter((u) => u.parentUnitHsaId === parent.hsaId).map((u) => u.hsaId)]);
+      const inside = employeesOf(region, orgB).find((e) => e.unitHsaId && below.has(e.unitHsaId) && e.unitHsaId !== parent.hsaId)!;
+      assert.equal((await searchPeople(db, scoped, inside.hsaId)).length, 1);
+      assert.equal((await viewPerson(db, pki, scoped, inside.personnummer)).person.personnummer, inside.personnummer);
+      const outside = employeesOf(region, orgB).find((e) => !e.unitHsaId || !below.has(e.unitHsaId)) ?? employeesOf(region, orgA)[3]!;
+      assert.deepEqual(await searchPeople(db, scoped, outside.hsaId), []);
+      await assert.rejects(viewPerson(db, pki, scoped, outside.personnummer), (e) => e instanceof PortalRefused && e.kind === 'not-found');
+    });
+  });
+}

@@ -1,0 +1,121 @@
+import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
+import type { Queryable } from '../store/index.ts';
+import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
+import { cardTarget, type CardPki } from './cards/context.ts';
+import { cardsOf, certificatesOf, type Card } from './cards/store.ts';
+import { PortalRefused } from './errors.ts';
+import { may, type Target } from './roles.ts';
+
+export interface PersonHit {
+  readonly personnummer: string;
+  readonly givenName: string;
+  readonly surname: string;
+  readonly serviceIdentities: readonly { readonly hsaId: string; readonly organisation: string; readonly organisationName: string }[];
+}
+
+/** Whether the principal holds the right to see this person at all (a role in one of the places they work or hold a card). */
+async function targetsOf(db: Queryable, person: PersonView, cards: readonly Card[]): Promise<Target[]> {
+  return [...(await personTargets(db, person)), ...(await Promise.all(cards.map((card) => cardTarget(db, card, person.protectedIdentity))))];
+}
+
+const seesProtected = (principal: Principal) => isOperator(principal) || principal.assignments.some((a) => a.role === 'protected-identity-viewer');
+
+/**
+ * Search by personnummer, HSA-id or name; only persons the principal may view
+ * are returned (the rest, protected identities included, are not hinted at).
+ * A person is in scope through a current service identity or a card of theirs
+ * in an organisation or unit the principal administers. Three round trips
+ * for any number of candidates, plus one per distinct unit.
+ */
+export async function searchPeople(db: Queryable, principal: Principal, query: string, limit = 25): Promise<PersonHit[]> {
+  const viewer = { mayViewProtectedIdentities: seesProtected(principal) };
+  const text = query.trim();
+  let candidates: (PersonSummary & { protectedIdentity: boolean })[];
+  if (/^\d{8}-?\d{4}$/.test(text) || /^SE\d+-[A-Z0-9]+$/i.test(text)) {
+    const person = /^SE/i.test(text) ? await findPersonByServiceIdentity(db, text.toUpperCase(), viewer) : await findPerson(db, text.replace('-', ''), viewer);
+    candidates = person ? [person] : [];
+  } else {
+    // The summaries say nothing of protection: those are hidden by the directory unless the viewer may see some.
+    const summaries = await searchPersons(db, text, viewer, limit * 4);
+    const hidden = viewer.mayViewProtectedIdentities ? new Set((await searchPersons(db, text, { mayViewProtectedIdentities: false }, limit * 4)).map((p) => p.personnummer)) : null;
+    candidates = summaries.map((p) => ({ ...p, protectedIdentity: hidden !== null && !hidden.has(p.personnummer) }));
+  }
+  const personnummers = candidates.map((c) => c.personnummer);
+  const places = await serviceIdentityPlaces(db, personnummers);
+  const cardPlaces = personnummers.length
+    ? await db.query<{ personnummer: string; organisation_hsa_id: string; unit_hsa_id: string | null }>('select distinct personnummer, organisation_hsa_id, unit_hsa_id from portal_card where personnummer = any($1::text[])', [personnummers])
+    : [];
+  // A unit that is no longer current leaves only organisation-wide roles.
+  const ancestry = new Map<string, Promise<string[]>>();
+  const unitsOf = (unit: string | null): Promise<string[]> => {
+    if (!unit) return Promise.resolve([]);
+    let found = ancestry.get(unit);
+    if (!found) ancestry.set(unit, (found = unitAncestry(db, unit).then((a) => a?.units ?? [])));
+    return found;
+  };
+  const hits: PersonHit[] = [];
+  for (const candidate of candidates) {
+    if (hits.length >= limit) break;
+    const own = places.filter((p) => p.personnummer === candidate.personnummer);
+    const where = [...own.map((p) => ({ organisation: p.organisationHsaId, unit: p.unitHsaId })), ...cardPlaces.filter((c) => c.personnummer === candidate.personnummer).map((c) => ({ organisation: c.organisation_hsa_id, unit: c.unit_hsa_id }))];
+    let allowed = false;
+    if (isOperator(principal)) allowed = true;
+    else {
+      for (const place of where) {
+        const target: Target = { organisation: place.organisation, units: await unitsOf(place.unit), protectedIdentity: candidate.protectedIdentity };
+        if ((allowed = may(principal, 'person.view', target))) break;
+      }
+    }
+    if (!allowed) continue;
+    hits.push({
+      personnummer: candidate.personnummer,
+      givenName: candidate.givenName,
+      surname: candidate.surname,
+      serviceIdentities: own.map((p) => ({ hsaId: p.hsaId, organisation: p.organisationHsaId, organisationName: p.organisationName })),
+    });
+  }
+  return hits;
+}
+
+export interface CertificateView {
+  readonly slot: string;
+  readonly serial: string;
+  readonly profile: string;
+  readonly status: string;
+  readonly notAfter: Date | null;
+  readonly revokedAt: Date | null;
+  readonly reason: string | null;
+  readonly invalidityDate: Date | null;
+}
+
+export interface PersonPage {
+  readonly person: PersonView;
+  readonly cards: readonly (Card & { readonly certificates: readonly CertificateView[] })[];
+}
+
+/** A person's page: the directory's facts, service identities and commissions, and every card with its certificates' status. */
+export async function viewPerson(db: Queryable, pki: Pick<CardPki, 'status'>, principal: Principal, personnummer: string): Promise<PersonPage> {
+  const person = await findPerson(db, personnummer, { mayViewProtectedIdentities: true });
+  const cards = person ? await cardsOf(db, personnummer) : [];
+  const notFound = new PortalRefused('not-found', `no person ${personnummer} that you may view`);
+  if (!person) throw notFound;
+  try {
+    authorizeAny(principal, 'person.view', await targetsOf(db, person, cards));
+  } catch (error) {
+    // Someone without the right learns nothing, not even that the person exists.
+    if (error instanceof PortalRefused && error.kind === 'forbidden') throw notFound;
+    throw error;
+  }
+  const withCertificates = await Promise.all(
+    cards.map(async (card) => ({
+      ...card,
+      certificates: await Promise.all(
+        (await certificatesOf(db, card.id)).map(async (c) => {
+          const status = await pki.status(c.serial);
+          return { ...c, status: status?.status ?? 'unknown', notAfter: status?.notAfter ?? null, revokedAt: status?.revokedAt ?? null, reason: status?.reason ?? null, invalidityDate: status?.invalidityDate ?? null };
+        }),
+      ),
+    })),
+  );
+  return { person, cards: withCertificates };
+}
