@@ -37,27 +37,30 @@ export async function openPki(deps: PkiDependencies) {
   const responderKeys = await ensureResponders(db, issuer, passphrase, now());
   const ocsp = createOcspResponder({ db, cas, keys: responderKeys, validityMinutes: pkiConfig.ocsp.validityMinutes, now, log });
   const crls = new Map<CaId, { crl: Crl; revision: number }>();
-  const building = new Map<CaId, Promise<Crl>>();
+  const building = new Map<CaId, { revision: number; crl: Promise<Crl> }>();
 
   /** The CA's current CRL: made anew when a revocation changed the CA, or when the schedule says. */
   async function currentCrl(caId: CaId, revisions?: ReadonlyMap<string, number>): Promise<Crl> {
     const revision = (revisions ?? (await caRevisions(db))).get(caId) ?? 0;
     const cached = crls.get(caId);
     const republishAt = cached ? cached.crl.thisUpdate.getTime() + pkiConfig.crl.republishEveryMinutes * 60_000 : 0;
-    if (cached && cached.revision === revision && now().getTime() < republishAt) return cached.crl;
-    let pending = building.get(caId);
-    if (!pending) {
-      pending = (async () => {
-        const ca = cas.get(caId)!;
-        const thisUpdate = new Date(Math.floor(now().getTime() / 1000) * 1000);
-        const crl = await writeCrl(ca, revokedEntries(db, caId), await nextCrlNumber(db, caId), thisUpdate, new Date(thisUpdate.getTime() + pkiConfig.crl.validityHours * 3_600_000));
-        crls.set(caId, { crl, revision });
-        log.info({ ca: caId, number: crl.number, entries: crl.entries, bytes: crl.der.length }, 'CRL published');
-        return crl;
-      })().finally(() => building.delete(caId));
-      building.set(caId, pending);
-    }
-    return pending;
+    if (cached && cached.revision >= revision && now().getTime() < republishAt) return cached.crl;
+    const pending = building.get(caId);
+    // A build that began before this revocation may miss it: wait for that one, then build again.
+    if (pending && pending.revision < revision) return pending.crl.catch(() => undefined).then(() => currentCrl(caId));
+    if (pending) return pending.crl;
+    const crl = (async () => {
+      const ca = cas.get(caId)!;
+      const thisUpdate = new Date(Math.floor(now().getTime() / 1000) * 1000);
+      const made = await writeCrl(ca, revokedEntries(db, caId), await nextCrlNumber(db, caId), thisUpdate, new Date(thisUpdate.getTime() + pkiConfig.crl.validityHours * 3_600_000));
+      if ((crls.get(caId)?.revision ?? -1) <= revision) crls.set(caId, { crl: made, revision });
+      log.info({ ca: caId, number: made.number, entries: made.entries, bytes: made.der.length }, 'CRL published');
+      return made;
+    })().finally(() => {
+      if (building.get(caId)?.crl === crl) building.delete(caId);
+    });
+    building.set(caId, { revision, crl });
+    return crl;
   }
 
   /** Publish the CA's new CRL right away rather than on the next fetch. */
