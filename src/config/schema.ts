@@ -3,6 +3,7 @@ import { flag, httpUrl, listOf, port, secret } from './fields.ts';
 import { directoryConfigSchema } from '../directory/config.ts';
 import { pkiConfigSchema } from '../pki/config.ts';
 import { oidcConfigSchema } from '../idp/oidc/config.ts';
+import { samlConfigSchema } from '../idp/saml/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -46,6 +47,7 @@ export const configSchema = z.strictObject({
   pki: pkiConfigSchema.prefault({}),
   directory: directoryConfigSchema.prefault({}),
   oidc: oidcConfigSchema.prefault({}),
+  saml: samlConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z

@@ -18,6 +18,7 @@ export { addClient, findClient, listClients, removeClient, rotateClientSecret, C
 export { SCOPES, CLAIM_NAMES } from './claims.ts';
 export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
 export { openSealer } from './secrets.ts';
+export type { Sealer } from './sealing.ts';
 
 export interface OidcPartOptions {
   /**

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { flag, httpUrl } from '../../config/fields.ts';
+
+const seconds = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
+const localized = (sv: string, en: string) => z.strictObject({ sv: z.string().min(1).default(sv), en: z.string().min(1).default(en) }).prefault({});
+
+/** The SAML identity provider's settings; every one has a default that suits a small region. */
+export const samlConfigSchema = z.strictObject({
+  /** RSA modulus of the IdP's signing and encryption keys (made on first start). */
+  keyBits: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 2048 || n === 3072 || n === 4096, 'expected 2048, 3072 or 4096')
+    .default(3072),
+  /** What responses and metadata are signed with (SHA-1 is never offered). */
+  signatureAlgorithm: z.enum(['rsa-sha256', 'rsa-sha512']).default('rsa-sha256'),
+  /** Publish WantAuthnRequestsSigned and refuse unsigned AuthnRequests from every SP. */
+  wantAuthnRequestsSigned: flag.default(false),
+  /** The organisation running the IdP, as SPs show it. */
+  organization: z
+    .strictObject({
+      name: localized('Tillit', 'Tillit'),
+      displayName: localized('Tillit identitetsintyg', 'Tillit identity provider'),
+      /** Defaults to server.publicBaseUrl. */
+      url: httpUrl.optional(),
+    })
+    .prefault({}),
+  /** How long SPs may rely on the signed metadata before fetching it again. */
+  metadataValidDays: seconds(7),
+});
+
+export type SamlConfig = z.infer<typeof samlConfigSchema>;
