@@ -7,6 +7,7 @@ import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
+import { registerSpCommands } from '../idp/saml/cli.ts';
 import { IssuanceRefused, KeyDecryptionError, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { startSystem, type RunningSystem } from '../server/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
+  registerSpCommands(program, openCommandContext);
   registerAppCommands(program, configFor);
   return program;
 }
