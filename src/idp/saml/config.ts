@@ -27,6 +27,12 @@ export const samlConfigSchema = z.strictObject({
     .prefault({}),
   /** How long SPs may rely on the signed metadata before fetching it again. */
   metadataValidDays: seconds(7),
+  /** Clocks may differ this much between an SP and us. */
+  clockSkewSeconds: seconds(60, 0),
+  /** An AuthnRequest older than this (by its IssueInstant) is refused; its ID is remembered this long against replay. */
+  requestLifetimeSeconds: seconds(300, 30),
+  /** Largest AuthnRequest we read (after inflating a Redirect message). */
+  maxRequestBytes: z.coerce.number().int().min(4096).max(1 << 20).default(64 * 1024),
 });
 
 export type SamlConfig = z.infer<typeof samlConfigSchema>;
