@@ -9,7 +9,7 @@ import { sendPage } from '../../server/index.ts';
 import type { EphemeralStore } from '../../store/index.ts';
 import { pickLocale, type Locale } from '../../web/index.ts';
 import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
-import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from './claims.ts';
+import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from '../claims/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
 import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';

@@ -1,5 +1,6 @@
 import type { Queryable } from '../../store/index.ts';
-import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS, LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
+import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
+import { LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
 import { ATTRIBUTE_PROFILES, SAML_ATTRIBUTES, type AttributeProfile } from './attributes.ts';
 import { displayNameOf, parseSpMetadata, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
 
