@@ -10,6 +10,8 @@ export const NS = {
   mdattr: 'urn:oasis:names:tc:SAML:metadata:attribute',
   mdui: 'urn:oasis:names:tc:SAML:metadata:ui',
   psc: 'http://id.swedenconnect.se/authn/1.0/principal-selection/ns',
+  xs: 'http://www.w3.org/2001/XMLSchema',
+  xsi: 'http://www.w3.org/2001/XMLSchema-instance',
   xml: 'http://www.w3.org/XML/1998/namespace',
   xmlns: 'http://www.w3.org/2000/xmlns/',
 } as const;
@@ -140,6 +142,7 @@ export function xmlBuilder(rootNs: string, rootName: string) {
       if (value === undefined) continue;
       if (name === 'xml:lang') element.setAttributeNS(NS.xml, name, xmlSafe(String(value)));
       else if (name.startsWith('xmlns:')) element.setAttributeNS(NS.xmlns, name, String(value));
+      else if (name.startsWith('xsi:')) element.setAttributeNS(NS.xsi, name, xmlSafe(String(value)));
       else element.setAttribute(name, xmlSafe(String(value)));
     }
     for (const item of content) {
@@ -150,6 +153,8 @@ export function xmlBuilder(rootNs: string, rootName: string) {
   return {
     doc,
     root: doc.documentElement!,
+    /** Our own serialized XML (already signed or encrypted) as nodes of this document. */
+    adopt: (xml: string): Element => doc.importNode(new DOMParser().parseFromString(xml, 'text/xml').documentElement!, true) as Element,
     el: make,
     /** Sets attributes and children on the root. */
     fillRoot: (attributes: Record<string, string | number | boolean | undefined>, content: Child[]) => fill(doc.documentElement!, attributes, content),
