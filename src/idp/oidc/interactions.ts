@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import qrcode from 'qrcode-generator';
-import { qrContent, type OrderService } from '../../authn/index.ts';
+import type { OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { EphemeralStore } from '../../store/index.ts';
@@ -12,7 +10,7 @@ import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, t
 import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from '../claims/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
+import { autoStartLink, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
 import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
@@ -24,16 +22,6 @@ export interface InteractionDependencies {
   readonly orders: OrderService;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly now: () => number;
-}
-
-/** The order a login page is waiting for. */
-interface PendingLogin {
-  readonly method: AuthnMethod;
-  readonly orderRef: string;
-  readonly autoStartToken: string;
-  readonly qrStartToken: string;
-  readonly qrStartSecret: string;
-  readonly startedAt: number;
 }
 
 /** The login request as the pages need it: who asks, for what, and what they pinned. */
@@ -48,8 +36,8 @@ interface LoginRequest {
   readonly maxAge: number | undefined;
 }
 
-const pendingKey = (uid: string) => `idp:pending:${uid}`;
-const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
+const LOGIN_SCRIPT = '/oidc/assets/login.js';
+const baseOf = (uid: string) => `/oidc/interaction/${uid}`;
 
 /**
  * The login pages under `/oidc/interaction/:uid`: method choice → QR page
@@ -58,11 +46,11 @@ const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
  * without a consent page.
  */
 export function interactionRoutes(deps: InteractionDependencies) {
-  const loginJs = readFile(new URL('./login.js', import.meta.url));
+  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, sessions: deps.sessions, now: deps.now, interactionMs: deps.config.interactionSeconds * 1000 });
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
 
-    app.get('/oidc/assets/login.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginJs));
+    app.get(LOGIN_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginScript));
 
     app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid', async (request, reply) => {
       const login = await loadRequest(request, reply);
@@ -71,7 +59,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       if (sso) return afterAuthentication(request, reply, login, sso);
       const methods = login.client.methods.filter((m) => OOB_METHODS.includes(m));
       if (methods.length === 1) return startOrder(request, reply, login, methods[0]!);
-      return sendPage(reply, methodPage(localeOf(request), request.url, login.uid, login.client.displayName, methods));
+      return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(login.uid), login.client.displayName, methods));
     });
 
     app.post<{ Params: { uid: string }; Body: { method?: string } }>('/oidc/interaction/:uid/start', async (request, reply) => {
@@ -85,10 +73,10 @@ export function interactionRoutes(deps: InteractionDependencies) {
     app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid/wait', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
-      const pending = await readPending(login.uid);
+      const pending = await flow.readPending(login.uid);
       if (!pending) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
       const locale = localeOf(request);
-      return sendPage(reply, waitPage(locale, request.url, login.uid, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, login.uid), 'outstandingTransaction'));
+      return sendPage(reply, waitPage(locale, request.url, baseOf(login.uid), LOGIN_SCRIPT, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, `${baseOf(login.uid)}/wait`), 'outstandingTransaction'));
     });
 
     /** What the QR page polls: a fresh QR code and the hint, or where to go next. */
@@ -110,8 +98,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
     app.post<{ Params: { uid: string } }>('/oidc/interaction/:uid/cancel', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
-      const pending = await deps.ephemeral.take(pendingKey(login.uid));
-      if (pending) await deps.orders.cancel((JSON.parse(pending) as PendingLogin).orderRef, requesterOf(login.client).clientId).catch(() => {});
+      await flow.cancel(login.uid, requesterOf(login.client).clientId);
       return finish(request, reply, { error: 'access_denied', error_description: 'the person cancelled the login' });
     });
 
@@ -179,42 +166,31 @@ export function interactionRoutes(deps: InteractionDependencies) {
       ...(pinnedPerson?.size === 1 ? { personalIdentityNumber: [...pinnedPerson][0]! } : {}),
       ...(login.minimumLoa ? { minimumLoa: login.minimumLoa } : {}),
     };
-    const tokens = await deps.orders.start({ kind: 'auth', requester: requesterOf(login.client), endUserIp: request.ip, requirements, userVisibleText: `${loginMessages('sv')('login.to').replace('{client}', login.client.displayName)}` });
-    const pending: PendingLogin = { method, ...tokens, startedAt: deps.now() };
-    await deps.ephemeral.set(pendingKey(login.uid), JSON.stringify(pending), deps.config.interactionSeconds * 1000);
+    await flow.start(login.uid, { method, requester: requesterOf(login.client), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', login.client.displayName) });
     return reply.redirect(`/oidc/interaction/${login.uid}/wait`, 303);
   }
 
   /** Collects the order once; a completed order becomes the SSO session (exactly once, whichever poll sees it first). */
   async function poll(request: FastifyRequest, reply: FastifyReply, login: LoginRequest): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
     const locale = localeOf(request);
-    const pending = await readPending(login.uid);
-    if (!pending) return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
-    const result = await deps.orders.collect(pending.orderRef, requesterOf(login.client).clientId);
-    if (result.status === 'pending') return { status: 'pending', hint: hintText(locale, result.hintCode), qr: qrImage(pending, deps.now()) };
-    if (!(await deps.ephemeral.take(pendingKey(login.uid)))) return { status: result.status, next: `/oidc/interaction/${login.uid}` };
-    if (result.status === 'failed') {
-      request.log.info({ decision: 'oidc login failed', hintCode: result.hintCode, clientId: login.client.clientId }, 'authentication order failed');
-      // No automatic new order: the person reads why, then starts again.
-      return { status: 'failed', hint: hintText(locale, result.hintCode), retry: `/oidc/interaction/${login.uid}` };
+    const outcome = await flow.poll(login.uid, requesterOf(login.client).clientId);
+    switch (outcome.status) {
+      case 'gone':
+        return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
+      case 'pending':
+        return { status: 'pending', hint: hintText(locale, outcome.hintCode), qr: qrImage(outcome.pending, deps.now()) };
+      case 'taken':
+        return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
+      case 'failed':
+        request.log.info({ decision: 'oidc login failed', hintCode: outcome.hintCode, clientId: login.client.clientId }, 'authentication order failed');
+        // No automatic new order: the person reads why, then starts again.
+        return { status: 'failed', hint: hintText(locale, outcome.hintCode), retry: `/oidc/interaction/${login.uid}` };
+      case 'complete':
+        // This interaction's own authentication satisfies prompt=login.
+        await deps.ephemeral.set(`idp:fresh:${login.uid}`, outcome.session.id, deps.config.interactionSeconds * 1000);
+        reply.header('set-cookie', sessionCookie(outcome.session, deps.config.ssoSessionSeconds));
+        return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
     }
-    const completion = result.completionData;
-    const session = await deps.sessions.create({
-      subject: completion.user,
-      method: pending.method,
-      loa: completion.loa,
-      authTime: Math.floor(deps.now() / 1000),
-      certificatePem: completion.certificatePem,
-    });
-    // This interaction's own authentication satisfies prompt=login.
-    await deps.ephemeral.set(`idp:fresh:${login.uid}`, session.id, deps.config.interactionSeconds * 1000);
-    reply.header('set-cookie', sessionCookie(session, deps.config.ssoSessionSeconds));
-    return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
-  }
-
-  async function readPending(uid: string): Promise<PendingLogin | null> {
-    const raw = await deps.ephemeral.get(pendingKey(uid));
-    return raw ? (JSON.parse(raw) as PendingLogin) : null;
   }
 
   async function afterAuthentication(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, sso: SsoSession) {
@@ -225,8 +201,8 @@ export function interactionRoutes(deps: InteractionDependencies) {
       request.log.info({ decision: 'oidc principal mismatch', clientId: login.client.clientId }, need.reason);
       return finish(request, reply, { error: 'access_denied', error_description: need.reason });
     }
-    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
-    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
+    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, baseOf(login.uid), login.client.displayName, need.candidates));
+    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(login.uid), login.client.displayName, need.candidates));
     return complete(request, reply, login, sso, need.choice);
   }
 
@@ -272,16 +248,4 @@ function localeOf(request: FastifyRequest): Locale {
 
 function errorPage(request: FastifyRequest, reply: FastifyReply, status: number, message: string) {
   return sendPage(reply.code(status), loginErrorPage(localeOf(request), request.url, message));
-}
-
-/** The animated QR code for this second of the order, as an SVG data URL. */
-function qrImage(pending: PendingLogin, now: number): string {
-  const code = qrcode(0, 'M');
-  code.addData(qrContent(pending.qrStartToken, pending.qrStartSecret, Math.max(0, Math.floor((now - pending.startedAt) / 1000))));
-  code.make();
-  return `data:image/svg+xml;base64,${Buffer.from(code.createSvgTag({ cellSize: 4, margin: 4, scalable: true })).toString('base64')}`;
-}
-
-function autoStartLink(pending: PendingLogin, uid: string): string {
-  return `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent(`/oidc/interaction/${uid}/wait`)}`;
 }

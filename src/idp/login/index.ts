@@ -1,0 +1,7 @@
+/**
+ * The login pages and flow both protocols share: method → QR page (an order
+ * on the authentication service) → choice of commission or service identity.
+ * Each protocol mounts them under its own path and finishes in its own way.
+ */
+export { createLoginFlow, qrImage, autoStartLink, loginScript, OOB_METHODS, type LoginFlow, type PendingLogin, type PollOutcome } from './flow.ts';
+export { commissionPage, heading, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction, type LoginMethod } from './pages.ts';
