@@ -2,7 +2,7 @@ import { ConfigError } from '../config/index.ts';
 import { authnFrom, createAuthnPart } from '../authn/index.ts';
 import { createDirectoryPart } from '../directory/index.ts';
 import { makeOidcPart } from '../idp/oidc/index.ts';
-import { createSamlPart } from '../idp/saml/index.ts';
+import { makeSamlPart } from '../idp/saml/index.ts';
 import { createPkiPart } from '../pki/index.ts';
 import type { PartFactory } from './part.ts';
 
@@ -12,7 +12,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['directory', createDirectoryPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders })],
-  ['saml', createSamlPart],
+  ['saml', makeSamlPart({ orders: (_context, started) => authnFrom(started).orders })],
 ]);
 
 /** The factories for `parts` from the config (empty means all), refusing names this build does not have. */

@@ -77,8 +77,9 @@ export async function validateAuthnRequest(incoming: IncomingRequest, env: Reque
       principalSelection: readPrincipalSelection(root),
     };
   } catch (error) {
-    if (error instanceof XmlRefused) throw new SamlStatusError(STATUS.requester, undefined, error.message);
-    throw error;
+    const answerable = error instanceof XmlRefused ? new SamlStatusError(STATUS.requester, undefined, error.message) : error;
+    if (answerable instanceof SamlStatusError) answerable.answerTo = { spEntityId: sp.entityId, acsUrl: acs.location, inResponseTo: id, relayState };
+    throw answerable;
   }
 }
 
@@ -102,7 +103,7 @@ interface DecodedMessage {
   readonly xml: string;
   readonly relayState: string | undefined;
   /** HTTP-Redirect: the signature over the query string, if any. */
-  readonly detached?: { readonly signedBytes: string; readonly sigAlg: string; readonly signature: string };
+  readonly detached?: { readonly signedBytes: readonly string[]; readonly sigAlg: string; readonly signature: string };
 }
 
 /** Both bindings: base64 (and for Redirect, DEFLATE with an output cap against bombs). */
@@ -138,8 +139,11 @@ function decodeRedirect(rawQuery: string, maxBytes: number): DecodedMessage {
   const sigAlg = raw.get('SigAlg');
   if ((signature === undefined) !== (sigAlg === undefined)) throw new RequestRefused('Signature and SigAlg go together');
   if (signature === undefined || sigAlg === undefined) return { binding: 'redirect', xml, relayState };
-  // The signature covers the parameters exactly as sent, in this order (SAML bindings §3.4.4.1).
-  const signedBytes = [`SAMLRequest=${encoded}`, ...(raw.has('RelayState') ? [`RelayState=${raw.get('RelayState')}`] : []), `SigAlg=${sigAlg}`].join('&');
+  // The signature covers the parameters as sent, in this order (SAML bindings §3.4.4.1). Some SPs
+  // (node-saml) sign another percent-encoding of the same values than they send: those encodings
+  // are tried too; each decodes to exactly the values we act on.
+  const signedOver = (encode: (name: string) => string) => [`SAMLRequest=${encode('SAMLRequest')}`, ...(raw.has('RelayState') ? [`RelayState=${encode('RelayState')}`] : []), `SigAlg=${encode('SigAlg')}`].join('&');
+  const signedBytes = [...new Set([signedOver((name) => raw.get(name)!), signedOver((name) => encodeURIComponent(formValue(raw.get(name)!))), signedOver((name) => new URLSearchParams({ v: formValue(raw.get(name)!) }).toString().slice(2))])];
   return { binding: 'redirect', xml, relayState, detached: { signedBytes, sigAlg: formValue(sigAlg), signature: strictBase64(formValue(signature), 'Signature').toString('base64') } };
 }
 

@@ -31,6 +31,8 @@ export const samlConfigSchema = z.strictObject({
   clockSkewSeconds: seconds(60, 0),
   /** An AuthnRequest older than this (by its IssueInstant) is refused; its ID is remembered this long against replay. */
   requestLifetimeSeconds: seconds(300, 30),
+  /** How long an assertion (and its bearer confirmation) may be used after it is issued. */
+  assertionSeconds: seconds(300, 30),
   /** Largest AuthnRequest we read (after inflating a Redirect message). */
   maxRequestBytes: z.coerce.number().int().min(4096).max(1 << 20).default(64 * 1024),
 });

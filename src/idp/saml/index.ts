@@ -1,47 +1,103 @@
 import type { FastifyInstance } from 'fastify';
+import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import { openSealer } from '../oidc/index.ts';
-import { loadOrCreateIdpKeys, type IdpKeys } from './keys.ts';
+import { createSessionStore } from '../session/index.ts';
+import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
+import { samlLoginRoutes } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
 
 export { samlConfigSchema, type SamlConfig } from './config.ts';
 export { idpEndpoints } from './metadata.ts';
+export { addServiceProvider, findServiceProvider, listServiceProviders, removeServiceProvider, ServiceProviderError, type ServiceProvider, type NewServiceProvider } from './sps.ts';
+export { registerSpCommands } from './cli.ts';
 
-/** The SAML 2.0 identity provider part: metadata now; Web SSO and logout share the OIDC provider's SSO session. */
-export const createSamlPart: PartFactory = async (context: PartContext): Promise<Part> => {
-  const { config, db } = context;
-  const saml = config.saml;
-  const endpoints = idpEndpoints(config.server.publicBaseUrl);
-  const keys: IdpKeys = await loadOrCreateIdpKeys(db, await openSealer(config), { entityId: endpoints.entityId, modulusLength: saml.keyBits, now: context.now() });
+export interface SamlPartOptions {
+  /** The authentication service the login pages start orders on (the authentication part's, in the system). */
+  readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
+}
 
-  const metadata = () =>
-    idpMetadata({
-      publicBaseUrl: config.server.publicBaseUrl,
-      keys,
-      signatureAlgorithm: saml.signatureAlgorithm,
-      wantAuthnRequestsSigned: saml.wantAuthnRequestsSigned,
-      loaUris: [config.oidc.loa.loa2, config.oidc.loa.loa3],
-      organization: { name: saml.organization.name, displayName: saml.organization.displayName, url: saml.organization.url ?? config.server.publicBaseUrl },
-      validUntil: new Date(context.now().getTime() + saml.metadataValidDays * 86_400_000),
-    });
-  // Signed once per hour, not per request: the signature costs a private-key operation.
-  let cached: { xml: string; madeAt: number } | undefined;
-  const currentMetadata = () => {
-    const now = context.now().getTime();
-    if (!cached || now - cached.madeAt > 3_600_000) cached = { xml: metadata(), madeAt: now };
-    return cached.xml;
+/** Answers reach the authentication part, never this service: refuse any that arrive here. */
+const answersVerifiedElsewhere: AnswerVerifier = async () => ({ ok: false, hint: 'certificateErr', reason: 'answers are verified by the authentication part' });
+
+/** LoA URIs of the Swedish eID framework, accepted in requests beside ours. */
+const ELEGNAMNDEN_LOA = { 2: 'http://id.elegnamnden.se/loa/1.0/loa2', 3: 'http://id.elegnamnden.se/loa/1.0/loa3' } as const;
+
+/**
+ * The SAML 2.0 identity provider part: signed metadata, Web SSO over the
+ * Redirect and POST bindings with the login pages and SSO session it shares
+ * with the OpenID Provider.
+ */
+export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
+  return async (context: PartContext, started: ReadonlyMap<string, Part> = new Map()): Promise<Part> => {
+    const { config, db, ephemeral } = context;
+    const saml = config.saml;
+    const endpoints = idpEndpoints(config.server.publicBaseUrl);
+    const sealer = await openSealer(config);
+    const keys = await loadOrCreateIdpKeys(db, sealer, { entityId: endpoints.entityId, modulusLength: saml.keyBits, now: context.now() });
+    const pairwiseKey = await loadOrCreatePairwiseKey(db, sealer);
+    const now = () => context.now().getTime();
+    // The same session store (and so the same sessions) as the OpenID Provider's.
+    const sessions = createSessionStore(ephemeral, { ttlMs: config.oidc.ssoSessionSeconds * 1000, now });
+    const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
+
+    const metadata = () =>
+      idpMetadata({
+        publicBaseUrl: config.server.publicBaseUrl,
+        keys,
+        signatureAlgorithm: saml.signatureAlgorithm,
+        wantAuthnRequestsSigned: saml.wantAuthnRequestsSigned,
+        loaUris: [config.oidc.loa.loa2, config.oidc.loa.loa3],
+        organization: { name: saml.organization.name, displayName: saml.organization.displayName, url: saml.organization.url ?? config.server.publicBaseUrl },
+        validUntil: new Date(context.now().getTime() + saml.metadataValidDays * 86_400_000),
+      });
+    // Signed once per hour, not per request: the signature costs a private-key operation.
+    let cached: { xml: string; madeAt: number } | undefined;
+    const currentMetadata = () => {
+      if (!cached || now() - cached.madeAt > 3_600_000) cached = { xml: metadata(), madeAt: now() };
+      return cached.xml;
+    };
+
+    return {
+      name: 'saml',
+      title: { sv: 'SAML 2.0', en: 'SAML 2.0' },
+      description: {
+        sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',
+        en: 'Login to e-services with SAML 2.0: signed responses, healthcare attributes, the same single sign-on as OpenID Connect.',
+      },
+      links: [{ href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } }],
+      https: async (app: FastifyInstance) => {
+        app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(currentMetadata()));
+        await app.register(
+          samlLoginRoutes({
+            idp,
+            db,
+            ephemeral,
+            sessions,
+            orders,
+            loadPerson: (personnummer) => loginAttributes(db, personnummer),
+            pairwiseKey,
+            requestEnvironment: {
+              ssoUrl: endpoints.sso,
+              idpEntityId: endpoints.entityId,
+              clockSkewMs: saml.clockSkewSeconds * 1000,
+              lifetimeMs: saml.requestLifetimeSeconds * 1000,
+              maxBytes: saml.maxRequestBytes,
+              wantAuthnRequestsSigned: saml.wantAuthnRequestsSigned,
+              loaUris: { 2: [config.oidc.loa.loa2, ELEGNAMNDEN_LOA[2]], 3: [config.oidc.loa.loa3, ELEGNAMNDEN_LOA[3]] },
+            },
+            assertionLifetimeMs: saml.assertionSeconds * 1000,
+            interactionMs: config.oidc.interactionSeconds * 1000,
+            ssoSessionSeconds: config.oidc.ssoSessionSeconds,
+            now: context.now,
+          }),
+        );
+      },
+    };
   };
+}
 
-  return {
-    name: 'saml',
-    title: { sv: 'SAML 2.0', en: 'SAML 2.0' },
-    description: {
-      sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',
-      en: 'Login to e-services with SAML 2.0: signed responses, healthcare attributes, the same single sign-on as OpenID Connect.',
-    },
-    links: [{ href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } }],
-    https: async (app: FastifyInstance) => {
-      app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(currentMetadata()));
-    },
-  };
-};
+/** The part with orders on the shared short-lived store (tests); the system passes the authentication part's. */
+export const createSamlPart: PartFactory = makeSamlPart();

@@ -1,6 +1,6 @@
 // @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
-import { createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Queryable } from '../../store/index.ts';
 import type { Sealer } from '../oidc/index.ts';
@@ -91,4 +91,12 @@ export function pemBody(pem: string): string {
 export function certificatePem(base64: string): string {
   const body = base64.replace(/\s+/g, '');
   return `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The key persistent pairwise NameIDs are made with: made once per installation, shared by every node. */
+export async function loadOrCreatePairwiseKey(db: Queryable, sealer: Sealer): Promise<Uint8Array> {
+  const purpose = 'saml-secret:pairwise-key';
+  await db.query('insert into saml_secrets (name, value_encrypted) values ($1, $2) on conflict (name) do nothing', ['pairwise-key', sealer.seal(randomBytes(32).toString('base64'), purpose)]);
+  const [row] = await db.query<{ sealed: Uint8Array }>(`select value_encrypted as sealed from saml_secrets where name = 'pairwise-key'`);
+  return Buffer.from(sealer.open(row!.sealed, purpose), 'base64');
 }

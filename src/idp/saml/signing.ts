@@ -105,17 +105,17 @@ export function verifyEnvelopedRoot(doc: Document, xml: string, certificatesBase
 }
 
 /**
- * Checks a detached signature (HTTP-Redirect binding) over `signedBytes`
- * exactly as they arrived, with the SP's certificates only.
+ * Checks a detached signature (HTTP-Redirect binding) over one of the
+ * encodings of the signed parameters, with the SP's certificates only.
  */
-export function verifyDetached(signedBytes: string, sigAlg: string, signatureBase64: string, certificatesBase64: readonly string[]): void {
+export function verifyDetached(signedBytes: readonly string[], sigAlg: string, signatureBase64: string, certificatesBase64: readonly string[]): void {
   const hash = ALLOWED_SIGNATURES.get(sigAlg);
   if (!hash) throw new SignatureRefused(`signature algorithm ${sigAlg || '(none)'} is not allowed (allowed: ${[...ALLOWED_SIGNATURES.keys()].join(', ')})`);
   if (!certificatesBase64.length) throw new SignatureRefused('the SP metadata has no signing certificate');
   const signature = Buffer.from(signatureBase64, 'base64');
   for (const certificate of certificatesBase64) {
     const key = new X509Certificate(Buffer.from(certificate, 'base64')).publicKey;
-    if (cryptoVerify(hash, Buffer.from(signedBytes, 'latin1'), key, signature)) return;
+    if (signedBytes.some((bytes) => cryptoVerify(hash, Buffer.from(bytes, 'latin1'), key, signature))) return;
   }
   throw new SignatureRefused('the signature does not verify with any signing certificate in the SP metadata');
 }

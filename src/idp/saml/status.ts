@@ -25,6 +25,8 @@ export class SamlStatusError extends Error {
   override readonly name = 'SamlStatusError';
   readonly status: TopStatus;
   readonly subStatus: string | undefined;
+  /** Where the answer goes: set once the request's ACS is known from the SP's metadata. */
+  answerTo?: { readonly spEntityId: string; readonly acsUrl: string; readonly inResponseTo: string; readonly relayState: string | undefined };
   constructor(status: TopStatus, subStatus: string | undefined, message: string) {
     super(message);
     this.status = status;
