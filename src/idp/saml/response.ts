@@ -126,9 +126,17 @@ function valuesOf(value: AttributeValues[string]): string[] {
   return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
 }
 
+/** An SP's encryption key as xml-encryption takes it, read once per certificate. */
+const encryptionKeys = new Map<string, { readonly pem: string; readonly publicKey: string }>();
+
 function encryptFor(assertion: string, certificateBase64: string): Promise<string> {
-  const pem = certificatePem(certificateBase64);
-  const publicKey = new X509Certificate(Buffer.from(certificateBase64, 'base64')).publicKey.export({ type: 'spki', format: 'pem' });
+  let key = encryptionKeys.get(certificateBase64);
+  if (!key) {
+    if (encryptionKeys.size > 1000) encryptionKeys.clear();
+    key = { pem: certificatePem(certificateBase64), publicKey: new X509Certificate(Buffer.from(certificateBase64, 'base64')).publicKey.export({ type: 'spki', format: 'pem' }) as string };
+    encryptionKeys.set(certificateBase64, key);
+  }
+  const { pem, publicKey } = key;
   return new Promise((resolve, reject) =>
     encrypt(
       assertion,

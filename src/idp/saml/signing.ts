@@ -26,7 +26,8 @@ export const ENVELOPED_SIGNATURE = 'http://www.w3.org/2000/09/xmldsig#enveloped-
  */
 export function signRoot(xml: string, key: IdpKey, algorithm: SignatureAlgorithmName, placement: { readonly after: string } | 'first'): string {
   const signer = new SignedXml({
-    privateKey: key.privateKeyPem,
+    // The parsed key object: a PEM string would be parsed again for every signature.
+    privateKey: key.privateKey,
     publicCert: key.certificatePem,
     signatureAlgorithm: SIGNATURE_ALGORITHMS[algorithm],
     canonicalizationAlgorithm: EXCLUSIVE_C14N,
