@@ -98,7 +98,7 @@ async function trustChecks(incoming: IncomingRequest, env: RequestEnvironment) {
   return { root, sp, acs, id, relayState: message.relayState };
 }
 
-interface DecodedMessage {
+export interface DecodedMessage {
   readonly binding: IncomingRequest['binding'];
   readonly xml: string;
   readonly relayState: string | undefined;
@@ -186,9 +186,9 @@ export function parseRequest(xml: string, maxBytes: number): Document {
   }
 }
 
-export function checkMessageType(doc: Document): Element {
+export function checkMessageType(doc: Document, expected: 'AuthnRequest' | 'LogoutRequest' = 'AuthnRequest'): Element {
   const root = doc.documentElement!;
-  if (root.namespaceURI !== NS.samlp || root.localName !== 'AuthnRequest') throw new RequestRefused(`expected samlp:AuthnRequest, found ${root.localName}`);
+  if (root.namespaceURI !== NS.samlp || root.localName !== expected) throw new RequestRefused(`expected samlp:${expected}, found ${root.localName}`);
   return root;
 }
 
@@ -214,8 +214,9 @@ export async function identifySp(root: Element, env: Pick<RequestEnvironment, 'f
  * the signature covers. Redirect: a signature inside the XML is refused (the
  * binding signs the query string).
  */
-export function checkSignature(root: Element, message: DecodedMessage, sp: ServiceProvider, env: Pick<RequestEnvironment, 'wantAuthnRequestsSigned' | 'maxBytes'>): Element {
-  const required = sp.requireSignedRequests || sp.descriptor.authnRequestsSigned || env.wantAuthnRequestsSigned;
+export function checkSignature(root: Element, message: DecodedMessage, sp: ServiceProvider, env: Pick<RequestEnvironment, 'wantAuthnRequestsSigned' | 'maxBytes'>, always = false): Element {
+  const required = always || sp.requireSignedRequests || sp.descriptor.authnRequestsSigned || env.wantAuthnRequestsSigned;
+  const messageType = root.localName as 'AuthnRequest' | 'LogoutRequest';
   const enveloped = Array.from(root.getElementsByTagNameNS(NS.ds, 'Signature')).length > 0;
   try {
     if (message.binding === 'redirect') {
@@ -226,7 +227,7 @@ export function checkSignature(root: Element, message: DecodedMessage, sp: Servi
       }
     } else if (enveloped) {
       const signedXml = verifyEnvelopedRoot(root.ownerDocument!, message.xml, sp.descriptor.signingCertificates);
-      const signedRoot = checkMessageType(parseRequest(signedXml, env.maxBytes));
+      const signedRoot = checkMessageType(parseRequest(signedXml, env.maxBytes), messageType);
       if (issuerOf(signedRoot) !== sp.descriptor.entityId) throw new SignatureRefused('the signed request names another issuer');
       return signedRoot;
     }
@@ -242,10 +243,10 @@ export function checkVersion(root: Element): void {
   if (root.getAttribute('Version') !== SAML_VERSION) throw new RequestRefused(`Version ${JSON.stringify(root.getAttribute('Version'))} is not 2.0`);
 }
 
-export function checkDestination(root: Element, ssoUrl: string): void {
+export function checkDestination(root: Element, endpoint: string): void {
   const destination = root.getAttribute('Destination');
   if (destination === null) throw new RequestRefused('the request has no Destination');
-  if (destination !== ssoUrl) throw new RequestRefused(`Destination ${JSON.stringify(destination.slice(0, 200))} is not ${ssoUrl}`);
+  if (destination !== endpoint) throw new RequestRefused(`Destination ${JSON.stringify(destination.slice(0, 200))} is not ${endpoint}`);
 }
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
@@ -264,7 +265,7 @@ export async function checkReplay(root: Element, sp: ServiceProvider, env: Pick<
   const id = root.getAttribute('ID') ?? '';
   // An xs:ID is an NCName; we also cap its length, as it is echoed in InResponseTo.
   if (!/^[A-Za-z_][\w.-]{0,255}$/.test(id)) throw new RequestRefused('the request ID is missing or not an NCName of at most 256 characters');
-  if (!(await env.firstUse(`saml:authn-request:${sp.entityId}:${id}`, env.lifetimeMs + 2 * env.clockSkewMs))) throw new RequestRefused(`request ID ${id} was already used`);
+  if (!(await env.firstUse(`saml:request:${sp.entityId}:${id}`, env.lifetimeMs + 2 * env.clockSkewMs))) throw new RequestRefused(`request ID ${id} was already used`);
   return id;
 }
 

@@ -88,6 +88,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
               wantAuthnRequestsSigned: saml.wantAuthnRequestsSigned,
               loaUris: { 2: [config.oidc.loa.loa2, ELEGNAMNDEN_LOA[2]], 3: [config.oidc.loa.loa3, ELEGNAMNDEN_LOA[3]] },
             },
+            sloUrl: endpoints.slo,
             assertionLifetimeMs: saml.assertionSeconds * 1000,
             interactionMs: config.oidc.interactionSeconds * 1000,
             ssoSessionSeconds: config.oidc.ssoSessionSeconds,

@@ -100,7 +100,7 @@ describe('SAML Web SSO with node-saml as the SP and the eID app (PGlite, memory)
     await addServiceProvider(
       context.db,
       {
-        metadataXml: generateServiceProviderMetadata({ issuer: SP, callbackUrl: ACS, publicCerts: spSigning.certificate, privateKey: spSigning.key, decryptionCert: spEncryption.certificate, decryptionPvk: spEncryption.key, wantAssertionsSigned: true }),
+        metadataXml: generateServiceProviderMetadata({ issuer: SP, callbackUrl: ACS, logoutCallbackUrl: 'https://journal.example/saml/slo', publicCerts: spSigning.certificate, privateKey: spSigning.key, decryptionCert: spEncryption.certificate, decryptionPvk: spEncryption.key, wantAssertionsSigned: true }),
         metadataSource: 'test',
         displayName: 'Journalen',
         methods: ['oob-other'],
@@ -117,6 +117,7 @@ describe('SAML Web SSO with node-saml as the SP and the eID app (PGlite, memory)
   const sp = (options: Partial<SamlConfig> = {}) =>
     new SAML({
       entryPoint: `${base}/saml/sso`,
+      logoutUrl: `${base}/saml/slo`,
       issuer: SP,
       callbackUrl: ACS,
       audience: SP,
@@ -233,6 +234,30 @@ describe('SAML Web SSO with node-saml as the SP and the eID app (PGlite, memory)
     assert.match(landed.location, /\/wait$/);
     const cancelled = await fresh.follow(landed.location.replace(/\/wait$/, '/cancel'), { method: 'POST', body: '' });
     await assert.rejects(sp().validatePostResponseAsync(postedForm(cancelled.answer.body).fields), (e: Error & { xmlStatus?: string }) => /AuthnFailed/.test(String(e.xmlStatus)));
+  });
+
+  it('single logout: a signed LogoutRequest ends the SSO session and gets a signed LogoutResponse at the SP', async () => {
+    const person = browser(system.tls.ca);
+    const holder = holderFor(withCommissions.personnummer);
+    const first = await loginByQr(person, holder, await person.follow(await sp().getAuthorizeUrlAsync('', 'journal.example', {})));
+    const done = await person.follow(`${first.location}/choose`, { method: 'POST', body: `choice=${encodeURIComponent(withCommissions.commissions[0]!)}` });
+    const { profile } = await sp().validatePostResponseAsync(postedForm(done.answer.body).fields);
+    const logoutUrl = await sp().getLogoutUrlAsync(profile!, 'after-logout', {});
+    const loggedOut = await person.follow(logoutUrl);
+    const form = postedForm(loggedOut.answer.body);
+    assert.equal(form.action, 'https://journal.example/saml/slo');
+    assert.equal(form.fields['RelayState'], 'after-logout');
+    const xml = Buffer.from(form.fields['SAMLResponse']!, 'base64').toString('utf8');
+    assert.match(xml, /<samlp:LogoutResponse /);
+    assert.doesNotMatch(xml, /PartialLogout/, 'this SP was the only service of the session');
+    const answer = await sp().validatePostResponseAsync(form.fields);
+    assert.equal(answer.loggedOut, true);
+    // The session is gone: the next login asks for the eID again; the same request again is a replay.
+    assert.match((await person.follow(await sp().getAuthorizeUrlAsync('', 'journal.example', {}))).location, /\/wait$/);
+    assert.equal((await person.follow(logoutUrl)).answer.status, 400);
+    // Unsigned logout requests are refused: anyone could otherwise log people out.
+    const unsigned = await person.follow(await sp({ privateKey: undefined as unknown as string }).getLogoutUrlAsync(profile!, '', {}));
+    assert.equal(unsigned.answer.status, 400);
   });
 
   it('refuses an unknown SP or a tampered request with an error page, never a form to the SP', async () => {

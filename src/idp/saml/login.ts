@@ -12,7 +12,8 @@ import { autoStartLink, commissionPage, createLoginFlow, hintText, loginErrorPag
 import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
-import { authnMethodUri, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
+import { validateLogoutRequest } from './logout-request.ts';
+import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
 import { findServiceProvider, type ServiceProvider } from './sps.ts';
 import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
 
@@ -26,6 +27,8 @@ export interface SamlLoginDependencies {
   readonly pairwiseKey: Uint8Array;
   /** The request checks' settings, less the clock (read per request). */
   readonly requestEnvironment: Omit<RequestEnvironment, 'now' | 'findSp' | 'firstUse'>;
+  /** Our SingleLogoutService: a LogoutRequest's Destination must name it. */
+  readonly sloUrl: string;
   readonly assertionLifetimeMs: number;
   readonly interactionMs: number;
   readonly ssoSessionSeconds: number;
@@ -74,6 +77,16 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
         form[name] = value;
       }
       return receive(request, reply, { binding: 'post', form });
+    });
+
+    app.get('/saml/slo', async (request, reply) => logout(request, reply, { binding: 'redirect', rawQuery: request.raw.url!.split('?')[1] ?? '' }));
+    app.post<{ Body: Record<string, string | string[] | undefined> }>('/saml/slo', async (request, reply) => {
+      const form: Record<string, string | undefined> = {};
+      for (const [name, value] of Object.entries(request.body ?? {})) {
+        if (Array.isArray(value)) return refuse(request, reply, `the form has ${name} more than once`);
+        form[name] = value;
+      }
+      return logout(request, reply, { binding: 'post', form });
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key', async (request, reply) => {
@@ -151,6 +164,29 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     await deps.ephemeral.set(requestKey(key), JSON.stringify(pending), deps.interactionMs);
     request.log.info({ decision: 'saml request accepted', sp: sp.entityId, requestId: validated.id, forceAuthn: validated.forceAuthn, isPassive: validated.isPassive }, 'saml request accepted');
     return proceed(request, reply, key, pending, sp);
+  }
+
+  /**
+   * SP-initiated logout: the browser's SSO session ends and the SP gets a
+   * signed LogoutResponse; PartialLogout when other services took part in the
+   * session (they are not told yet).
+   */
+  async function logout(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    let validated;
+    try {
+      validated = await validateLogoutRequest(incoming, { ...environment(), sloUrl: deps.sloUrl });
+    } catch (error) {
+      if (error instanceof RequestRefused) return refuse(request, reply, error.message);
+      throw error;
+    }
+    const session = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+    const participants = session ? await deps.sessions.end(session.id) : [];
+    const others = participants.filter((p) => !(p.protocol === 'saml' && p.clientId === validated.sp.entityId));
+    request.log.info({ decision: 'saml logout', sp: validated.sp.entityId, sessionEnded: Boolean(session), otherParticipants: others.length }, 'saml logout');
+    const xml = logoutResponse(deps.idp, validated.responseUrl, validated.id, deps.now(), others.length > 0);
+    reply.header('set-cookie', sessionCookie(null, 0));
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), validated.responseUrl));
+    return sendPage(reply, postPage(localeOf(request), request.url, validated.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: validated.relayState }));
   }
 
   function refuse(request: FastifyRequest, reply: FastifyReply, reason: string) {

@@ -7,7 +7,7 @@ import type { Database } from '../../store/index.ts';
 import { createSealer } from '../oidc/sealing.ts';
 import { loadOrCreateIdpKeys, pemBody, type IdpKeys } from './keys.ts';
 import { NAMEID_FORMATS } from './metadata.ts';
-import { nameIdFor, statusResponse, successResponse, type AssertionContent, type Idp, type Recipient } from './response.ts';
+import { logoutResponse, nameIdFor, statusResponse, successResponse, type AssertionContent, type Idp, type Recipient } from './response.ts';
 import { STATUS } from './status.ts';
 import { xmlsecVerify } from './test-support.ts';
 import { NS, children, descendants, parseStrict } from './xml.ts';
@@ -132,6 +132,15 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
     // NoPassive is how an SP learns a passive request found no session: node-saml answers it with no profile.
     const passive = await sp().validatePostResponseAsync(posted(statusResponse(idp, ACS, '_request3', new Date(), STATUS.responder, STATUS.noPassive, 'no SSO session')));
     assert.equal(passive.profile, null);
+  });
+
+  it('a LogoutResponse says PartialLogout when other services of the session were not told', async () => {
+    const partial = logoutResponse(idp, 'https://sp.example/slo', '_logout1', new Date(), true);
+    assert.ok(xmlsecVerify(partial, keys.signing.certificatePem, [`${NS.samlp}:LogoutResponse`]).ok);
+    const codes = descendants(parseStrict(partial, 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
+    assert.deepEqual(codes, [STATUS.success, STATUS.partialLogout]);
+    const complete = descendants(parseStrict(logoutResponse(idp, 'https://sp.example/slo', '_logout2', new Date(), false), 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
+    assert.deepEqual(complete, [STATUS.success]);
   });
 
   it('persistent NameIDs are pairwise and stable; transient ones new each time', () => {

@@ -98,8 +98,8 @@ export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, n
   return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
 }
 
-function responseShell(idp: Idp, destination: string, inResponseTo: string, now: Date) {
-  const r = xmlBuilder(NS.samlp, 'samlp:Response');
+function responseShell(idp: Idp, destination: string, inResponseTo: string, now: Date, rootName = 'samlp:Response') {
+  const r = xmlBuilder(NS.samlp, rootName);
   r.fillRoot({ 'xmlns:saml': NS.saml, ID: newId(), Version: '2.0', IssueInstant: instant(now), Destination: destination, InResponseTo: inResponseTo }, [r.el(NS.saml, 'saml:Issuer', {}, [idp.entityId])]);
   return r;
 }
@@ -151,4 +151,11 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
       (error, result) => (error ? reject(error) : resolve(result)),
     ),
   );
+}
+
+/** A signed LogoutResponse; `partial` when not every service of the session was told (second-level PartialLogout). */
+export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
+  const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
+  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; other services of the session were not told' : undefined)]);
+  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
 }

@@ -12,6 +12,7 @@ export const STATUS = {
   noAuthnContext: 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext',
   requestUnsupported: 'urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported',
   noSupportedIdp: 'urn:oasis:names:tc:SAML:2.0:status:NoSupportedIDP',
+  partialLogout: 'urn:oasis:names:tc:SAML:2.0:status:PartialLogout',
 } as const;
 
 type TopStatus = typeof STATUS.requester | typeof STATUS.responder | typeof STATUS.versionMismatch;
