@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { PartContext } from '../../server/index.ts';
-import { addServiceProvider, findServiceProvider, listServiceProviders, readMetadataSource, removeServiceProvider, ServiceProviderError, type ServiceProvider } from './sps.ts';
+import { MAX_AGGREGATE_BYTES } from './sp-metadata.ts';
+import { addServiceProvider, addServiceProvidersFromAggregate, findServiceProvider, listServiceProviders, readMetadataSource, removeServiceProvider, ServiceProviderError, type ServiceProvider } from './sps.ts';
 
 type OpenContext = (command: Command) => Promise<PartContext & { close(): Promise<void> }>;
 
@@ -9,6 +10,7 @@ const commaList = (value: string) => value.split(',').map((s) => s.trim()).filte
 
 interface AddOptions {
   metadata: string;
+  aggregateCertificate?: string;
   name?: string;
   methods?: string[];
   attributes?: string[];
@@ -26,6 +28,7 @@ export function registerSpCommands(program: Command, open: OpenContext): void {
   sp.command('add')
     .description("register a service provider from its metadata; the login pages show the metadata's OrganizationDisplayName")
     .requiredOption('--metadata <file|url>', 'the SP metadata (md:EntityDescriptor): a file, or an https URL')
+    .option('--aggregate-certificate <file>', "the metadata is a federation aggregate (md:EntitiesDescriptor) signed with this certificate's key: register each SP in it")
     .option('--name <name>', 'display name on the login pages (instead of OrganizationDisplayName)')
     .option('--methods <list>', 'login methods it accepts: oob-other,oob-same,mtls', commaList)
     .option('--attributes <list>', 'attributes it may receive, as claim names (employeeHsaId) or SAML names; requests for more are cut', commaList)
@@ -36,7 +39,33 @@ export function registerSpCommands(program: Command, open: OpenContext): void {
     .option('--json', 'print the result as JSON')
     .action((options: AddOptions, command: Command) =>
       withContext(open, command, async (context) => {
-        const metadataXml = await readMetadataSource(options.metadata, (path) => readFile(path, 'utf8'));
+        const metadataXml = await readMetadataSource(options.metadata, (path) => readFile(path, 'utf8'), 10_000, options.aggregateCertificate ? MAX_AGGREGATE_BYTES : undefined);
+        if (options.aggregateCertificate) {
+          const trustedCertificatePem = await readFile(options.aggregateCertificate, 'utf8').catch((error: NodeJS.ErrnoException) => {
+            throw new ServiceProviderError(`cannot read ${options.aggregateCertificate}: ${error.code ?? error.message}`);
+          });
+          const result = await addServiceProvidersFromAggregate(
+            context.db,
+            {
+              aggregateXml: metadataXml,
+              trustedCertificatePem,
+              metadataSource: options.metadata,
+              ...(options.methods ? { methods: options.methods } : {}),
+              ...(options.attributes ? { attributes: options.attributes } : {}),
+              ...(options.attributeNames ? { attributeProfile: options.attributeNames } : {}),
+              requireSignedRequests: options.requireSignedRequests ?? false,
+              signAssertions: options.signAssertions,
+            },
+            context.now(),
+            { replace: options.replace ?? false },
+          );
+          if (options.json) console.log(JSON.stringify({ added: result.added.map(view), skipped: result.skipped }));
+          else {
+            for (const sp of result.added) console.log(`service provider ${sp.entityId} (${sp.displayName}) registered`);
+            for (const s of result.skipped) console.log(`skipped ${s.entityId}: ${s.reason}`);
+          }
+          return;
+        }
         const added = await addServiceProvider(
           context.db,
           {

@@ -1,7 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import type { Element } from '@xmldom/xmldom';
+import { pemBody } from './keys.ts';
 import { BINDINGS } from './metadata.ts';
-import { NS, XmlRefused, child, children, descendants, parseStrict, textOf } from './xml.ts';
+import { SignatureRefused, verifyEnvelopedRoot } from './signing.ts';
+import { NS, XmlRefused, child, children, descendants, parseStrict, serialize, textOf } from './xml.ts';
 
 /** SP metadata larger than this is refused (a single SP's descriptor is a few kilobytes). */
 export const MAX_SP_METADATA_BYTES = 1 << 20;
@@ -170,3 +172,37 @@ function checkCertificate(base64: string, entityId: string): string {
     throw new SpMetadataRefused('metadata: a KeyDescriptor holds a certificate that does not parse');
   }
 }
+
+/**
+ * A federation's aggregate (`md:EntitiesDescriptor`): its signature must
+ * verify with the federation certificate the operator trusts; then each SP's
+ * EntityDescriptor is taken from the signed bytes (not the document as
+ * received), serialized on its own for the registry.
+ */
+export function spEntitiesOfAggregate(xml: string, trustedCertificatePem: string, now: Date): string[] {
+  let doc;
+  try {
+    doc = parseStrict(xml, MAX_AGGREGATE_BYTES);
+  } catch (error) {
+    if (error instanceof XmlRefused) throw new SpMetadataRefused(`aggregate: ${error.message}`);
+    throw error;
+  }
+  const root = doc.documentElement!;
+  if (root.namespaceURI !== NS.md || root.localName !== 'EntitiesDescriptor') throw new SpMetadataRefused(`aggregate: expected md:EntitiesDescriptor, found ${root.localName}`);
+  let signed: Element;
+  try {
+    signed = parseStrict(verifyEnvelopedRoot(doc, xml, [pemBody(trustedCertificatePem)]), MAX_AGGREGATE_BYTES).documentElement!;
+  } catch (error) {
+    if (error instanceof SignatureRefused || error instanceof XmlRefused) throw new SpMetadataRefused(`aggregate: signature: ${error.message}`);
+    throw error;
+  }
+  const validUntil = signed.getAttribute('validUntil');
+  if (validUntil && !(Date.parse(validUntil) > now.getTime())) throw new SpMetadataRefused(`aggregate: expired or unreadable validUntil ${JSON.stringify(validUntil)}`);
+  const entities = (parent: Element): Element[] => [...children(parent, NS.md, 'EntityDescriptor'), ...children(parent, NS.md, 'EntitiesDescriptor').flatMap(entities)];
+  return entities(signed)
+    .filter((entity) => children(entity, NS.md, 'SPSSODescriptor').length > 0)
+    .map((entity) => serialize(entity));
+}
+
+/** A federation aggregate may hold thousands of entities. */
+export const MAX_AGGREGATE_BYTES = 64 << 20;

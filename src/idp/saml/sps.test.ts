@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { generateServiceProviderMetadata } from '@node-saml/node-saml';
 import { Command } from 'commander';
+import { SignedXml } from 'xml-crypto';
 import pino from 'pino';
 import { loadConfig } from '../../config/index.ts';
 import { openssl, scratch } from '../../../test/support/openssl.ts';
@@ -181,5 +182,33 @@ describe(`SP registry and tillit sp (${databaseTargets()[0]!.name})`, () => {
     assert.equal(await findServiceProvider(db, 'https://bare.example/sp'), null);
     const added = await addServiceProvider(db, { metadataXml: bare, metadataSource: 'test', displayName: 'Bare' }, NOW);
     assert.equal(added.displayName, 'Bare');
+  });
+
+  it('registers the SPs of a federation aggregate signed with the trusted certificate, and refuses one that is not', async () => {
+    const federation = opensslCertificate('/CN=federation operator');
+    const stranger = opensslCertificate('/CN=not the federation');
+    const entity = (xml: string) => xml.replace(/^<\?xml[^>]*>/, '');
+    const unsigned = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_federation" Name="test-federation">${entity(metadata({ entityId: 'https://fed-a.example/sp' }))}${entity(nodeSamlMetadata({ issuer: 'https://fed-b.example/sp' }))}${entity(nodeSamlMetadata({ issuer: 'https://fed-c.example/sp', organization: false }))}</md:EntitiesDescriptor>`;
+    const sign = (xml: string, keys: { certificate: string; key: string }) => {
+      const signer = new SignedXml({ privateKey: keys.key, publicCert: keys.certificate, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' });
+      signer.addReference({ xpath: '/*', transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'], digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256' });
+      signer.computeSignature(xml, { prefix: 'ds', location: { reference: '/*', action: 'prepend' } });
+      return signer.getSignedXml();
+    };
+    const trusted = files.file('federation.pem', federation.certificate);
+    const signed = sign(unsigned, federation);
+    const result = JSON.parse(await run('sp', 'add', '--metadata', files.file('aggregate.xml', signed), '--aggregate-certificate', trusted, '--json'));
+    assert.deepEqual(result.added.map((a: { entityId: string }) => a.entityId).sort(), ['https://fed-a.example/sp', 'https://fed-b.example/sp']);
+    assert.deepEqual(result.skipped.map((s: { entityId: string }) => s.entityId), ['https://fed-c.example/sp'], 'no display name: skipped with the reason');
+    assert.match(result.skipped[0].reason, /OrganizationDisplayName/);
+    assert.equal((await findServiceProvider(db, 'https://fed-b.example/sp'))!.displayName, 'Journalen <vård> & omsorg');
+
+    const refused = async (xml: string, reason: RegExp) => assert.rejects(run('sp', 'add', '--metadata', files.file('refused.xml', xml), '--aggregate-certificate', trusted, '--replace'), reason);
+    await refused(sign(unsigned, stranger), /does not verify/);
+    assert.notEqual(signed.replace('https://lab.example/acs', 'https://evil.example/acs'), signed);
+    await refused(signed.replace('https://lab.example/acs', 'https://evil.example/acs'), /does not verify/);
+    await refused(unsigned, /expected one signature/);
+    await refused(sign(unsigned.replace('Name="test-federation"', 'Name="test-federation" validUntil="2001-01-01T00:00:00Z"'), federation), /expired/);
+    assert.equal((await findServiceProvider(db, 'https://fed-a.example/sp'))!.descriptor.assertionConsumerServices[0]!.location, 'https://lab.example/acs', 'nothing changed by a refused aggregate');
   });
 });

@@ -2,7 +2,7 @@ import type { Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 import { LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
 import { ATTRIBUTE_PROFILES, SAML_ATTRIBUTES, type AttributeProfile } from './attributes.ts';
-import { displayNameOf, parseSpMetadata, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
+import { displayNameOf, parseSpMetadata, spEntitiesOfAggregate, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
 
 /** A registered SAML service provider (an e-service). */
 export interface ServiceProvider {
@@ -98,6 +98,39 @@ export async function addServiceProvider(db: Queryable, input: NewServiceProvide
   return rows[0];
 }
 
+/**
+ * Registers every SP of a federation aggregate whose signature verifies with
+ * the trusted certificate, each with the same settings; an SP that cannot be
+ * registered (no display name, bad endpoint, …) is reported and skipped, the
+ * others are added or, with `replace`, updated. Nothing is added if the
+ * aggregate itself is refused.
+ */
+export async function addServiceProvidersFromAggregate(
+  db: Queryable,
+  input: Omit<NewServiceProvider, 'metadataXml' | 'displayName'> & { readonly aggregateXml: string; readonly trustedCertificatePem: string },
+  now: Date,
+  options: { replace?: boolean } = {},
+): Promise<{ added: ServiceProvider[]; skipped: { entityId: string; reason: string }[] }> {
+  let entities: string[];
+  try {
+    entities = spEntitiesOfAggregate(input.aggregateXml, input.trustedCertificatePem, now);
+  } catch (error) {
+    if (error instanceof SpMetadataRefused) throw new ServiceProviderError(error.message);
+    throw error;
+  }
+  const added: ServiceProvider[] = [];
+  const skipped: { entityId: string; reason: string }[] = [];
+  for (const metadataXml of entities) {
+    try {
+      added.push(await addServiceProvider(db, { ...input, metadataXml }, now, options));
+    } catch (error) {
+      if (!(error instanceof ServiceProviderError)) throw error;
+      skipped.push({ entityId: /entityID="([^"]*)"/.exec(metadataXml)?.[1] ?? '?', reason: error.message });
+    }
+  }
+  return { added, skipped };
+}
+
 /** A claim name from a claim name or either SAML name of it. */
 function claimOf(name: string): string {
   if (CLAIM_NAMES.has(name)) return name;
@@ -126,7 +159,7 @@ const MAX_FETCH_BYTES = 1 << 20;
  * SP metadata from a file path or an https URL (http only on loopback), read
  * with a size cap and a time limit.
  */
-export async function readMetadataSource(source: string, readFile: (path: string) => Promise<string>, timeoutMs = 10_000): Promise<string> {
+export async function readMetadataSource(source: string, readFile: (path: string) => Promise<string>, timeoutMs = 10_000, maxBytes = MAX_FETCH_BYTES): Promise<string> {
   if (!/^https?:\/\//i.test(source)) {
     try {
       return await readFile(source);
@@ -148,7 +181,7 @@ export async function readMetadataSource(source: string, readFile: (path: string
   let size = 0;
   for await (const chunk of response.body ?? []) {
     size += chunk.length;
-    if (size > MAX_FETCH_BYTES) throw new ServiceProviderError(`${source}: metadata larger than ${MAX_FETCH_BYTES} bytes`);
+    if (size > maxBytes) throw new ServiceProviderError(`${source}: metadata larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
