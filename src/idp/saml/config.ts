@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import { flag, httpUrl } from '../../config/fields.ts';
 
+/** A federation aggregate the IdP refreshes on its own. */
+const aggregateSchema = z.strictObject({
+  /** An https URL (or a file) of the signed `md:EntitiesDescriptor`. */
+  source: z.string().min(1),
+  /** PEM certificate whose key signs the aggregate. */
+  certificateFile: z.string().min(1),
+  refreshMinutes: z.coerce.number().int().min(5).default(60),
+  /** Login methods and attributes every SP of the aggregate gets (as `tillit sp add`). */
+  methods: z.array(z.string()).optional(),
+  attributes: z.array(z.string()).optional(),
+  attributeNames: z.enum(['sambi', 'oid']).optional(),
+});
+
 const seconds = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 const localized = (sv: string, en: string) => z.strictObject({ sv: z.string().min(1).default(sv), en: z.string().min(1).default(en) }).prefault({});
 
@@ -33,8 +46,11 @@ export const samlConfigSchema = z.strictObject({
   requestLifetimeSeconds: seconds(300, 30),
   /** How long an assertion (and its bearer confirmation) may be used after it is issued. */
   assertionSeconds: seconds(300, 30),
+  /** Federation aggregates whose SPs are registered and kept up to date (added, changed, removed) on a schedule. */
+  aggregates: z.array(aggregateSchema).default([]),
   /** Largest AuthnRequest we read (after inflating a Redirect message). */
   maxRequestBytes: z.coerce.number().int().min(4096).max(1 << 20).default(64 * 1024),
 });
 
 export type SamlConfig = z.infer<typeof samlConfigSchema>;
+export type AggregateConfig = z.infer<typeof aggregateSchema>;

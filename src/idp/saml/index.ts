@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
@@ -7,6 +8,7 @@ import { createSessionStore } from '../session/index.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
 import { samlLoginRoutes } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
+import { refreshAggregate } from './sps.ts';
 
 export { samlConfigSchema, type SamlConfig } from './config.ts';
 export { idpEndpoints } from './metadata.ts';
@@ -60,8 +62,23 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
       return cached.xml;
     };
 
+    // Federation aggregates: refreshed now and then on their schedule; a failure is logged and the last good SPs stay.
+    const timers = saml.aggregates.map((spec) => {
+      const refresh = () =>
+        refreshAggregate(db, spec, (path) => readFile(path, 'utf8'), context.now())
+          .then((result) => context.log.info({ decision: 'saml aggregate refreshed', source: spec.source, ...result }, 'saml aggregate refreshed'))
+          .catch((error: unknown) => context.log.warn({ decision: 'saml aggregate refused', source: spec.source, reason: (error as Error).message }, 'saml aggregate not refreshed'));
+      void refresh();
+      const timer = setInterval(refresh, spec.refreshMinutes * 60_000);
+      timer.unref();
+      return timer;
+    });
+
     return {
       name: 'saml',
+      async stop() {
+        for (const timer of timers) clearInterval(timer);
+      },
       title: { sv: 'SAML 2.0', en: 'SAML 2.0' },
       description: {
         sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',

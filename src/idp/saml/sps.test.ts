@@ -11,7 +11,7 @@ import { databaseTargets } from '../../../test/support/stores.ts';
 import { createMemoryStore, type Database } from '../../store/index.ts';
 import { registerSpCommands } from './cli.ts';
 import { parseSpMetadata, SpMetadataRefused } from './sp-metadata.ts';
-import { addServiceProvider, findServiceProvider, ServiceProviderError } from './sps.ts';
+import { addServiceProvider, findServiceProvider, refreshAggregate, ServiceProviderError } from './sps.ts';
 
 const NOW = new Date();
 const config = loadConfig({ env: {}, overrides: { dataDir: 'memory://' } });
@@ -56,6 +56,15 @@ function nodeSamlMetadata(options: { issuer?: string; organization?: boolean } =
         }),
   });
 }
+
+/** Signs an aggregate as a federation operator would (xml-crypto, enveloped, first child). */
+function signAggregate(xml: string, keys: { certificate: string; key: string }): string {
+  const signer = new SignedXml({ privateKey: keys.key, publicCert: keys.certificate, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' });
+  signer.addReference({ xpath: '/*', transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'], digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256' });
+  signer.computeSignature(xml, { prefix: 'ds', location: { reference: '/*', action: 'prepend' } });
+  return signer.getSignedXml();
+}
+const aggregateOf = (...entities: string[]) => `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_federation" Name="test-federation">${entities.map((e) => e.replace(/^<\?xml[^>]*>/, '')).join('')}</md:EntitiesDescriptor>`;
 
 const certBody = (pem: string) => pem.replace(/-----[A-Z ]+-----|\s/g, '');
 
@@ -111,11 +120,13 @@ describe(`SP registry and tillit sp (${databaseTargets()[0]!.name})`, () => {
   let db: Database;
   let metadataServer: ReturnType<typeof createServer>;
   let metadataUrl: string;
+  let aggregateBody = '';
   const files = scratch();
   before(async () => {
     db = await databaseTargets()[0]!.open();
     metadataServer = createServer((request, response) => {
       if (request.url === '/metadata') response.writeHead(200, { 'content-type': 'application/samlmetadata+xml' }).end(metadata());
+      else if (request.url === '/aggregate') response.writeHead(200).end(aggregateBody);
       else if (request.url === '/huge') response.writeHead(200).end('<a>' + 'x'.repeat(2 << 20) + '</a>');
       else response.writeHead(404).end();
     });
@@ -189,12 +200,7 @@ describe(`SP registry and tillit sp (${databaseTargets()[0]!.name})`, () => {
     const stranger = opensslCertificate('/CN=not the federation');
     const entity = (xml: string) => xml.replace(/^<\?xml[^>]*>/, '');
     const unsigned = `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="_federation" Name="test-federation">${entity(metadata({ entityId: 'https://fed-a.example/sp' }))}${entity(nodeSamlMetadata({ issuer: 'https://fed-b.example/sp' }))}${entity(nodeSamlMetadata({ issuer: 'https://fed-c.example/sp', organization: false }))}</md:EntitiesDescriptor>`;
-    const sign = (xml: string, keys: { certificate: string; key: string }) => {
-      const signer = new SignedXml({ privateKey: keys.key, publicCert: keys.certificate, signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' });
-      signer.addReference({ xpath: '/*', transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'], digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256' });
-      signer.computeSignature(xml, { prefix: 'ds', location: { reference: '/*', action: 'prepend' } });
-      return signer.getSignedXml();
-    };
+    const sign = signAggregate;
     const trusted = files.file('federation.pem', federation.certificate);
     const signed = sign(unsigned, federation);
     const result = JSON.parse(await run('sp', 'add', '--metadata', files.file('aggregate.xml', signed), '--aggregate-certificate', trusted, '--json'));
@@ -210,5 +216,23 @@ describe(`SP registry and tillit sp (${databaseTargets()[0]!.name})`, () => {
     await refused(unsigned, /expected one signature/);
     await refused(sign(unsigned.replace('Name="test-federation"', 'Name="test-federation" validUntil="2001-01-01T00:00:00Z"'), federation), /expired/);
     assert.equal((await findServiceProvider(db, 'https://fed-a.example/sp'))!.descriptor.assertionConsumerServices[0]!.location, 'https://lab.example/acs', 'nothing changed by a refused aggregate');
+  });
+
+  it('refreshes an aggregate on schedule: SPs added, changed and removed as the signed aggregate says; a bad one changes nothing', async () => {
+    const federation = opensslCertificate('/CN=federation refresh');
+    const spec = { source: `${metadataUrl}/aggregate`, certificateFile: files.file('refresh-federation.pem', federation.certificate), attributes: ['personalIdentityNumber'] };
+    const read = (path: string) => import('node:fs/promises').then((fs) => fs.readFile(path, 'utf8'));
+    aggregateBody = signAggregate(aggregateOf(metadata({ entityId: 'https://ref-a.example/sp' }), metadata({ entityId: 'https://ref-b.example/sp' })), federation);
+    const first = await refreshAggregate(db, spec, read, NOW);
+    assert.deepEqual(first.added.sort(), ['https://ref-a.example/sp', 'https://ref-b.example/sp']);
+    assert.deepEqual((await findServiceProvider(db, 'https://ref-a.example/sp'))!.allowedAttributes, ['personalIdentityNumber']);
+    aggregateBody = signAggregate(aggregateOf(metadata({ entityId: 'https://ref-a.example/sp', acs: '<md:AssertionConsumerService index="1" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://lab.example/new-acs"/>' })), federation);
+    const second = await refreshAggregate(db, spec, read, NOW);
+    assert.deepEqual(second.removed, ['https://ref-b.example/sp']);
+    assert.equal(await findServiceProvider(db, 'https://ref-b.example/sp'), null);
+    assert.equal((await findServiceProvider(db, 'https://ref-a.example/sp'))!.descriptor.assertionConsumerServices[0]!.location, 'https://lab.example/new-acs');
+    aggregateBody = aggregateBody.replace('new-acs', 'evil-acs');
+    await assert.rejects(refreshAggregate(db, spec, read, NOW), /does not verify/);
+    assert.equal((await findServiceProvider(db, 'https://ref-a.example/sp'))!.descriptor.assertionConsumerServices[0]!.location, 'https://lab.example/new-acs');
   });
 });

@@ -2,7 +2,7 @@ import type { Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 import { LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
 import { ATTRIBUTE_PROFILES, SAML_ATTRIBUTES, type AttributeProfile } from './attributes.ts';
-import { displayNameOf, parseSpMetadata, spEntitiesOfAggregate, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
+import { displayNameOf, MAX_AGGREGATE_BYTES, parseSpMetadata, spEntitiesOfAggregate, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
 
 /** A registered SAML service provider (an e-service). */
 export interface ServiceProvider {
@@ -129,6 +129,37 @@ export async function addServiceProvidersFromAggregate(
     }
   }
   return { added, skipped };
+}
+
+/**
+ * One scheduled refresh of a federation aggregate: its SPs are added or
+ * updated, and those registered from it earlier that it no longer lists are
+ * removed. A refused aggregate changes nothing.
+ */
+export async function refreshAggregate(
+  db: Queryable,
+  spec: { readonly source: string; readonly certificateFile: string; readonly methods?: readonly string[]; readonly attributes?: readonly string[]; readonly attributeNames?: string },
+  readFile: (path: string) => Promise<string>,
+  now: Date,
+): Promise<{ added: string[]; removed: string[]; skipped: { entityId: string; reason: string }[] }> {
+  const aggregateXml = await readMetadataSource(spec.source, readFile, 30_000, MAX_AGGREGATE_BYTES);
+  const trustedCertificatePem = await readFile(spec.certificateFile);
+  const result = await addServiceProvidersFromAggregate(
+    db,
+    {
+      aggregateXml,
+      trustedCertificatePem,
+      metadataSource: spec.source,
+      ...(spec.methods ? { methods: spec.methods } : {}),
+      ...(spec.attributes ? { attributes: spec.attributes } : {}),
+      ...(spec.attributeNames ? { attributeProfile: spec.attributeNames } : {}),
+    },
+    now,
+    { replace: true },
+  );
+  const kept = result.added.map((sp) => sp.entityId);
+  const removed = await db.query<{ entityId: string }>('delete from saml_service_providers where metadata_source = $1 and not (entity_id = any($2)) returning entity_id as "entityId"', [spec.source, kept]);
+  return { added: kept, removed: removed.map((r) => r.entityId), skipped: result.skipped };
 }
 
 /** A claim name from a claim name or either SAML name of it. */
