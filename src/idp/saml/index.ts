@@ -5,6 +5,7 @@ import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import { openSealer } from '../oidc/index.ts';
 import { createSessionStore } from '../session/index.ts';
+import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
 import { samlLoginRoutes } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
@@ -62,6 +63,10 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
       return cached.xml;
     };
 
+    // The built-in demo e-service runs where the demo region does (`demo.seed`), never otherwise.
+    const demo = config.demo.seed;
+    if (demo) await ensureDemoSp(db, config.server.publicBaseUrl, context.now());
+
     // Federation aggregates: refreshed now and then on their schedule; a failure is logged and the last good SPs stay.
     const timers = saml.aggregates.map((spec) => {
       const refresh = () =>
@@ -84,7 +89,10 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
         sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',
         en: 'Login to e-services with SAML 2.0: signed responses, healthcare attributes, the same single sign-on as OpenID Connect.',
       },
-      links: [{ href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } }],
+      links: [
+        ...(demo ? [{ href: '/demo/saml', label: { sv: 'Demo-e-tjänst (logga in med SAML)', en: 'Demo e-service (log in with SAML)' } }] : []),
+        { href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } },
+      ],
       https: async (app: FastifyInstance) => {
         app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(currentMetadata()));
         await app.register(
@@ -112,7 +120,9 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
             now: context.now,
           }),
         );
+        if (demo) await app.register(demoRoutes({ baseUrl: config.server.publicBaseUrl, ephemeral, idpCertificateBase64: keys.signing.certificateBase64, now: context.now }));
       },
+      ...(demo ? { seedDemo: async () => [`Demo e-service (SAML): ${config.server.publicBaseUrl}/demo/saml`] } : {}),
     };
   };
 }

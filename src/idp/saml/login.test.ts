@@ -260,6 +260,27 @@ describe('SAML Web SSO with node-saml as the SP and the eID app (PGlite, memory)
     assert.equal(unsigned.answer.status, 400);
   });
 
+  it('the built-in demo e-service logs in over SAML and shows the attributes it read from the signed response', async () => {
+    const person = browser(system.tls.ca);
+    const holder = holderFor(withCommissions.personnummer);
+    const methods = await person.follow(`${base}/demo/saml/login`);
+    assert.match(methods.answer.body, /name="method" value="oob-other"/, 'the demo accepts both methods: the method page');
+    const start = /<form method="post" action="(\/saml\/login\/[^"]+\/start)">/.exec(methods.answer.body)![1]!;
+    const landed = await person.follow(`${base}${start}`, { method: 'POST', body: 'method=oob-other' });
+    const choice = await loginByQr(person, holder, landed);
+    const done = await person.follow(`${choice.location}/choose`, { method: 'POST', body: `choice=${encodeURIComponent(withCommissions.commissions[0]!)}` });
+    const form = postedForm(done.answer.body);
+    assert.equal(form.action, `${base}/demo/saml/acs`);
+    const shown = await person.follow(form.action, { method: 'POST', body: new URLSearchParams(form.fields).toString() });
+    assert.equal(shown.location, `${base}/demo/saml`);
+    assert.ok(shown.answer.body.includes(withCommissions.personnummer), shown.answer.body.split('<main')[1]?.slice(0, 1200));
+    assert.ok(shown.answer.body.includes(withCommissions.commissions[0]!));
+    assert.ok(shown.answer.body.includes(LOA3));
+    // A response not started here, or altered, is not read.
+    const replayed = await person.follow(form.action, { method: 'POST', body: new URLSearchParams(form.fields).toString() });
+    assert.match(replayed.answer.body, /no login was started here/);
+  });
+
   it('refuses an unknown SP or a tampered request with an error page, never a form to the SP', async () => {
     const person = browser(system.tls.ca);
     const stranger = await person.follow(await sp({ issuer: 'https://stranger.example' }).getAuthorizeUrlAsync('', 'x', {}));
