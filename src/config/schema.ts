@@ -8,6 +8,7 @@ import { jobsConfigSchema } from '../jobs/config.ts';
 import { mailConfigSchema } from '../mail/config.ts';
 import { housekeepingConfigSchema } from '../housekeeping/config.ts';
 import { cardLoginConfigSchema } from '../authn/card-config.ts';
+import { samlConfigSchema } from '../idp/saml/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -55,6 +56,7 @@ export const configSchema = z.strictObject({
   mail: mailConfigSchema.prefault({}),
   housekeeping: housekeepingConfigSchema.prefault({}),
   authn: z.strictObject({ oob: oobConfigSchema.prefault({}), mtls: cardLoginConfigSchema.prefault({}) }).prefault({}),
+  saml: samlConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),
   demo: z
