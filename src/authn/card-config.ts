@@ -15,6 +15,8 @@ export const cardLoginConfigSchema = z.strictObject({
   hostPattern: z.string().regex(/\{n\}/, 'the pattern must contain {n}').regex(/^[a-z0-9.{}-]+$/, 'letters, digits, dots, hyphens, {n} and {host} only').default('mtls-{n}.{host}'),
   /** Attempts (rolling host names) before the person is told to restart the browser; every name is in the listener's certificate. */
   maxAttempts: z.coerce.number().int().min(1).max(90).default(25),
+  /** Certificate checks one started login may cause on the listener (each costs directory and revocation lookups). */
+  checksPerRequest: z.coerce.number().int().min(1).default(100),
   /** How long a started card login may take, across its attempts. */
   requestSeconds: z.coerce.number().int().min(30).default(600),
   /** A certificate for the rolling names (e.g. a wildcard from another CA); unset: one from the function CA naming every rolling host. */

@@ -47,8 +47,9 @@ function attemptsOf(request: FastifyRequest): number {
 export function cardListenerRoutes(deps: { cards: CardLoginService; check: CardCheckOptions; publicBaseUrl: string; now: () => Date }) {
   return async (app: FastifyInstance) => {
     app.get<{ Querystring: { request?: string } }>('/authn/card/login', async (request, reply: FastifyReply) => {
-      const cardRequest = await deps.cards.request(request.query.request);
-      // An unknown or expired request: the public host's start page says so.
+      const found = await deps.cards.request(request.query.request);
+      const cardRequest = found && (await deps.cards.admit(found)) ? found : undefined;
+      // An unknown, expired or exhausted request: the public host's start page says so.
       if (!cardRequest) return reply.redirect(`${deps.publicBaseUrl}/authn/card/start?request=${encodeURIComponent(String(request.query.request ?? ''))}`, 303);
       const outcome = await checkCardCertificate(peerCertificatePem(request), cardRequest.requirements, deps.check, deps.now());
       if (outcome.ok) request.log.info({ decision: 'card login accepted', serial: outcome.login.certificate.serialNumber, loa: outcome.login.loa, requester: cardRequest.requester.clientId }, 'card login');

@@ -11,7 +11,7 @@ for (const target of ephemeralTargets()) {
   describe(`card login requests and one-time handles (${target.name})`, () => {
     async function service(now = () => Date.now()) {
       const store = await target.open();
-      const cards = createCardLoginService({ store, publicBaseUrl: BASE, attemptUrl: (n, id) => `https://mtls-${n}.idp.example:8444/authn/card/login?request=${id}`, maxAttempts: 25, requestTtlMs: 60_000, now });
+      const cards = createCardLoginService({ store, publicBaseUrl: BASE, attemptUrl: (n, id) => `https://mtls-${n}.idp.example:8444/authn/card/login?request=${id}`, maxAttempts: 25, checksPerRequest: 30, requestTtlMs: 60_000, now });
       return { cards, close: () => store.close() };
     }
 
@@ -43,6 +43,15 @@ for (const target of ephemeralTargets()) {
       await assert.rejects(cards.begin({ requester: REQUESTER, returnTo: 'javascript:alert(1)' }), /returns to/);
       await cards.end(mine.requestId);
       assert.equal(await cards.request(mine.requestId), undefined, 'an ended request takes no more attempts');
+      await close();
+    });
+
+    it('lets one request be checked at most checksPerRequest times', async () => {
+      const { cards, close } = await service();
+      const { requestId } = await cards.begin({ requester: REQUESTER, returnTo: `${BASE}/x` });
+      const request = (await cards.request(requestId))!;
+      for (let i = 0; i < 30; i++) assert.equal(await cards.admit(request), true);
+      assert.equal(await cards.admit(request), false);
       await close();
     });
 

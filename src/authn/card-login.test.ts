@@ -23,7 +23,7 @@ describe('card login over mutual TLS (curl)', () => {
   before(async () => {
     const config = loadConfig({
       env: {},
-      overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0, maxAttempts: 3 } }, parts: ['pki', 'directory', 'authn'], directory: { demo: { persons: 10 } }, log: { level: 'silent' } },
+      overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0, maxAttempts: 3, checksPerRequest: 2 } }, parts: ['pki', 'directory', 'authn'], directory: { demo: { persons: 10 } }, log: { level: 'silent' } },
     });
     system = await startSystem(config, { log: pino({ level: process.env['TEST_LOG'] ?? 'silent' }), now: () => new Date(Date.now() + offset) });
     base = config.server.publicBaseUrl;
@@ -156,6 +156,10 @@ describe('card login over mutual TLS (curl)', () => {
     assert.equal(await cards.redeem(handle, other.requestId), undefined);
     assert.equal(await cards.redeem(handle, mine.requestId), undefined, 'a handle tried for the wrong request is spent');
     assert.equal(await cards.redeem('x'.repeat(32), mine.requestId), undefined);
+    // A third check on one request (checksPerRequest 2) is not made: the public host says the login has ended.
+    await curlGet(start.location, { cacert, resolve: [new URL(start.location).hostname], ...good });
+    const third = await curlGet(start.location, { cacert, resolve: [new URL(start.location).hostname], ...good });
+    assert.equal(new URL(third.location).pathname, '/authn/card/start');
     await assert.rejects(cards.begin({ requester: { clientId: 'test', displayName: 'Test' }, returnTo: 'https://evil.example/steal' }), /returns to/);
   });
 });

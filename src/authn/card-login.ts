@@ -20,6 +20,8 @@ export interface CardLoginServiceOptions {
   /** The URL of attempt `n` on the client-certificate listener (its rolling host). */
   readonly attemptUrl: (n: number, requestId: string) => string;
   readonly maxAttempts: number;
+  /** Checks one request may cause on the listener, whatever the browser's cookie says. */
+  readonly checksPerRequest: number;
   readonly requestTtlMs: number;
   /** How long the outcome of an attempt waits to be redeemed. */
   readonly handleTtlMs?: number;
@@ -82,6 +84,12 @@ export function createCardLoginService(options: CardLoginServiceOptions) {
 
     /** The request an attempt on the listener belongs to (undefined: unknown or expired). */
     request: load,
+
+    /** Counts a check on the listener against its request: at most `checksPerRequest`, however the browser's cookie was handled. */
+    async admit(request: CardLoginRequest): Promise<boolean> {
+      const used = await store.increment(`${PREFIX}checks:${request.requestId}`, Math.max(1, request.expiresAt - now()));
+      return used <= options.checksPerRequest;
+    },
 
     /** Keeps the outcome under a fresh one-time handle; returns where to send the browser. */
     async settle(request: CardLoginRequest, outcome: CardOutcome): Promise<string> {

@@ -137,6 +137,7 @@ async function openCardLogin(context: PartContext, pki: Pki, check: CardCheckOpt
     publicBaseUrl,
     attemptUrl: (n, requestId) => `https://${rollingHost(config, publicBaseUrl, n)}:${port}/authn/card/login?request=${requestId}`,
     maxAttempts: config.maxAttempts,
+    checksPerRequest: config.checksPerRequest,
     requestTtlMs: config.requestSeconds * 1000,
     now: () => context.now().getTime(),
   });

@@ -7,6 +7,7 @@ import { registerAuthnCommands } from '../authn/cli.ts';
 import { ConfigError, maskSecrets, type Config } from '../config/index.ts';
 import { registerDirectoryCommands } from '../directory/index.ts';
 import { registerClientCommands } from '../idp/oidc/cli.ts';
+import { registerSpCommands } from '../idp/saml/cli.ts';
 import { JobCommandError, registerJobCommands } from '../jobs/index.ts';
 import { MailRefused, registerMailCommands } from '../mail/index.ts';
 import { IssuanceRefused, KeyDecryptionError, Pkcs12Error, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
   registerDirectoryCommands(program, () => openCommandContext(program));
   registerAuthnCommands(program, openCommandContext);
   registerClientCommands(program, openCommandContext);
+  registerSpCommands(program, openCommandContext);
   registerAppCommands(program, configFor, openCommandContext);
   registerJobCommands(program, openJobsContext);
   registerMailCommands(program, openCommandContext);

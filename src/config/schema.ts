@@ -10,6 +10,7 @@ import { housekeepingConfigSchema } from '../housekeeping/config.ts';
 import { cardLoginConfigSchema } from '../authn/card-config.ts';
 import { callerMtlsConfigSchema } from '../authn/caller-config.ts';
 import { portalConfigSchema } from '../portal/config.ts';
+import { samlConfigSchema } from '../idp/saml/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
@@ -57,6 +58,7 @@ export const configSchema = z.strictObject({
   mail: mailConfigSchema.prefault({}),
   housekeeping: housekeepingConfigSchema.prefault({}),
   authn: z.strictObject({ oob: oobConfigSchema.prefault({}), mtls: cardLoginConfigSchema.prefault({}), callerMtls: callerMtlsConfigSchema.prefault({}) }).prefault({}),
+  saml: samlConfigSchema.prefault({}),
   portal: portalConfigSchema.prefault({}),
   /** Parts to run in this process; empty means all (the server checks the names against what it has). */
   parts: listOf(z.string().regex(/^[a-z][a-z-]*$/, 'expected part names like pki,directory')).default([]),

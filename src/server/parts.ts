@@ -4,6 +4,7 @@ import { createDirectoryPart } from '../directory/index.ts';
 import { createMailPart } from '../mail/index.ts';
 import { createHousekeepingPart } from '../housekeeping/index.ts';
 import { makeOidcPart } from '../idp/oidc/index.ts';
+import { makeSamlPart } from '../idp/saml/index.ts';
 import { createPkiPart } from '../pki/index.ts';
 import { createPortalPart } from '../portal/index.ts';
 import type { PartFactory } from './part.ts';
@@ -15,6 +16,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['mail', createMailPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins, functionClients: (_context, started) => authnFrom(started) })],
+  ['saml', makeSamlPart({ orders: (_context, started) => authnFrom(started).orders })],
   ['portal', createPortalPart],
   ['housekeeping', createHousekeepingPart],
 ]);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Queryable } from '../../store/index.ts';
-import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from './claims.ts';
+import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 import type { Sealer } from './sealing.ts';
 
 /** How a person may log in: eID app on another device (QR), on this device, or a card over mutual TLS. */

@@ -5,7 +5,7 @@ import { rememberLocale, sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { defineMessages, html, renderPage, type Locale } from '../../web/index.ts';
 import { readCookie } from '../session/index.ts';
-import { CLAIM_NAMES } from './claims.ts';
+import { CLAIM_NAMES } from '../claims/index.ts';
 import { addClient, clientMetadata, findClient } from './clients.ts';
 import type { Sealer } from './sealing.ts';
 

@@ -16,10 +16,11 @@ import { createSealer, loadEncryptionKey, type Sealer } from './sealing.ts';
 
 export { oidcConfigSchema, type OidcConfig } from './config.ts';
 export { addClient, findClient, listClients, removeClient, rotateClientSecret, ClientError, LOGIN_METHODS, type ClientRecord, type NewClient, type LoginMethod } from './clients.ts';
-export { SCOPES, CLAIM_NAMES } from './claims.ts';
+export { SCOPES, CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
 export { openSealer } from './secrets.ts';
 export { clientMetadata } from './clients.ts';
+export type { Sealer } from './sealing.ts';
 
 export interface OidcPartOptions {
   /**

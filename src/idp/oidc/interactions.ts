@@ -1,18 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import qrcode from 'qrcode-generator';
-import { cardRefusalAdvice, qrContent, type CardLoginService, type OrderService } from '../../authn/index.ts';
+import { cardRefusalAdvice, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { EphemeralStore } from '../../store/index.ts';
 import { pickLocale, type Locale } from '../../web/index.ts';
 import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
-import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from './claims.ts';
+import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from '../claims/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { cardRefusalPage, commissionPage, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction } from './pages.ts';
+import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
 import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
@@ -30,16 +28,6 @@ export interface InteractionDependencies {
   readonly now: () => number;
 }
 
-/** The order a login page is waiting for. */
-interface PendingLogin {
-  readonly method: AuthnMethod;
-  readonly orderRef: string;
-  readonly autoStartToken: string;
-  readonly qrStartToken: string;
-  readonly qrStartSecret: string;
-  readonly startedAt: number;
-}
-
 /** The login request as the pages need it: who asks, for what, and what they pinned. */
 interface LoginRequest {
   readonly uid: string;
@@ -52,10 +40,8 @@ interface LoginRequest {
   readonly maxAge: number | undefined;
 }
 
-const pendingKey = (uid: string) => `idp:pending:${uid}`;
-/** The card login an interaction waits for: its request on the authentication service, and where a new attempt starts. */
-const cardKey = (uid: string) => `idp:card:${uid}`;
-const OOB_METHODS: readonly AuthnMethod[] = ['oob-other', 'oob-same'];
+const LOGIN_SCRIPT = '/oidc/assets/login.js';
+const baseOf = (uid: string) => `/oidc/interaction/${uid}`;
 /** `amr` values: the method, except card login, which is TLS client authentication (domain.md §9). */
 export const TLS_CLIENT_AMR = 'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient';
 const amrOf = (method: AuthnMethod) => (method === 'mtls' ? TLS_CLIENT_AMR : method);
@@ -67,12 +53,12 @@ const amrOf = (method: AuthnMethod) => (method === 'mtls' ? TLS_CLIENT_AMR : met
  * without a consent page.
  */
 export function interactionRoutes(deps: InteractionDependencies) {
-  const loginJs = readFile(new URL('./login.js', import.meta.url));
-  const offered: readonly AuthnMethod[] = deps.cardLogins ? [...OOB_METHODS, 'mtls'] : OOB_METHODS;
+  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), sessions: deps.sessions, now: deps.now, interactionMs: deps.config.interactionSeconds * 1000 });
+  const offered = flow.offered;
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
 
-    app.get('/oidc/assets/login.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginJs));
+    app.get(LOGIN_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginScript));
 
     app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid', async (request, reply) => {
       const login = await loadRequest(request, reply);
@@ -81,7 +67,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       if (sso) return afterAuthentication(request, reply, login, sso);
       const methods = login.client.methods.filter((m) => offered.includes(m));
       if (methods.length === 1) return startOrder(request, reply, login, methods[0]!);
-      return sendPage(reply, methodPage(localeOf(request), request.url, login.uid, login.client.displayName, methods));
+      return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(login.uid), login.client.displayName, methods));
     });
 
     app.post<{ Params: { uid: string }; Body: { method?: string } }>('/oidc/interaction/:uid/start', async (request, reply) => {
@@ -95,10 +81,10 @@ export function interactionRoutes(deps: InteractionDependencies) {
     app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid/wait', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
-      const pending = await readPending(login.uid);
+      const pending = await flow.readPending(login.uid);
       if (!pending) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
       const locale = localeOf(request);
-      return sendPage(reply, waitPage(locale, request.url, login.uid, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, login.uid), 'outstandingTransaction'));
+      return sendPage(reply, waitPage(locale, request.url, baseOf(login.uid), LOGIN_SCRIPT, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, `${baseOf(login.uid)}/wait`), 'outstandingTransaction'));
     });
 
     /** What the QR page polls: a fresh QR code and the hint, or where to go next. */
@@ -120,8 +106,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
     app.post<{ Params: { uid: string } }>('/oidc/interaction/:uid/cancel', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
-      const pending = await deps.ephemeral.take(pendingKey(login.uid));
-      if (pending) await deps.orders.cancel((JSON.parse(pending) as PendingLogin).orderRef, requesterOf(login.client).clientId).catch(() => {});
+      await flow.cancel(login.uid, requesterOf(login.client).clientId);
       return finish(request, reply, { error: 'access_denied', error_description: 'the person cancelled the login' });
     });
 
@@ -136,23 +121,17 @@ export function interactionRoutes(deps: InteractionDependencies) {
     app.get<{ Params: { uid: string }; Querystring: { card?: string } }>('/oidc/interaction/:uid/card', async (request, reply) => {
       const login = await loadRequest(request, reply);
       if (!login) return reply;
-      const raw = await deps.ephemeral.get(cardKey(login.uid));
-      if (!raw || !deps.cardLogins) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
-      const pending = JSON.parse(raw) as { requestId: string; startPath: string };
-      const outcome = await deps.cardLogins.redeem(request.query.card, pending.requestId);
-      if (!outcome) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
+      const outcome = await flow.finishCard(login.uid, request.query.card);
+      if (outcome.status === 'gone') return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
       const locale = localeOf(request);
-      if (!outcome.ok) {
-        request.log.info({ decision: 'oidc card login refused', code: outcome.code, clientId: login.client.clientId }, outcome.reason);
+      if (outcome.status === 'refused') {
+        request.log.info({ decision: 'oidc card login refused', code: outcome.refusal.code, clientId: login.client.clientId }, outcome.refusal.reason);
         const otherMethods = login.client.methods.filter((m) => offered.includes(m)).length > 1;
-        return sendPage(reply, cardRefusalPage(locale, request.url, login.uid, login.client.displayName, cardRefusalAdvice(locale, outcome, pending.startPath), otherMethods));
+        return sendPage(reply, cardRefusalPage(locale, request.url, baseOf(login.uid), login.client.displayName, cardRefusalAdvice(locale, outcome.refusal, outcome.startPath), otherMethods));
       }
-      if (!(await deps.ephemeral.take(cardKey(login.uid)))) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
-      await deps.cardLogins.end(pending.requestId);
-      const card = outcome.login;
-      const session = await deps.sessions.create({ subject: card.user, method: 'mtls', loa: card.loa, authTime: Math.floor(deps.now() / 1000), certificatePem: card.certificatePem });
-      await deps.ephemeral.set(`idp:fresh:${login.uid}`, session.id, deps.config.interactionSeconds * 1000);
-      reply.header('set-cookie', sessionCookie(session, deps.config.ssoSessionSeconds));
+      // This interaction's own authentication satisfies prompt=login.
+      await deps.ephemeral.set(`idp:fresh:${login.uid}`, outcome.session.id, deps.config.interactionSeconds * 1000);
+      reply.header('set-cookie', sessionCookie(outcome.session, deps.config.ssoSessionSeconds));
       return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
     });
 
@@ -221,9 +200,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       ...(pinnedPerson?.size === 1 ? { personalIdentityNumber: [...pinnedPerson][0]! } : {}),
       ...(login.minimumLoa ? { minimumLoa: login.minimumLoa } : {}),
     };
-    const tokens = await deps.orders.start({ kind: 'auth', requester: requesterOf(login.client), endUserIp: request.ip, requirements, userVisibleText: `${loginMessages('sv')('login.to').replace('{client}', login.client.displayName)}` });
-    const pending: PendingLogin = { method, ...tokens, startedAt: deps.now() };
-    await deps.ephemeral.set(pendingKey(login.uid), JSON.stringify(pending), deps.config.interactionSeconds * 1000);
+    await flow.start(login.uid, { method, requester: requesterOf(login.client), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', login.client.displayName) });
     return reply.redirect(`/oidc/interaction/${login.uid}/wait`, 303);
   }
 
@@ -236,41 +213,31 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const person = one('personalIdentityNumber');
     const hsaId = one('employeeHsaId');
     const requirements = { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(login.minimumLoa ? { minimumLoa: login.minimumLoa } : {}) };
-    const { requestId, startPath } = await deps.cardLogins!.begin({ requester: requesterOf(login.client), returnTo: `${deps.publicBaseUrl}/oidc/interaction/${login.uid}/card`, requirements });
-    await deps.ephemeral.set(cardKey(login.uid), JSON.stringify({ requestId, startPath }), deps.config.interactionSeconds * 1000);
+    const startPath = await flow.startCard(login.uid, { requester: requesterOf(login.client), returnTo: `${deps.publicBaseUrl}/oidc/interaction/${login.uid}/card`, requirements });
     return reply.redirect(startPath, 303);
   }
 
   /** Collects the order once; a completed order becomes the SSO session (exactly once, whichever poll sees it first). */
   async function poll(request: FastifyRequest, reply: FastifyReply, login: LoginRequest): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
     const locale = localeOf(request);
-    const pending = await readPending(login.uid);
-    if (!pending) return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
-    const result = await deps.orders.collect(pending.orderRef, requesterOf(login.client).clientId);
-    if (result.status === 'pending') return { status: 'pending', hint: hintText(locale, result.hintCode), qr: qrImage(pending, deps.now()) };
-    if (!(await deps.ephemeral.take(pendingKey(login.uid)))) return { status: result.status, next: `/oidc/interaction/${login.uid}` };
-    if (result.status === 'failed') {
-      request.log.info({ decision: 'oidc login failed', hintCode: result.hintCode, clientId: login.client.clientId }, 'authentication order failed');
-      // No automatic new order: the person reads why, then starts again.
-      return { status: 'failed', hint: hintText(locale, result.hintCode), retry: `/oidc/interaction/${login.uid}` };
+    const outcome = await flow.poll(login.uid, requesterOf(login.client).clientId);
+    switch (outcome.status) {
+      case 'gone':
+        return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: `/oidc/interaction/${login.uid}` };
+      case 'pending':
+        return { status: 'pending', hint: hintText(locale, outcome.hintCode), qr: qrImage(outcome.pending, deps.now()) };
+      case 'taken':
+        return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
+      case 'failed':
+        request.log.info({ decision: 'oidc login failed', hintCode: outcome.hintCode, clientId: login.client.clientId }, 'authentication order failed');
+        // No automatic new order: the person reads why, then starts again.
+        return { status: 'failed', hint: hintText(locale, outcome.hintCode), retry: `/oidc/interaction/${login.uid}` };
+      case 'complete':
+        // This interaction's own authentication satisfies prompt=login.
+        await deps.ephemeral.set(`idp:fresh:${login.uid}`, outcome.session.id, deps.config.interactionSeconds * 1000);
+        reply.header('set-cookie', sessionCookie(outcome.session, deps.config.ssoSessionSeconds));
+        return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
     }
-    const completion = result.completionData;
-    const session = await deps.sessions.create({
-      subject: completion.user,
-      method: pending.method,
-      loa: completion.loa,
-      authTime: Math.floor(deps.now() / 1000),
-      certificatePem: completion.certificatePem,
-    });
-    // This interaction's own authentication satisfies prompt=login.
-    await deps.ephemeral.set(`idp:fresh:${login.uid}`, session.id, deps.config.interactionSeconds * 1000);
-    reply.header('set-cookie', sessionCookie(session, deps.config.ssoSessionSeconds));
-    return { status: 'complete', next: `/oidc/interaction/${login.uid}` };
-  }
-
-  async function readPending(uid: string): Promise<PendingLogin | null> {
-    const raw = await deps.ephemeral.get(pendingKey(uid));
-    return raw ? (JSON.parse(raw) as PendingLogin) : null;
   }
 
   async function afterAuthentication(request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, login: LoginRequest, sso: SsoSession) {
@@ -281,8 +248,8 @@ export function interactionRoutes(deps: InteractionDependencies) {
       request.log.info({ decision: 'oidc principal mismatch', clientId: login.client.clientId }, need.reason);
       return finish(request, reply, { error: 'access_denied', error_description: need.reason });
     }
-    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
-    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, login.uid, login.client.displayName, need.candidates));
+    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, baseOf(login.uid), login.client.displayName, need.candidates));
+    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(login.uid), login.client.displayName, need.candidates));
     return complete(request, reply, login, sso, need.choice);
   }
 
@@ -316,13 +283,6 @@ export function interactionRoutes(deps: InteractionDependencies) {
   }
 }
 
-/** An eID that names an HSA-id (a card's HSA-id certificate) logs in as that service identity: only it and its commissions are offered. */
-function asLoggedIn(person: PersonView | null, sso: SsoSession): PersonView | null {
-  const hsaId = sso.subject.hsaId;
-  if (!person || !hsaId) return person;
-  return { ...person, serviceIdentities: person.serviceIdentities.filter((s) => s.hsaId === hsaId) };
-}
-
 function loginOf(sso: SsoSession): LoginRecord {
   return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
 }
@@ -335,16 +295,4 @@ function localeOf(request: FastifyRequest): Locale {
 
 function errorPage(request: FastifyRequest, reply: FastifyReply, status: number, message: string) {
   return sendPage(reply.code(status), loginErrorPage(localeOf(request), request.url, message));
-}
-
-/** The animated QR code for this second of the order, as an SVG data URL. */
-function qrImage(pending: PendingLogin, now: number): string {
-  const code = qrcode(0, 'M');
-  code.addData(qrContent(pending.qrStartToken, pending.qrStartSecret, Math.max(0, Math.floor((now - pending.startedAt) / 1000))));
-  code.make();
-  return `data:image/svg+xml;base64,${Buffer.from(code.createSvgTag({ cellSize: 4, margin: 4, scalable: true })).toString('base64')}`;
-}
-
-function autoStartLink(pending: PendingLogin, uid: string): string {
-  return `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent(`/oidc/interaction/${uid}/wait`)}`;
 }

@@ -4,7 +4,7 @@ import type { PersonView } from '../../directory/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { readCookie, SSO_COOKIE, type LoginRecord, type SessionStore } from '../session/index.ts';
 import { ephemeralAdapter } from './adapter.ts';
-import { buildClaims, grantedClaims, mayNeedChoice, parseClaimsParameter, SCOPES, type Choice } from './claims.ts';
+import { buildClaims, grantedClaims, mayNeedChoice, parseClaimsParameter, SCOPES, type Choice } from '../claims/index.ts';
 import { clientMetadata, findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
 import { renderLogoutPage, renderOidcError, renderLoggedOutPage } from './pages.ts';

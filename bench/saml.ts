@@ -1,0 +1,154 @@
+// SAML SSO responses per second for users with an SSO session (AuthnRequest
+// in over HTTP-Redirect, signed — and separately signed + encrypted — Response
+// out), p50/p99 latency; beside `openssl speed`'s signing rate for the IdP key.
+import { execFileSync } from 'node:child_process';
+import { Agent, request } from 'node:https';
+import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import { postJson } from '../src/app/index.ts';
+import { qrContent, type Challenge } from '../src/authn/index.ts';
+import { createDirectoryPart } from '../src/directory/index.ts';
+import { eidHolder, freePort, holdersVerifier, testAuthnPart } from '../src/idp/oidc/test-support.ts';
+import { addServiceProvider, createSamlPart } from '../src/idp/saml/index.ts';
+import type { PartContext, PartFactory } from '../src/server/index.ts';
+import { openssl, scratch } from '../test/support/openssl.ts';
+import { startTestSystem } from '../test/support/system.ts';
+import { median, percentile, printTable } from './support.ts';
+
+const FLOWS = Number(process.env['BENCH_FLOWS'] ?? 400);
+const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
+const KEY_BITS = Number(process.env['BENCH_KEY_BITS'] ?? 3072);
+
+type Result = { perSecond: number; p50: number; p99: number };
+
+async function measure(flow: () => Promise<void>): Promise<Result> {
+  for (let i = 0; i < 20; i++) await flow(); // warm-up
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < FLOWS) {
+        const t = performance.now();
+        await flow();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { perSecond: FLOWS / seconds, p50: median(latencies), p99: percentile(latencies, 99) };
+}
+
+function certificate(subject: string): { certificate: string; key: string } {
+  const dir = scratch();
+  try {
+    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
+    if (!made.ok) throw new Error(made.output);
+    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
+  } finally {
+    dir.done();
+  }
+}
+
+async function tillit(): Promise<{ signed: Result; signedResponseOnly: Result; encrypted: Result }> {
+  const port = await freePort();
+  const base = `https://127.0.0.1:${port}`;
+  const holder = eidHolder({ personalIdentityNumber: '', givenName: 'B', surname: 'B' });
+  let context!: PartContext;
+  const parts = new Map<string, PartFactory>([
+    ['directory', createDirectoryPart],
+    ['authn', testAuthnPart(holdersVerifier([holder]), (c) => (context = c))],
+    ['saml', createSamlPart],
+  ]);
+  const system = await startTestSystem(
+    { server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 10 } }, oidc: { encryptionKey: Buffer.alloc(32, 5).toString('base64') }, saml: { keyBits: KEY_BITS } },
+    parts,
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2, ca: system.tls.ca });
+  const send = (url: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+      const req = request(url, { headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    const [row] = await context.db.query<{ personnummer: string }>('select personnummer from directory_person limit 1');
+    Object.assign(holder.person, { personalIdentityNumber: row!.personnummer });
+    const encryption = certificate('/CN=bench sp encryption');
+    const register = (entityId: string, options: { encrypt: boolean; signAssertions: boolean }) =>
+      addServiceProvider(
+        context.db,
+        {
+          metadataXml: generateServiceProviderMetadata({ issuer: entityId, callbackUrl: `https://${new URL(entityId).host}/acs`, ...(options.encrypt ? { decryptionCert: encryption.certificate, decryptionPvk: encryption.key } : { decryptionCert: null }) }),
+          metadataSource: 'bench',
+          displayName: entityId,
+          methods: ['oob-other'],
+          attributes: ['name', 'personalIdentityNumber'],
+          signAssertions: options.signAssertions,
+        },
+        new Date(),
+      );
+    await register('https://signed.example/sp', { encrypt: false, signAssertions: true });
+    await register('https://response-only.example/sp', { encrypt: false, signAssertions: false });
+    await register('https://encrypted.example/sp', { encrypt: true, signAssertions: true });
+    // Unsigned requests (these SPs need not sign): the client's own signing would share the CPU with the IdP.
+    const sp = (entityId: string) => new SAML({ entryPoint: `${base}/saml/sso`, issuer: entityId, callbackUrl: `https://${new URL(entityId).host}/acs`, idpCert: 'unused', identifierFormat: null, authnContext: ['http://id.sambi.se/loa/loa3'] } as SamlConfig);
+
+    // One real login by QR gives the browser its SSO session.
+    const jar = new Map<string, string>();
+    const get = async (url: string, accept = 'text/html') => {
+      const answer = await send(url, { accept, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') });
+      for (const line of [answer.headers['set-cookie'] ?? []].flat()) {
+        const [name, ...value] = line.split(';')[0]!.split('=');
+        jar.set(name!, value.join('='));
+      }
+      return answer;
+    };
+    let answer = await get(await sp('https://signed.example/sp').getAuthorizeUrlAsync('', 'bench', {}));
+    while (answer.status === 303 && !String(answer.headers['location']).includes('/wait')) answer = await get(new URL(String(answer.headers['location']), base).href);
+    const key = String(answer.headers['location']).split('/')[3]!;
+    const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${key}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };
+    const app = { baseUrl: base, ca: system.tls.ca };
+    const challenge = (await postJson(app, 'app/v1/claim', { qr: qrContent(pending.qrStartToken, pending.qrStartSecret, Math.floor((Date.now() - pending.startedAt) / 1000)) })) as Challenge;
+    await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
+    await get(`${base}/saml/login/${key}/status`, 'application/json');
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+
+    /** One SSO round: a fresh AuthnRequest in, the auto-posting page with the signed Response out. */
+    const flow = (entityId: string) => {
+      const client = sp(entityId);
+      return async () => {
+        const response = await send(await client.getAuthorizeUrlAsync('', 'bench', {}), { cookie, accept: 'text/html' });
+        if (response.status !== 200 || !response.body.includes('name="SAMLResponse"')) throw new Error(`expected a Response, got ${response.status} ${response.body.slice(0, 200)}`);
+      };
+    };
+    return {
+      signed: await measure(flow('https://signed.example/sp')),
+      signedResponseOnly: await measure(flow('https://response-only.example/sp')),
+      encrypted: await measure(flow('https://encrypted.example/sp')),
+    };
+  } finally {
+    agent.destroy();
+    await system.stop();
+  }
+}
+
+/** RSA signatures per second for the IdP key size from `openssl speed`, on this machine, now. */
+function opensslSignsPerSecond(bits: number): number {
+  const out = execFileSync('openssl', ['speed', '-seconds', '2', `rsa${bits}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = out.split('\n').find((l) => new RegExp(`^rsa\\s+${bits} bits`).test(l.trim()));
+  const fields = line?.trim().split(/\s+/) ?? [];
+  return Number(fields[fields.length - 2]);
+}
+
+const ours = await tillit();
+const signs = opensslSignsPerSecond(KEY_BITS);
+printTable(`SAML SSO responses with an SSO session (${FLOWS} requests, ${CONCURRENCY} at a time, RSA-${KEY_BITS} IdP key)`, [
+  { setup: 'signed Response + signed Assertion (2 signatures)', 'responses/s': ours.signed.perSecond, 'p50 ms': ours.signed.p50, 'p99 ms': ours.signed.p99, 'of openssl sign/s': `${((100 * ours.signed.perSecond) / signs).toFixed(0)}%` },
+  { setup: 'signed Response only (1 signature)', 'responses/s': ours.signedResponseOnly.perSecond, 'p50 ms': ours.signedResponseOnly.p50, 'p99 ms': ours.signedResponseOnly.p99, 'of openssl sign/s': `${((100 * ours.signedResponseOnly.perSecond) / signs).toFixed(0)}%` },
+  { setup: 'signed + encrypted Assertion (AES-256-GCM, RSA-OAEP)', 'responses/s': ours.encrypted.perSecond, 'p50 ms': ours.encrypted.p50, 'p99 ms': ours.encrypted.p99, 'of openssl sign/s': `${((100 * ours.encrypted.perSecond) / signs).toFixed(0)}%` },
+  { setup: `openssl speed rsa${KEY_BITS} sign/s (one core)`, 'responses/s': signs, 'p50 ms': '', 'p99 ms': '', 'of openssl sign/s': '100%' },
+]);

@@ -1,0 +1,324 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parse as parseForm } from 'node:querystring';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OrderService } from '../../authn/index.ts';
+import type { PersonView } from '../../directory/index.ts';
+import { sendPage } from '../../server/index.ts';
+import type { Database, EphemeralStore } from '../../store/index.ts';
+import { pickLocale, type Locale } from '../../web/index.ts';
+import { buildClaims, choiceNeeded, type Choice, type RequestedClaims } from '../claims/index.ts';
+import { asLoggedIn, autoStartLink, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
+import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
+import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
+import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
+import { validateLogoutRequest } from './logout-request.ts';
+import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
+import { findServiceProvider, type ServiceProvider } from './sps.ts';
+import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
+
+export interface SamlLoginDependencies {
+  readonly idp: Idp;
+  readonly db: Database;
+  readonly ephemeral: EphemeralStore;
+  readonly sessions: SessionStore;
+  readonly orders: OrderService;
+  readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
+  readonly pairwiseKey: Uint8Array;
+  /** The request checks' settings, less the clock (read per request). */
+  readonly requestEnvironment: Omit<RequestEnvironment, 'now' | 'findSp' | 'firstUse'>;
+  /** Our SingleLogoutService: a LogoutRequest's Destination must name it. */
+  readonly sloUrl: string;
+  readonly assertionLifetimeMs: number;
+  readonly interactionMs: number;
+  readonly ssoSessionSeconds: number;
+  readonly now: () => Date;
+}
+
+/** A validated request while the person is on the login pages (the SP is read again at each step). */
+type PendingRequest = Omit<ValidatedAuthnRequest, 'sp'> & { readonly spEntityId: string };
+
+const LOGIN_SCRIPT = '/saml/assets/login.js';
+const baseOf = (key: string) => `/saml/login/${key}`;
+const requestKey = (key: string) => `saml:login:${key}`;
+const freshKey = (key: string) => `saml:fresh:${key}`;
+const validKey = (key: string) => /^[A-Za-z0-9_-]{32}$/.test(key);
+const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`, displayName: sp.displayName });
+
+/**
+ * Web SSO: `/saml/sso` takes an AuthnRequest in either binding, then the
+ * shared login pages under `/saml/login/<key>` (method → QR page → choice)
+ * unless the SSO session can answer at once; the Response goes back over
+ * HTTP-POST to the ACS from the SP's metadata.
+ */
+export function samlLoginRoutes(deps: SamlLoginDependencies) {
+  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
+  const postJs = readFile(new URL('./post.js', import.meta.url));
+  const environment = (): RequestEnvironment => ({
+    ...deps.requestEnvironment,
+    now: deps.now(),
+    findSp: (entityId) => findServiceProvider(deps.db, entityId),
+    firstUse: (key, ttlMs) => deps.ephemeral.setIfAbsent(key, '1', ttlMs),
+  });
+
+  return async (app: FastifyInstance) => {
+    // A POST-binding AuthnRequest is base64 XML: the body cap follows the request cap.
+    const bodyLimit = Math.ceil((deps.requestEnvironment.maxBytes * 4) / 3) + 4096;
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, parseForm(body as string)));
+
+    app.get(LOGIN_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginScript));
+    app.get(POST_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await postJs));
+
+    app.get('/saml/sso', async (request, reply) => receive(request, reply, { binding: 'redirect', rawQuery: request.raw.url!.split('?')[1] ?? '' }));
+    app.post<{ Body: Record<string, string | string[] | undefined> }>('/saml/sso', async (request, reply) => {
+      const form: Record<string, string | undefined> = {};
+      for (const [name, value] of Object.entries(request.body ?? {})) {
+        if (Array.isArray(value)) return refuse(request, reply, `the form has ${name} more than once`);
+        form[name] = value;
+      }
+      return receive(request, reply, { binding: 'post', form });
+    });
+
+    app.get('/saml/slo', async (request, reply) => logout(request, reply, { binding: 'redirect', rawQuery: request.raw.url!.split('?')[1] ?? '' }));
+    app.post<{ Body: Record<string, string | string[] | undefined> }>('/saml/slo', async (request, reply) => {
+      const form: Record<string, string | undefined> = {};
+      for (const [name, value] of Object.entries(request.body ?? {})) {
+        if (Array.isArray(value)) return refuse(request, reply, `the form has ${name} more than once`);
+        form[name] = value;
+      }
+      return logout(request, reply, { binding: 'post', form });
+    });
+
+    app.get<{ Params: { key: string } }>('/saml/login/:key', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      return login && proceed(request, reply, login.key, login.pending, login.sp);
+    });
+
+    app.post<{ Params: { key: string }; Body: { method?: string } }>('/saml/login/:key/start', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const method = request.body?.method as AuthnMethod;
+      if (!OOB_METHODS.includes(method) || !login.sp.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
+      return startOrder(request, reply, login.key, login.pending, login.sp, method);
+    });
+
+    app.get<{ Params: { key: string } }>('/saml/login/:key/wait', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const pending = await flow.readPending(login.key);
+      if (!pending) return reply.redirect(baseOf(login.key), 303);
+      return sendPage(reply, waitPage(localeOf(request), request.url, baseOf(login.key), LOGIN_SCRIPT, login.sp.displayName, qrImage(pending, deps.now().getTime()), autoStartLink(pending, `${baseOf(login.key)}/wait`), 'outstandingTransaction'));
+    });
+
+    app.get<{ Params: { key: string } }>('/saml/login/:key/status', async (request, reply) => {
+      const login = await loadLogin(request, reply, 'json');
+      if (!login) return reply;
+      const state = await poll(request, reply, login.key, login.sp);
+      return reply.code(state.status === 'gone' ? 404 : 200).header('cache-control', 'no-store').send(state);
+    });
+
+    app.post<{ Params: { key: string } }>('/saml/login/:key/collect', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const state = await poll(request, reply, login.key, login.sp);
+      return reply.redirect(state.next ?? state.retry ?? `${baseOf(login.key)}/wait`, 303);
+    });
+
+    app.post<{ Params: { key: string } }>('/saml/login/:key/cancel', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      await flow.cancel(login.key, requesterOf(login.sp).clientId);
+      return answerWithStatus(request, reply, login.key, login.pending, new SamlStatusError(STATUS.responder, STATUS.authnFailed, 'the person cancelled the login'));
+    });
+
+    app.post<{ Params: { key: string }; Body: { choice?: string } }>('/saml/login/:key/choose', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const sso = await usableSession(request, login.key, login.pending);
+      if (!sso) return reply.redirect(baseOf(login.key), 303);
+      const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
+      const need = choiceNeeded(person, new Set(login.pending.attributes), pinsOf(login.pending));
+      const picked = String(request.body?.choice ?? '');
+      if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login.key, login.pending, login.sp, sso, person, { kind: 'commission', hsaId: picked });
+      if (need.ask === 'serviceIdentity' && need.candidates.some((s) => s.hsaId === picked)) return complete(request, reply, login.key, login.pending, login.sp, sso, person, { kind: 'serviceIdentity', hsaId: picked });
+      return reply.redirect(baseOf(login.key), 303);
+    });
+  };
+
+  /** An AuthnRequest in: refused (error page), answered with a status at its ACS, or on to the login. */
+  async function receive(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    let validated: ValidatedAuthnRequest;
+    try {
+      validated = await validateAuthnRequest(incoming, environment());
+    } catch (error) {
+      if (error instanceof RequestRefused) return refuse(request, reply, error.message);
+      if (error instanceof SamlStatusError && error.answerTo) {
+        request.log.info({ decision: 'saml request answered with a status', sp: error.answerTo.spEntityId, status: error.status, subStatus: error.subStatus, reason: error.message }, 'saml request not met');
+        return sendStatus(request, reply, error.answerTo.acsUrl, error.answerTo.inResponseTo, error.answerTo.relayState, error);
+      }
+      throw error;
+    }
+    const { sp, ...rest } = validated;
+    const pending: PendingRequest = { ...rest, spEntityId: sp.entityId };
+    const key = randomBytes(24).toString('base64url');
+    await deps.ephemeral.set(requestKey(key), JSON.stringify(pending), deps.interactionMs);
+    request.log.info({ decision: 'saml request accepted', sp: sp.entityId, requestId: validated.id, forceAuthn: validated.forceAuthn, isPassive: validated.isPassive }, 'saml request accepted');
+    return proceed(request, reply, key, pending, sp);
+  }
+
+  /**
+   * SP-initiated logout: the browser's SSO session ends and the SP gets a
+   * signed LogoutResponse; PartialLogout when other services took part in the
+   * session (they are not told yet).
+   */
+  async function logout(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    let validated;
+    try {
+      validated = await validateLogoutRequest(incoming, { ...environment(), sloUrl: deps.sloUrl });
+    } catch (error) {
+      if (error instanceof RequestRefused) return refuse(request, reply, error.message);
+      throw error;
+    }
+    const session = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+    const participants = session ? await deps.sessions.end(session.id) : [];
+    const others = participants.filter((p) => !(p.protocol === 'saml' && p.clientId === validated.sp.entityId));
+    request.log.info({ decision: 'saml logout', sp: validated.sp.entityId, sessionEnded: Boolean(session), otherParticipants: others.length }, 'saml logout');
+    const xml = logoutResponse(deps.idp, validated.responseUrl, validated.id, deps.now(), others.length > 0);
+    reply.header('set-cookie', sessionCookie(null, 0));
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), validated.responseUrl));
+    return sendPage(reply, postPage(localeOf(request), request.url, validated.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: validated.relayState }));
+  }
+
+  function refuse(request: FastifyRequest, reply: FastifyReply, reason: string) {
+    // Logged once, here; the person sees only that the request was not accepted (never a redirect to a URL it named).
+    request.log.info({ decision: 'saml request refused', reason }, 'saml request refused');
+    return errorPage(request, reply, 400, samlMessages(localeOf(request))('refused.body'));
+  }
+
+  async function loadLogin(request: FastifyRequest<{ Params: { key: string } }>, reply: FastifyReply, answer: 'page' | 'json' = 'page') {
+    const key = request.params.key;
+    const raw = validKey(key) ? await deps.ephemeral.get(requestKey(key)) : null;
+    const pending = raw ? (JSON.parse(raw) as PendingRequest) : null;
+    const sp = pending ? await findServiceProvider(deps.db, pending.spEntityId) : null;
+    if (!pending || !sp) {
+      const message = loginMessages(localeOf(request))(pending ? 'error.unknownClient' : 'hint.expiredTransaction');
+      if (answer === 'json') reply.code(400).send({ status: 'failed', hint: message });
+      else errorPage(request, reply, 400, message);
+      return undefined;
+    }
+    // Our forms end in the HTTP-POST to the SP's ACS: the CSP must let them.
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
+    return { key, pending, sp };
+  }
+
+  /** The SSO session, when it can answer this request without a new authentication. */
+  async function usableSession(request: FastifyRequest, key: string, pending: PendingRequest): Promise<SsoSession | null> {
+    const sso = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+    if (!sso) return null;
+    if (pending.forceAuthn && (await deps.ephemeral.get(freshKey(key))) !== sso.id) return null;
+    if (!pending.acceptedLoas.some((l) => l.level === sso.loa)) return null;
+    return sso;
+  }
+
+  async function proceed(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider) {
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
+    const sso = await usableSession(request, key, pending);
+    if (sso) return afterAuthentication(request, reply, key, pending, sp, sso);
+    if (pending.isPassive) return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
+    const methods = sp.methods.filter((m) => OOB_METHODS.includes(m as AuthnMethod)) as AuthnMethod[];
+    if (methods.length === 1) return startOrder(request, reply, key, pending, sp, methods[0]!);
+    return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(key), sp.displayName, methods));
+  }
+
+  async function startOrder(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, method: AuthnMethod) {
+    const person = pending.principalSelection['personalIdentityNumber'];
+    const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
+    const requirements = { ...(person?.length === 1 ? { personalIdentityNumber: person[0]! } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
+    await flow.start(key, { method, requester: requesterOf(sp), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', sp.displayName) });
+    return reply.redirect(`${baseOf(key)}/wait`, 303);
+  }
+
+  async function poll(request: FastifyRequest, reply: FastifyReply, key: string, sp: ServiceProvider): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
+    const locale = localeOf(request);
+    const outcome = await flow.poll(key, requesterOf(sp).clientId);
+    switch (outcome.status) {
+      case 'gone':
+        return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: baseOf(key) };
+      case 'pending':
+        return { status: 'pending', hint: hintText(locale, outcome.hintCode), qr: qrImage(outcome.pending, deps.now().getTime()) };
+      case 'taken':
+        return { status: 'complete', next: baseOf(key) };
+      case 'failed':
+        request.log.info({ decision: 'saml login failed', hintCode: outcome.hintCode, sp: sp.entityId }, 'authentication order failed');
+        return { status: 'failed', hint: hintText(locale, outcome.hintCode), retry: baseOf(key) };
+      case 'complete':
+        // This login's own authentication satisfies ForceAuthn.
+        await deps.ephemeral.set(freshKey(key), outcome.session.id, deps.interactionMs);
+        reply.header('set-cookie', sessionCookie(outcome.session, deps.ssoSessionSeconds));
+        return { status: 'complete', next: baseOf(key) };
+    }
+  }
+
+  async function afterAuthentication(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, sso: SsoSession) {
+    const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
+    const need = choiceNeeded(person, new Set(pending.attributes), pinsOf(pending));
+    const locale = localeOf(request);
+    if (need.ask === 'impossible') return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.requester, STATUS.unknownPrincipal, need.reason));
+    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
+    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
+    return complete(request, reply, key, pending, sp, sso, person, need.choice);
+  }
+
+  /** The signed (and, for an SP with a key, encrypted) Response, sent once: the pending request is taken first. */
+  async function complete(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, sso: SsoSession, person: PersonView | null, choice: Choice) {
+    if (!(await deps.ephemeral.take(requestKey(key)))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+    const loa = pending.acceptedLoas.find((l) => l.level === sso.loa)!;
+    const sessionIndex = `_${randomBytes(20).toString('hex')}`;
+    const xml = await successResponse(
+      deps.idp,
+      { spEntityId: sp.entityId, acsUrl: pending.acsUrl, inResponseTo: pending.id, signAssertion: sp.signAssertions || sp.descriptor.wantAssertionsSigned, encryptionCertificates: sp.descriptor.encryptionCertificates, attributeProfile: sp.attributeProfile },
+      {
+        nameId: { format: pending.nameIdFormat, value: nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey) },
+        authnInstant: new Date(sso.authTime * 1000),
+        sessionIndex,
+        loaUri: loa.uri,
+        authnMethod: authnMethodUri(sso.method),
+        attributes: buildClaims(loginOf(sso), person, choice, new Set(pending.attributes)),
+      },
+      deps.now(),
+      deps.assertionLifetimeMs,
+    );
+    await deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex });
+    request.log.info({ decision: 'saml login answered', sp: sp.entityId, requestId: pending.id, loa: sso.loa }, 'saml response sent');
+    return sendPage(reply, postPage(localeOf(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
+  }
+
+  async function answerWithStatus(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, error: SamlStatusError) {
+    if (!(await deps.ephemeral.take(requestKey(key)))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+    request.log.info({ decision: 'saml request answered with a status', sp: pending.spEntityId, status: error.status, subStatus: error.subStatus, reason: error.message }, 'saml request not met');
+    return sendStatus(request, reply, pending.acsUrl, pending.id, pending.relayState, error);
+  }
+
+  function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
+    const xml = statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), acsUrl));
+    return sendPage(reply, postPage(localeOf(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
+  }
+}
+
+/** PrincipalSelection as the claim rules read pre-selection (OIDC's `claims` parameter with `values`). */
+function pinsOf(pending: PendingRequest): RequestedClaims {
+  return { id_token: Object.fromEntries(Object.entries(pending.principalSelection).map(([claim, values]) => [claim, { values }])) };
+}
+
+function loginOf(sso: SsoSession): LoginRecord {
+  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
+}
+
+function localeOf(request: FastifyRequest): Locale {
+  return pickLocale(request);
+}
+
+function errorPage(request: FastifyRequest, reply: FastifyReply, status: number, message: string) {
+  return sendPage(reply.code(status), loginErrorPage(localeOf(request), request.url, message));
+}

@@ -1,0 +1,161 @@
+import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { encrypt } from 'xml-encryption';
+import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, samlAttributeName, URI_NAME_FORMAT, type AttributeProfile } from './attributes.ts';
+import { certificatePem, type IdpKeys } from './keys.ts';
+import { NAMEID_FORMATS } from './metadata.ts';
+import { signRoot, type SignatureAlgorithmName } from './signing.ts';
+import { STATUS } from './status.ts';
+import { NS, xmlBuilder } from './xml.ts';
+
+export interface Idp {
+  readonly entityId: string;
+  readonly keys: IdpKeys;
+  readonly signatureAlgorithm: SignatureAlgorithmName;
+}
+
+/** Who the response is for, as the validated request and the SP's registration say. */
+export interface Recipient {
+  readonly spEntityId: string;
+  readonly acsUrl: string;
+  readonly inResponseTo: string;
+  readonly signAssertion: boolean;
+  /** The SP's encryption certificates (base64 DER); the first is used. None: the assertion goes in the clear. */
+  readonly encryptionCertificates: readonly string[];
+  readonly attributeProfile: AttributeProfile;
+}
+
+export type AttributeValues = Readonly<Record<string, string | readonly string[] | readonly Record<string, unknown>[]>>;
+
+export interface AssertionContent {
+  readonly nameId: { readonly format: string; readonly value: string };
+  readonly authnInstant: Date;
+  readonly sessionIndex: string;
+  readonly loaUri: string;
+  readonly authnMethod: string;
+  /** Claim name → value(s), already cut to what the SP may receive. */
+  readonly attributes: AttributeValues;
+}
+
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+const TLS_CLIENT = 'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient';
+const newId = () => `_${randomBytes(20).toString('hex')}`;
+const instant = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The `authnMethod` attribute's value for how the person logged in (domain.md §9). */
+export function authnMethodUri(method: string): string {
+  return method === 'mtls' ? TLS_CLIENT : method;
+}
+
+/**
+ * The NameID for an SP: transient is random per login; persistent is
+ * pairwise, an HMAC of the account under an installation key, so two SPs
+ * cannot join their users on it and it never reveals the personnummer.
+ */
+export function nameIdFor(format: string, accountId: string, spEntityId: string, pairwiseKey: Uint8Array): string {
+  if (format === NAMEID_FORMATS.persistent) return createHmac('sha256', pairwiseKey).update(`${spEntityId}\u0000${accountId}`).digest('base64url');
+  return newId();
+}
+
+/**
+ * A successful Response over HTTP-POST: the Assertion (bearer subject
+ * confirmation, audience, AuthnStatement with SessionIndex and LoA,
+ * AttributeStatement) signed per SP, encrypted when the SP has an
+ * encryption key (AES-256-GCM, RSA-OAEP), inside a signed Response.
+ */
+export async function successResponse(idp: Idp, to: Recipient, content: AssertionContent, now: Date, lifetimeMs: number): Promise<string> {
+  const notOnOrAfter = instant(new Date(now.getTime() + lifetimeMs));
+  const a = xmlBuilder(NS.saml, 'saml:Assertion');
+  const { el } = a;
+  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: newId(), Version: '2.0', IssueInstant: instant(now) }, [
+    el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
+    el(NS.saml, 'saml:Subject', {}, [
+      el(NS.saml, 'saml:NameID', { Format: content.nameId.format, NameQualifier: idp.entityId, SPNameQualifier: to.spEntityId }, [content.nameId.value]),
+      el(NS.saml, 'saml:SubjectConfirmation', { Method: BEARER }, [el(NS.saml, 'saml:SubjectConfirmationData', { InResponseTo: to.inResponseTo, NotOnOrAfter: notOnOrAfter, Recipient: to.acsUrl })]),
+    ]),
+    el(NS.saml, 'saml:Conditions', { NotBefore: instant(now), NotOnOrAfter: notOnOrAfter }, [el(NS.saml, 'saml:AudienceRestriction', {}, [el(NS.saml, 'saml:Audience', {}, [to.spEntityId])])]),
+    el(NS.saml, 'saml:AuthnStatement', { AuthnInstant: instant(content.authnInstant), SessionIndex: content.sessionIndex }, [
+      el(NS.saml, 'saml:AuthnContext', {}, [el(NS.saml, 'saml:AuthnContextClassRef', {}, [content.loaUri])]),
+    ]),
+    el(NS.saml, 'saml:AttributeStatement', {}, [
+      attribute(a, LEVEL_OF_ASSURANCE_ATTRIBUTE, 'levelOfAssurance', [content.loaUri]),
+      attribute(a, AUTHN_METHOD_ATTRIBUTE, 'authnMethod', [content.authnMethod]),
+      ...Object.entries(content.attributes).map(([claim, value]) => attribute(a, samlAttributeName(claim, to.attributeProfile), claim, valuesOf(value))),
+    ]),
+  ]);
+  let assertion = a.serialize();
+  if (to.signAssertion) assertion = signRoot(assertion, idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+  const r = responseShell(idp, to.acsUrl, to.inResponseTo, now);
+  const encryptTo = to.encryptionCertificates[0];
+  const carried = encryptTo === undefined ? r.adopt(assertion) : r.el(NS.saml, 'saml:EncryptedAssertion', {}, [r.adopt(await encryptFor(assertion, encryptTo))]);
+  r.fillRoot({}, [status(r, STATUS.success), carried]);
+  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+}
+
+/** A signed Response carrying only a status: the answer to a request that validated but cannot be met. */
+export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, now: Date, code: string, subCode: string | undefined, message: string): string {
+  const r = responseShell(idp, acsUrl, inResponseTo, now);
+  r.fillRoot({}, [status(r, code, subCode, message)]);
+  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+}
+
+function responseShell(idp: Idp, destination: string, inResponseTo: string, now: Date, rootName = 'samlp:Response') {
+  const r = xmlBuilder(NS.samlp, rootName);
+  r.fillRoot({ 'xmlns:saml': NS.saml, ID: newId(), Version: '2.0', IssueInstant: instant(now), Destination: destination, InResponseTo: inResponseTo }, [r.el(NS.saml, 'saml:Issuer', {}, [idp.entityId])]);
+  return r;
+}
+
+function status(b: ReturnType<typeof xmlBuilder>, code: string, subCode?: string, message?: string) {
+  return b.el(NS.samlp, 'samlp:Status', {}, [
+    b.el(NS.samlp, 'samlp:StatusCode', { Value: code }, [subCode ? b.el(NS.samlp, 'samlp:StatusCode', { Value: subCode }) : null]),
+    message ? b.el(NS.samlp, 'samlp:StatusMessage', {}, [message]) : null,
+  ]);
+}
+
+function attribute(b: ReturnType<typeof xmlBuilder>, name: string, friendlyName: string, values: readonly string[]) {
+  return b.el(
+    NS.saml,
+    'saml:Attribute',
+    { Name: name, NameFormat: URI_NAME_FORMAT, FriendlyName: friendlyName },
+    values.map((value) => b.el(NS.saml, 'saml:AttributeValue', { 'xsi:type': 'xs:string' }, [value])),
+  );
+}
+
+/** Structured values (allCommissions) travel as one JSON text per value. */
+function valuesOf(value: AttributeValues[string]): string[] {
+  if (typeof value === 'string') return [value];
+  return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+}
+
+/** An SP's encryption key as xml-encryption takes it, read once per certificate. */
+const encryptionKeys = new Map<string, { readonly pem: string; readonly publicKey: string }>();
+
+function encryptFor(assertion: string, certificateBase64: string): Promise<string> {
+  let key = encryptionKeys.get(certificateBase64);
+  if (!key) {
+    if (encryptionKeys.size > 1000) encryptionKeys.clear();
+    key = { pem: certificatePem(certificateBase64), publicKey: new X509Certificate(Buffer.from(certificateBase64, 'base64')).publicKey.export({ type: 'spki', format: 'pem' }) as string };
+    encryptionKeys.set(certificateBase64, key);
+  }
+  const { pem, publicKey } = key;
+  return new Promise((resolve, reject) =>
+    encrypt(
+      assertion,
+      {
+        rsa_pub: publicKey,
+        pem,
+        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+        disallowEncryptionWithInsecureAlgorithm: true,
+        warnInsecureAlgorithm: false,
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    ),
+  );
+}
+
+/** A signed LogoutResponse; `partial` when not every service of the session was told (second-level PartialLogout). */
+export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
+  const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
+  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; other services of the session were not told' : undefined)]);
+  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+}
