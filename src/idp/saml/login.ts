@@ -14,7 +14,7 @@ import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, ty
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
 import { validateLogoutRequest } from './logout-request.ts';
 import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
-import { findServiceProvider, type ServiceProvider } from './sps.ts';
+import { serviceProviderCache, type ServiceProvider } from './sps.ts';
 import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
 
 export interface SamlLoginDependencies {
@@ -54,10 +54,11 @@ const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`,
 export function samlLoginRoutes(deps: SamlLoginDependencies) {
   const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
   const postJs = readFile(new URL('./post.js', import.meta.url));
+  const findSp = serviceProviderCache(deps.db, () => deps.now().getTime());
   const environment = (): RequestEnvironment => ({
     ...deps.requestEnvironment,
     now: deps.now(),
-    findSp: (entityId) => findServiceProvider(deps.db, entityId),
+    findSp,
     firstUse: (key, ttlMs) => deps.ephemeral.setIfAbsent(key, '1', ttlMs),
   });
 
@@ -199,7 +200,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const key = request.params.key;
     const raw = validKey(key) ? await deps.ephemeral.get(requestKey(key)) : null;
     const pending = raw ? (JSON.parse(raw) as PendingRequest) : null;
-    const sp = pending ? await findServiceProvider(deps.db, pending.spEntityId) : null;
+    const sp = pending ? await findSp(pending.spEntityId) : null;
     if (!pending || !sp) {
       const message = loginMessages(localeOf(request))(pending ? 'error.unknownClient' : 'hint.expiredTransaction');
       if (answer === 'json') reply.code(400).send({ status: 'failed', hint: message });

@@ -29,6 +29,11 @@ export function signRoot(xml: string, key: IdpKey, algorithm: SignatureAlgorithm
     // The parsed key object: a PEM string would be parsed again for every signature.
     privateKey: key.privateKey,
     publicCert: key.certificatePem,
+    // The certificate's base64 as loaded: xml-crypto would otherwise re-parse the PEM for every signature.
+    getKeyInfoContent: (args) => {
+      const p = args?.prefix ? `${args.prefix}:` : '';
+      return `<${p}X509Data><${p}X509Certificate>${key.certificateBase64}</${p}X509Certificate></${p}X509Data>`;
+    },
     signatureAlgorithm: SIGNATURE_ALGORITHMS[algorithm],
     canonicalizationAlgorithm: EXCLUSIVE_C14N,
   });

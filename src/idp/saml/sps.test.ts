@@ -11,7 +11,7 @@ import { databaseTargets } from '../../../test/support/stores.ts';
 import { createMemoryStore, type Database } from '../../store/index.ts';
 import { registerSpCommands } from './cli.ts';
 import { parseSpMetadata, SpMetadataRefused } from './sp-metadata.ts';
-import { addServiceProvider, findServiceProvider, refreshAggregate, ServiceProviderError } from './sps.ts';
+import { addServiceProvider, findServiceProvider, refreshAggregate, removeServiceProvider, serviceProviderCache, ServiceProviderError, SP_CACHE_MS } from './sps.ts';
 
 const NOW = new Date();
 const config = loadConfig({ env: {}, overrides: { dataDir: 'memory://' } });
@@ -234,5 +234,19 @@ describe(`SP registry and tillit sp (${databaseTargets()[0]!.name})`, () => {
     aggregateBody = aggregateBody.replace('new-acs', 'evil-acs');
     await assert.rejects(refreshAggregate(db, spec, read, NOW), /does not verify/);
     assert.equal((await findServiceProvider(db, 'https://ref-a.example/sp'))!.descriptor.assertionConsumerServices[0]!.location, 'https://lab.example/new-acs');
+  });
+
+  it('a cached SP lookup answers for SP_CACHE_MS, then reads the registry again: a removed SP is unknown from then on', async () => {
+    const entityId = 'https://cached.example/sp';
+    await addServiceProvider(db, { metadataXml: metadata({ entityId }), metadataSource: 'test', displayName: 'Cached', methods: ['oob-other'] }, NOW);
+    let clock = NOW.getTime();
+    const find = serviceProviderCache(db, () => clock);
+    assert.equal((await find(entityId))?.entityId, entityId);
+    assert.equal(await find('https://unknown.example/sp'), null);
+    assert.ok(await removeServiceProvider(db, entityId));
+    clock += SP_CACHE_MS - 1;
+    assert.equal((await find(entityId))?.entityId, entityId, 'within SP_CACHE_MS the cached row answers');
+    clock += 1;
+    assert.equal(await find(entityId), null, 'after SP_CACHE_MS the removal is seen');
   });
 });

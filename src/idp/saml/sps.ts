@@ -175,6 +175,26 @@ export async function findServiceProvider(db: Queryable, entityId: string): Prom
   return row ?? null;
 }
 
+/**
+ * SP lookups for the hot path (every AuthnRequest and login step), kept a few
+ * seconds per node as OIDC keeps its clients: a removed SP or new metadata
+ * (a rotated key, a changed ACS) takes effect within `SP_CACHE_MS` everywhere.
+ */
+export const SP_CACHE_MS = 5_000;
+export function serviceProviderCache(db: Queryable, now: () => number): (entityId: string) => Promise<ServiceProvider | null> {
+  const cached = new Map<string, { at: number; value: Promise<ServiceProvider | null> }>();
+  return (entityId) => {
+    const hit = cached.get(entityId);
+    if (hit && now() - hit.at < SP_CACHE_MS) return hit.value;
+    const value = findServiceProvider(db, entityId);
+    // A failed lookup is not remembered.
+    value.catch(() => cached.delete(entityId));
+    if (cached.size > 10_000) cached.clear();
+    cached.set(entityId, { at: now(), value });
+    return value;
+  };
+}
+
 export async function listServiceProviders(db: Queryable): Promise<ServiceProvider[]> {
   return db.query<ServiceProvider>(`select ${COLUMNS} from saml_service_providers order by display_name, entity_id`);
 }
