@@ -5,6 +5,7 @@ import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
 import { ensurePortalClient, portalRelyingParty } from './idp.ts';
+import { supersedeOverdue } from './function/certificates.ts';
 import { seedPortalDemo } from './seed.ts';
 import { uiRoutes } from './ui/routes.ts';
 
@@ -30,6 +31,9 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
         signing = undefined;
         throw error;
       }));
+  // Renewed function certificates whose successor was never fetched: their predecessors are revoked once the grace period ends.
+  const superseding = setInterval(() => void supersedeOverdue({ db, pki, now }).catch((error: unknown) => log.error({ err: error }, 'portal: superseding renewed function certificates failed')), 3_600_000);
+  superseding.unref();
   return {
     name: 'portal',
     title: { sv: 'eID-portal', en: 'eID portal' },
@@ -52,10 +56,11 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
           return null;
         });
       };
-      await app.register(apiRoutes({ cards, signer, authenticate }));
+      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now } }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
     },
     seedDemo: () => seedPortalDemo(context),
+    stop: async () => clearInterval(superseding),
   };
 };
 
