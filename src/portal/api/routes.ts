@@ -14,6 +14,7 @@ import { authorize, placeTarget } from '../access.ts';
 import * as schemas from './schemas.ts';
 import type { FunctionContext } from '../function/context.ts';
 import { FUNCTION_API_ROUTES } from '../function/api.ts';
+import { SELF_SERVICE_API_ROUTES } from '../self-service/api.ts';
 
 export const API_BASE = '/portal/api';
 
@@ -139,6 +140,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   ...FUNCTION_API_ROUTES,
+  ...SELF_SERVICE_API_ROUTES,
 ];
 
 function problem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {

@@ -62,6 +62,17 @@ for (const target of databaseTargets()) {
       assert.deepEqual(paths['/portal/api/function-certificates']?.['post']?.requestBody.content['application/json'].schema.properties.profile.enum, ['function-server', 'function-client', 'function-email']);
       assert.ok(paths['/portal/api/domains']?.['post']);
       assert.ok(paths['/portal/api/function-certificates/{serial}/download']?.['get']);
+      assert.ok(paths['/portal/api/mine/cards/{id}/extend']?.['post']);
+    });
+
+    it('self-service answers only about the caller\'s own eIDs', async () => {
+      assert.equal((await call(null, 'GET', '/mine/eids')).status, 401);
+      const mine = await call('orderer', 'GET', '/mine/eids');
+      assert.equal(mine.status, 200);
+      assert.deepEqual(mine.body, []);
+      const lost = await call('orderer', 'POST', '/mine/cards/999999/lost');
+      assert.equal(lost.status, 404);
+      assert.match(lost.body.detail, /you have no card 999999/);
     });
 
     it('checks the role on the server for every step, and takes the whole order through the API', async () => {
