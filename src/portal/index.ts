@@ -6,6 +6,7 @@ import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
 import { ensurePortalClient, portalRelyingParty } from './idp.ts';
 import { supersedeOverdue } from './function/certificates.ts';
+import { functionUiRoutes } from './function/ui.ts';
 import { seedPortalDemo } from './seed.ts';
 import { uiRoutes } from './ui/routes.ts';
 
@@ -58,6 +59,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
       };
       await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now } }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
+      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: cards, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),
     stop: async () => clearInterval(superseding),
