@@ -44,6 +44,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
     },
     links: [
       { href: '/portal', label: { sv: 'eID-portalen (ID-administratörer)', en: 'eID portal (ID administrators)' } },
+      { href: '/portal/function-certificates', label: { sv: 'Funktionscertifikat', en: 'Function certificates' } },
+      { href: '/portal/mine', label: { sv: 'Mina sidor', en: 'My pages' } },
       { href: '/portal/api/openapi.json', label: { sv: 'eID-portalens API (OpenAPI)', en: 'eID portal API (OpenAPI)' } },
     ],
     https: async (app: FastifyInstance) => {
