@@ -93,6 +93,8 @@ for (const target of databaseTargets()) {
       assert.equal((await call('orderer', 'POST', `/function-objects/${object.hsaId}/orderers`, { orderer: tokens.get('orderer') })).status, 403);
       assert.equal((await call('issuer', 'POST', `/function-objects/${object.hsaId}/orderers`, { orderer: tokens.get('orderer') })).status, 201);
       assert.deepEqual((await call('orderer', 'GET', '/function-objects')).body.map((a: { functionObject: string }) => a.functionObject), [object.hsaId]);
+      assert.equal((await call('orderer', 'GET', `/function-objects?q=${encodeURIComponent(object.dnsNames[0]!.toUpperCase())}`)).body[0].object.name, object.name);
+      assert.deepEqual((await call('orderer', 'GET', '/function-objects?q=no-such-server')).body, []);
 
       const foreignId = await call('orderer', 'POST', '/function-certificates', { ...order, csr: opensslCsr(files, 'x', { subject: '/CN=x/serialNumber=SE5566000013-OTHER', san: `DNS:${object.dnsNames[0]}` }) });
       assert.equal(foreignId.status, 400);

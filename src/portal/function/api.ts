@@ -94,8 +94,9 @@ export const FUNCTION_API_ROUTES: readonly ApiRoute[] = [
   {
     method: 'GET',
     path: '/function-objects',
-    summary: 'The function objects the caller may order certificates for',
-    handle: async (_input, actor, d) => ('hsaId' in actor ? authorisedObjects(functions(d).db, actor.hsaId) : []),
+    summary: 'The function objects the caller may order certificates for, searched by HSA-id, name or DNS name',
+    query: z.strictObject({ q: z.string().trim().max(100).default('').describe('words that must all occur in the HSA-id, name, DNS names or mail') }),
+    handle: async ({ query }, actor, d) => ('hsaId' in actor ? authorisedObjects(functions(d).db, actor.hsaId, query.q) : []),
   },
   {
     method: 'GET',

@@ -1,6 +1,7 @@
 import { appendAudit } from '../audit.ts';
 import { authorize, isOperator, serviceIdentityHolder, type Principal } from '../access.ts';
 import { PortalRefused } from '../errors.ts';
+import { findFunctionObject, type FunctionObject } from '../../directory/index.ts';
 import type { Queryable } from '../../store/index.ts';
 import { functionObjectTarget, type FunctionContext } from './context.ts';
 
@@ -70,8 +71,16 @@ export async function authorizeOrdering(db: Queryable, by: Principal, functionOb
   return { ...placed, recorded };
 }
 
-/** The function objects a person may order for (authorised, still in the directory). */
-export async function authorisedObjects(db: Queryable, ordererHsaId: string): Promise<OrdererAuthorisation[]> {
+/** The function objects a person may order for that are still in the directory, matching `search` (HSA-id, name or DNS name, any case) when given. */
+export async function authorisedObjects(db: Queryable, ordererHsaId: string, search = ''): Promise<(OrdererAuthorisation & { object: FunctionObject })[]> {
   const rows = await db.query<Row>(`select ${COLUMNS} from portal_function_orderer where orderer_hsa_id = $1 and removed_at is null order by function_object_hsa_id`, [ordererHsaId]);
-  return rows.map(fromRow);
+  const words = search.toLowerCase().split(/\s+/).filter(Boolean);
+  const found: (OrdererAuthorisation & { object: FunctionObject })[] = [];
+  for (const row of rows) {
+    const object = await findFunctionObject(db, row.function_object_hsa_id);
+    if (!object) continue;
+    const text = [object.hsaId, object.name, ...object.dnsNames, object.mail ?? ''].join(' ').toLowerCase();
+    if (words.every((w) => text.includes(w))) found.push({ ...fromRow(row), object });
+  }
+  return found;
 }

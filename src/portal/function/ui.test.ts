@@ -67,6 +67,8 @@ for (const target of databaseTargets()) {
       assert.equal(page.statusCode, 200);
       assert.match(page.body, /Funktionscertifikat/);
       assert.match(page.body, new RegExp(`<option value="${object.hsaId}">`));
+      assert.match((await get('orderer', `/portal/function-certificates?q=${encodeURIComponent(object.name.split(' ')[0]!)}`)).body, new RegExp(object.hsaId));
+      assert.match((await get('orderer', '/portal/function-certificates?q=no-such-server')).body, /Inget av dina funktionsobjekt/);
       assert.match((await get('orderer', '/portal/function-certificates', 'en')).body, /Function certificates/);
       assert.match((await get('stranger', '/portal/function-certificates')).body, /inte behörig beställare/);
 

@@ -42,6 +42,9 @@ const messages = defineMessages({
     lostDone: 'Kortet är spärrat',
     extended: 'Reservkortet är förlängt till',
     certificates: 'Certifikat',
+    search: 'Sök funktionsobjekt (HSA-id, namn eller DNS-namn)',
+    searchButton: 'Sök',
+    noHits: 'Inget av dina funktionsobjekt matchar sökningen.',
   },
   en: {
     functionTitle: 'Function certificates',
@@ -73,6 +76,9 @@ const messages = defineMessages({
     lostDone: 'The card is revoked',
     extended: 'The reserve card is extended until',
     certificates: 'Certificates',
+    search: 'Search function objects (HSA-id, name or DNS name)',
+    searchButton: 'Search',
+    noHits: 'None of your function objects matches the search.',
   },
 });
 
@@ -157,14 +163,16 @@ export function functionUiRoutes(deps: FunctionUiDependencies) {
 
     app.get(
       '/portal/function-certificates',
-      view(async (locale, session) => {
+      view(async (locale, session, request) => {
         const t = messages(locale);
-        const objects = await authorisedObjects(deps.functions.db, session.hsaId);
-        if (objects.length === 0) return html`<p class="ds-paragraph">${t('noObjects')}</p>`;
+        const search = String((request.query as Record<string, unknown>)['q'] ?? '').slice(0, 100);
+        const objects = await authorisedObjects(deps.functions.db, session.hsaId, search);
+        const searchForm = html`<form method="get" action="/portal/function-certificates" role="search"><div class="ds-field"><label class="ds-label" for="q">${t('search')}</label><input class="ds-input" id="q" name="q" value="${search}"></div><button class="ds-button" data-variant="secondary" type="submit">${t('searchButton')}</button></form>`;
+        if (objects.length === 0) return search ? html`${searchForm}<p class="ds-paragraph">${t('noHits')}</p>` : html`<p class="ds-paragraph">${t('noObjects')}</p>`;
         const sections: SafeHtml[] = [];
         for (const o of objects) {
           const certificates = await certificatesOfObject(deps.functions.db, o.functionObject);
-          sections.push(html`<h2 class="ds-heading" data-size="sm">${o.functionObject}</h2>
+          sections.push(html`<h2 class="ds-heading" data-size="sm">${o.functionObject} · ${o.object.name} (${o.object.kind})</h2>
 <table class="ds-table"><thead><tr><th>${t('serial')}</th><th>${t('profile')}</th><th>${t('names')}</th><th>${t('validTo')}</th><th>${t('state')}</th><th></th></tr></thead><tbody>
 ${certificates.map(
   (c) => html`<tr><td>${c.serial}</td><td>${c.profile}</td><td>${c.dnsNames.join(', ')}</td><td>${c.notAfter.toISOString().slice(0, 10)}</td><td>${c.revokedAt ? `${t('revoked')} (${c.revocationReason})` : t('good')}</td>
@@ -174,10 +182,11 @@ ${c.revokedAt ? '' : html`<form method="post" action="/portal/function-certifica
         }
         return html`<p class="ds-paragraph">${t('functionIntro')}</p>
 <form method="post" action="/portal/function-certificates" class="ds-fieldset">${csrf(session)}
-<div class="ds-field"><label class="ds-label" for="object">${t('object')}</label><select class="ds-input" id="object" name="functionObject">${objects.map((o) => html`<option value="${o.functionObject}">${o.functionObject}</option>`)}</select></div>
+<div class="ds-field"><label class="ds-label" for="object">${t('object')}</label><select class="ds-input" id="object" name="functionObject">${objects.map((o) => html`<option value="${o.functionObject}">${o.functionObject} · ${o.object.name}</option>`)}</select></div>
 <div class="ds-field"><label class="ds-label" for="profile">${t('profile')}</label><select class="ds-input" id="profile" name="profile">${FUNCTION_PROFILES.map((p) => html`<option value="${p}">${p}</option>`)}</select></div>
 <div class="ds-field"><label class="ds-label" for="csr">${t('csr')}</label><textarea class="ds-input" id="csr" name="csr" rows="10" required></textarea></div>
 <button class="ds-button" data-variant="primary" type="submit">${t('orderButton')}</button></form>
+${searchForm}
 ${sections}`;
       }, (t) => t('functionTitle')),
     );
