@@ -97,6 +97,20 @@ for (const target of databaseTargets()) {
       assert.match((await get('orderer', '/portal/function-certificates')).body, /Spärrat \(keyCompromise\)/);
     });
 
+    it('the validation specialist records a domain on the page and sees the failing function objects; others see they hold no such role', async () => {
+      assert.match((await get('orderer', '/portal/domains')).body, /inte valideringsspecialist/);
+      const page = (await get('stranger', '/portal/domains')).body;
+      assert.match(page, /Domänvalidering/);
+      assert.match(page, new RegExp(`${object.dnsNames[0]!.split('.').slice(1).join('\\.')}`));
+      const until = new Date(clock.getTime() + 60 * 86_400_000).toISOString().slice(0, 10);
+      await post('stranger', '/portal/domains', { organisation: object.organisationHsaId, domain: 'evil*.example', method: 'dns-txt', evidence: 'TXT', validUntil: until });
+      assert.match((await get('stranger', '/portal/domains')).body, /is not a domain name/);
+      await post('stranger', '/portal/domains', { organisation: object.organisationHsaId, domain: 'mail.region.example', method: 'registry-document', evidence: 'registrar letter 2026-11', validUntil: until });
+      const after = (await get('stranger', '/portal/domains')).body;
+      assert.match(after, /Domänen är validerad: mail\.region\.example/);
+      assert.match(after, /registrar letter 2026-11/);
+    });
+
     it('my pages say when there are no cards, and refuse another\'s card with the reason', async () => {
       assert.match((await get('orderer', '/portal/mine')).body, /Du har inga kort/);
       assert.match((await get('orderer', '/portal/mine', 'en')).body, /You have no cards/);

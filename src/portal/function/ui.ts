@@ -9,6 +9,7 @@ import { extendMyReserveCard, myEids, reportMyCardLost, type SelfServiceContext 
 import { csrfMatches, portalSessions, type PortalSession } from '../ui/session.ts';
 import { certificatesOfObject, downloadFunctionCertificate, FUNCTION_PROFILES, FUNCTION_REVOCATION_REASONS, orderFunctionCertificate, revokeFunctionCertificate, type FunctionProfile, type FunctionRevocationReason } from './certificates.ts';
 import type { FunctionContext } from './context.ts';
+import { failingFunctionObjects, validateDomain, validationsOf, VALIDATION_METHODS, type ValidationMethod } from './domains.ts';
 import { authorisedObjects } from './orderers.ts';
 
 const messages = defineMessages({
@@ -37,11 +38,22 @@ const messages = defineMessages({
     card: 'Kort',
     kind: 'Typ',
     validUntil: 'Reservkortet gäller till',
+    validUntilShort: 'Gäller till',
     extend: 'Förläng reservkortet (en gång)',
     lost: 'Anmäl förlorat – spärra nu',
     lostDone: 'Kortet är spärrat',
     extended: 'Reservkortet är förlängt till',
     certificates: 'Certifikat',
+    domainsTitle: 'Domänvalidering',
+    notSpecialist: 'Du är inte valideringsspecialist för någon organisation.',
+    domain: 'Domän',
+    method: 'Metod',
+    evidence: 'Underlag',
+    validatedBy: 'Validerad av',
+    failing: 'Funktionsobjekt som inte klarar valideringen',
+    noFailing: 'Alla funktionsobjekt klarar valideringen.',
+    record: 'Registrera validering',
+    recorded: 'Domänen är validerad',
     search: 'Sök funktionsobjekt (HSA-id, namn eller DNS-namn)',
     searchButton: 'Sök',
     noHits: 'Inget av dina funktionsobjekt matchar sökningen.',
@@ -71,11 +83,22 @@ const messages = defineMessages({
     card: 'Card',
     kind: 'Kind',
     validUntil: 'The reserve card is valid until',
+    validUntilShort: 'Valid until',
     extend: 'Extend the reserve card (once)',
     lost: 'Report lost – revoke now',
     lostDone: 'The card is revoked',
     extended: 'The reserve card is extended until',
     certificates: 'Certificates',
+    domainsTitle: 'Domain validation',
+    notSpecialist: 'You are not a validation specialist for any organisation.',
+    domain: 'Domain',
+    method: 'Method',
+    evidence: 'Evidence',
+    validatedBy: 'Validated by',
+    failing: 'Function objects failing validation',
+    noFailing: 'Every function object passes validation.',
+    record: 'Record validation',
+    recorded: 'The domain is validated',
     search: 'Search function objects (HSA-id, name or DNS name)',
     searchButton: 'Search',
     noHits: 'None of your function objects matches the search.',
@@ -101,7 +124,7 @@ function page(locale: Locale, currentUrl: string, session: PortalSession, title:
     locale,
     title,
     currentUrl,
-    body: html`<nav class="tillit-portal-nav"><a class="ds-link" href="/portal">eID</a> · <a class="ds-link" href="/portal/function-certificates">${messages(locale)('functionTitle')}</a> · <a class="ds-link" href="/portal/mine">${messages(locale)('mineTitle')}</a> · <span>${session.name} (${session.hsaId})</span></nav>
+    body: html`<nav class="tillit-portal-nav"><a class="ds-link" href="/portal">eID</a> · <a class="ds-link" href="/portal/function-certificates">${messages(locale)('functionTitle')}</a> · <a class="ds-link" href="/portal/domains">${messages(locale)('domainsTitle')}</a> · <a class="ds-link" href="/portal/mine">${messages(locale)('mineTitle')}</a> · <span>${session.name} (${session.hsaId})</span></nav>
 ${flash ? html`<div class="ds-alert" data-color="${flash.kind === 'ok' ? 'success' : 'danger'}" role="${flash.kind === 'ok' ? 'status' : 'alert'}"><p class="ds-paragraph">${flash.text}</p></div>` : ''}
 <h1 class="ds-heading" data-size="lg">${title}</h1>
 ${body}`,
@@ -219,6 +242,47 @@ ${sections}`;
       }
     });
 
+    app.get(
+      '/portal/domains',
+      view(async (locale, session) => {
+        const t = messages(locale);
+        const me = await actor(session);
+        const organisations = [...new Set(me.assignments.filter((a) => a.role === 'validation-specialist' && a.unit === null).map((a) => a.organisation))];
+        if (organisations.length === 0) return html`<p class="ds-paragraph">${t('notSpecialist')}</p>`;
+        const sections: SafeHtml[] = [];
+        for (const organisation of organisations) {
+          const validations = await validationsOf(deps.functions.db, organisation);
+          const failing = await failingFunctionObjects(deps.functions, me, organisation);
+          sections.push(html`<h2 class="ds-heading" data-size="sm">${organisation}</h2>
+<table class="ds-table"><thead><tr><th>${t('domain')}</th><th>${t('method')}</th><th>${t('evidence')}</th><th>${t('validatedBy')}</th><th>${t('validUntilShort')}</th></tr></thead><tbody>
+${validations.map((v) => html`<tr><td>${v.domain}</td><td>${v.method}</td><td>${v.evidence}</td><td>${v.validatedBy}</td><td>${v.validUntil.toISOString().slice(0, 10)}</td></tr>`)}</tbody></table>
+<h3 class="ds-heading" data-size="xs">${t('failing')}</h3>
+${failing.length ? html`<ul>${failing.map((f) => html`<li>${f.functionObject} (${f.name})${f.serial ? ` · ${f.serial}` : ''}: ${f.reasons.join('; ')}</li>`)}</ul>` : html`<p class="ds-paragraph">${t('noFailing')}</p>`}
+<form method="post" action="/portal/domains" class="ds-fieldset">${csrf(session)}<input type="hidden" name="organisation" value="${organisation}">
+<div class="ds-field"><label class="ds-label" for="domain-${organisation}">${t('domain')}</label><input class="ds-input" id="domain-${organisation}" name="domain" required></div>
+<div class="ds-field"><label class="ds-label" for="method-${organisation}">${t('method')}</label><select class="ds-input" id="method-${organisation}" name="method">${VALIDATION_METHODS.map((m) => html`<option value="${m}">${m}</option>`)}</select></div>
+<div class="ds-field"><label class="ds-label" for="evidence-${organisation}">${t('evidence')}</label><input class="ds-input" id="evidence-${organisation}" name="evidence" required></div>
+<div class="ds-field"><label class="ds-label" for="until-${organisation}">${t('validUntilShort')}</label><input class="ds-input" type="date" id="until-${organisation}" name="validUntil" required></div>
+<button class="ds-button" data-variant="primary" type="submit">${t('record')}</button></form>`);
+        }
+        return html`${sections}`;
+      }, (t) => t('domainsTitle')),
+    );
+    app.post(
+      '/portal/domains',
+      action('/portal/domains', async (form, session, t) => {
+        const day = one(form, 'validUntil');
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new PortalRefused('invalid', 'the validation needs a valid-until date, YYYY-MM-DD');
+        const validation = await validateDomain(deps.functions, await actor(session), {
+          organisation: one(form, 'organisation'),
+          domain: one(form, 'domain'),
+          method: one(form, 'method') as ValidationMethod,
+          evidence: one(form, 'evidence'),
+          validUntil: new Date(`${day}T23:59:59Z`),
+        });
+        return `${t('recorded')}: ${validation.domain}`;
+      }),
+    );
     app.get(
       '/portal/mine',
       view(async (locale, session) => {
