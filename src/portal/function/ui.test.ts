@@ -93,7 +93,14 @@ for (const target of databaseTargets()) {
       assert.equal(openssl(['pkcs7', '-inform', 'DER', '-in', files.path('ui.p7b'), '-print_certs', '-noout']).output.match(/^subject=/gm)?.length, 3);
       assert.equal((await get('stranger', `/portal/function-certificates/${serial}.pem`)).statusCode, 403);
 
-      await post('orderer', `/portal/function-certificates/${serial}/revoke`, { reason: 'keyCompromise' });
+      const renewCsr = opensslCsr(files, 'ui-renew', { subject: `/CN=ui/serialNumber=${object.hsaId}`, san: `DNS:${object.dnsNames[0]}` });
+      await post('orderer', `/portal/function-certificates/${serial}/renew`, { csr: renewCsr });
+      const renewedPage = (await get('orderer', '/portal/function-certificates')).body;
+      const next = new RegExp(`Nytt certifikat utfärdat[^:]*: ([0-9a-f]+) \\(${serial}\\)`).exec(renewedPage)?.[1];
+      assert.ok(next, renewedPage);
+      assert.equal((await get('orderer', `/portal/function-certificates/${next}.pem`)).statusCode, 200);
+      assert.match((await get('orderer', '/portal/function-certificates')).body, /Spärrat \(superseded\)/);
+      await post('orderer', `/portal/function-certificates/${next}/revoke`, { reason: 'keyCompromise' });
       assert.match((await get('orderer', '/portal/function-certificates')).body, /Spärrat \(keyCompromise\)/);
     });
 

@@ -7,7 +7,7 @@ import { loadActor } from '../access.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import { extendMyReserveCard, myEids, reportMyCardLost, type SelfServiceContext } from '../self-service/mine.ts';
 import { csrfMatches, portalSessions, type PortalSession } from '../ui/session.ts';
-import { certificatesOfObject, downloadFunctionCertificate, FUNCTION_PROFILES, FUNCTION_REVOCATION_REASONS, orderFunctionCertificate, revokeFunctionCertificate, type FunctionProfile, type FunctionRevocationReason } from './certificates.ts';
+import { certificatesOfObject, downloadFunctionCertificate, FUNCTION_PROFILES, FUNCTION_REVOCATION_REASONS, orderFunctionCertificate, renewFunctionCertificate, revokeFunctionCertificate, type FunctionProfile, type FunctionRevocationReason } from './certificates.ts';
 import type { FunctionContext } from './context.ts';
 import { failingFunctionObjects, validateDomain, validationsOf, VALIDATION_METHODS, type ValidationMethod } from './domains.ts';
 import { authorisedObjects } from './orderers.ts';
@@ -32,6 +32,8 @@ const messages = defineMessages({
     reason: 'Orsak',
     ordered: 'Certifikatet är utfärdat',
     revokedDone: 'Certifikatet är spärrat',
+    renew: 'Förnya',
+    renewed: 'Nytt certifikat utfärdat; det gamla spärras när det nya hämtas, senast efter 14 dagar',
     mineTitle: 'Mina sidor',
     mineIntro: 'Dina e-legitimationer och deras status.',
     noEids: 'Du har inga kort.',
@@ -77,6 +79,8 @@ const messages = defineMessages({
     reason: 'Reason',
     ordered: 'The certificate is issued',
     revokedDone: 'The certificate is revoked',
+    renew: 'Renew',
+    renewed: 'New certificate issued; the old one is revoked when the new one is downloaded, after 14 days at the latest',
     mineTitle: 'My pages',
     mineIntro: 'Your eIDs and their status.',
     noEids: 'You have no cards.',
@@ -200,6 +204,7 @@ export function functionUiRoutes(deps: FunctionUiDependencies) {
 ${certificates.map(
   (c) => html`<tr><td>${c.serial}</td><td>${c.profile}</td><td>${c.dnsNames.join(', ')}</td><td>${c.notAfter.toISOString().slice(0, 10)}</td><td>${c.revokedAt ? `${t('revoked')} (${c.revocationReason})` : t('good')}</td>
 <td><a class="ds-link" href="/portal/function-certificates/${c.serial}/chain.pem">${t('download')} PEM</a> · <a class="ds-link" href="/portal/function-certificates/${c.serial}/chain.p7b">${t('download')} PKCS#7</a>
+${c.revokedAt ? '' : html`<details><summary>${t('renew')}</summary><form method="post" action="/portal/function-certificates/${c.serial}/renew">${csrf(session)}<label class="ds-label" for="renew-${c.serial}">${t('csr')}</label><textarea class="ds-input" id="renew-${c.serial}" name="csr" rows="6" required></textarea><button class="ds-button" data-variant="secondary" type="submit">${t('renew')}</button></form></details>`}
 ${c.revokedAt ? '' : html`<form method="post" action="/portal/function-certificates/${c.serial}/revoke" class="tillit-inline">${csrf(session)}<select class="ds-input" name="reason" aria-label="${t('reason')}">${FUNCTION_REVOCATION_REASONS.map((r) => html`<option value="${r}">${r}</option>`)}</select><button class="ds-button" data-variant="secondary" type="submit">${t('revoke')}</button></form>`}</td></tr>`,
 )}</tbody></table>`);
         }
@@ -218,6 +223,13 @@ ${sections}`;
       action('/portal/function-certificates', async (form, session, t) => {
         const issued = await orderFunctionCertificate(deps.functions, await actor(session), { functionObject: one(form, 'functionObject'), profile: one(form, 'profile') as FunctionProfile, csrPem: one(form, 'csr') });
         return `${t('ordered')}: ${issued.serial}`;
+      }),
+    );
+    app.post(
+      '/portal/function-certificates/:serial/renew',
+      action('/portal/function-certificates', async (form, session, t, request) => {
+        const renewed = await renewFunctionCertificate(deps.functions, await actor(session), (request.params as { serial: string }).serial, one(form, 'csr'));
+        return `${t('renewed')}: ${renewed.serial} (${renewed.replaces})`;
       }),
     );
     app.post(
