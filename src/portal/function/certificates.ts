@@ -159,6 +159,9 @@ export async function renewFunctionCertificate(context: FunctionContext, by: Pri
   const old = await loadFunctionCertificate(context.db, serial);
   const { functionObject, recorded } = await authorizeOrdering(context.db, by, old.functionObject);
   if (old.revokedAt) throw new PortalRefused('conflict', `certificate ${old.serial} is revoked; order a new one instead`);
+  // Checked again when recording (two renewals at once); here so that the usual case issues nothing.
+  const [successor] = await context.db.query<{ serial: string }>('select serial from portal_function_certificate where replaces = $1', [old.serial]);
+  if (successor) throw new PortalRefused('conflict', `certificate ${old.serial} was already renewed (by ${successor.serial}); renew that one`);
   const request = await checkFunctionCsr(context.db, functionObject, old.profile, csrPem, context.now());
   return issueAndRecord(context, recorded, { functionObject: old.functionObject, profile: old.profile, csrPem }, functionObject.organisationHsaId, dnsNamesOf(request), old);
 }
