@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH } from '../../../test/support/browser.ts';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { databaseTargets } from '../../../test/support/stores.ts';
@@ -178,7 +182,7 @@ for (const target of databaseTargets()) {
       assert.equal(await certificateCount(), before);
     });
 
-    it('orders, downloads a chain OpenSSL verifies and a PKCS#7 it prints; a TLS server with the certificate is trusted by curl with the root', async () => {
+    it('orders, downloads a chain OpenSSL verifies and a PKCS#7 it prints; a TLS server with the certificate is trusted by curl and Chromium with the root, refused without', async () => {
       const csrPem = csr('server', object.hsaId, `DNS:${object.dnsNames[0]}`);
       const certificate = await orderFunctionCertificate(context, actors.orderer, { functionObject: object.hsaId, profile: 'function-server', csrPem });
       first = certificate.serial;
@@ -206,6 +210,23 @@ for (const target of databaseTargets()) {
         const { stdout } = await run('curl', ['-sS', '--cacert', files.path('root.pem'), '--resolve', `${host}:${port}:127.0.0.1`, `https://${host}:${port}/`]);
         assert.equal(stdout, 'function certificate works');
         await assert.rejects(run('curl', ['-sS', '--resolve', `${host}:${port}:127.0.0.1`, `https://${host}:${port}/`]), /certificate/i);
+        // Chromium with the root trusted in its NSS store (a scratch HOME), and without it.
+        const home = files.path('chromium-home');
+        mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
+        await run('certutil', ['-N', '-d', `sql:${join(home, '.pki', 'nssdb')}`, '--empty-password']);
+        await run('certutil', ['-A', '-d', `sql:${join(home, '.pki', 'nssdb')}`, '-n', 'Tillit root', '-t', 'C,,', '-i', files.path('root.pem')]);
+        const visit = async (env: Record<string, string>) => {
+          const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, env: { ...process.env, ...env } as Record<string, string>, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${host} 127.0.0.1`] });
+          try {
+            const page = await browser.newPage();
+            const answer = await page.goto(`https://${host}:${port}/`).then(async () => page.textContent('body'), (error: Error) => error.message);
+            return answer;
+          } finally {
+            await browser.close();
+          }
+        };
+        assert.equal(await visit({ HOME: home }), 'function certificate works');
+        assert.match((await visit({ HOME: files.path('empty-home') })) ?? '', /ERR_CERT_AUTHORITY_INVALID/);
       } finally {
         await new Promise((resolve) => server.close(resolve));
       }
