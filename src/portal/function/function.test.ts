@@ -176,6 +176,10 @@ for (const target of databaseTargets()) {
       await assert.rejects(orderFunctionCertificate(context, actors.orderer, { ...order, csrPem: csr('lookalike', object.hsaId, `DNS:${object.dnsNames[0]},DNS:evil${domain}`) }), refused('invalid', new RegExp(`evil${domain.replaceAll('.', '\\.')} is outside`)));
       await assert.rejects(orderFunctionCertificate(context, actors.orderer, { ...order, csrPem: csr('nosan', object.hsaId, `email:x@${domain}`) }), refused('invalid', /does not allow e-mail|needs at least one of DNS/));
       await assert.rejects(orderFunctionCertificate(context, actors.orderer, { ...order, profile: 'mobile' as never }), refused('invalid', /profile must be one of/));
+      await assert.rejects(
+        orderFunctionCertificate(context, actors.orderer, { ...order, profile: 'function-email', csrPem: csr('mailbox', object.hsaId, 'email:registrator@elsewhere.example') }),
+        refused('invalid', /elsewhere\.example is outside every validated domain/),
+      );
       await assert.rejects(orderFunctionCertificate(context, actors.orderer, { ...order, csrPem: tampered(good) }), refused('invalid', /CSR|cannot be read/));
       const rsa1024 = opensslCsr(files, 'weak', { subject: `/CN=weak/serialNumber=${object.hsaId}`, key: ['-newkey', 'rsa:1024'], san: `DNS:${object.dnsNames[0]}` });
       await assert.rejects(orderFunctionCertificate(context, actors.orderer, { ...order, csrPem: rsa1024 }), refused('invalid', /RSA|bits|key/i));
