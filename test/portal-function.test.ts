@@ -1,18 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { browserUnavailable, launchChromium } from './support/browser.ts';
 import { call } from './support/http.ts';
+import { openssl, opensslCsr, scratch } from './support/openssl.ts';
 import { startTestSystem } from './support/system.ts';
+import { postJson } from '../src/app/index.ts';
+import { qrContent, type Challenge } from '../src/authn/index.ts';
 import { createDirectoryPart } from '../src/directory/index.ts';
 import { createOidcPart } from '../src/idp/oidc/index.ts';
-import { freePort, holdersVerifier, testAuthnPart } from '../src/idp/oidc/test-support.ts';
+import { eidHolder, freePort, holdersVerifier, testAuthnPart, type EidHolder } from '../src/idp/oidc/test-support.ts';
 import { createPkiPart } from '../src/pki/index.ts';
-import { createPortalPart } from '../src/portal/index.ts';
-import type { PartFactory } from '../src/server/index.ts';
+import { createPortalPart, verifyAudit } from '../src/portal/index.ts';
+import { validateDomain } from '../src/portal/function/domains.ts';
+import { authoriseOrderer } from '../src/portal/function/orderers.ts';
+import { appointRole } from '../src/portal/role-store.ts';
+import type { PartContext, PartFactory } from '../src/server/index.ts';
 
 /** The function-certificate and Mina sidor routes in the running portal part (migrations applied, pages and API wired, sign-in required). */
 describe('portal part: function certificates and Mina sidor wired into the running system', () => {
   let system: Awaited<ReturnType<typeof startTestSystem>>;
   let base: string;
+  let context: PartContext;
+  let browser: Browser | undefined;
+  const holders: EidHolder[] = [];
+  const files = scratch();
 
   before(async () => {
     const port = await freePort();
@@ -20,13 +32,15 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     const parts = new Map<string, PartFactory>([
       ['pki', createPkiPart],
       ['directory', createDirectoryPart],
-      ['authn', testAuthnPart(holdersVerifier([]), () => undefined)],
+      ['authn', testAuthnPart(holdersVerifier(holders), (c) => (context = c))],
       ['oidc', createOidcPart],
       ['portal', createPortalPart],
     ]);
     system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 20 } }, oidc: { encryptionKey: Buffer.alloc(32, 5).toString('base64') } }, parts);
   });
   after(async () => {
+    files.done();
+    await browser?.close();
     await system?.stop();
   });
 
@@ -43,5 +57,58 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     }
     const start = await call(`${base}/`, { ca });
     assert.match(start.body, /href="\/portal\/mine"/);
+  });
+
+  it('in Chromium: an orderer signed in with the eID orders from a pasted CSR, downloads a chain OpenSSL verifies, and sees Mina sidor', { skip: browserUnavailable() }, async () => {
+    // An employee with one service identity, in an organisation that has a function object.
+    const [who] = await context.db.query<{ personnummer: string; hsaId: string; organisation: string; object: string; dns: string }>(
+      `select p.personnummer, min(s.hsa_id) as "hsaId", min(s.organisation_hsa_id) as organisation, min(f.hsa_id) as object, min(f.dns_names[1]) as dns
+         from directory_person p join directory_service_identity s on s.person_id = p.id join directory_function_object f on f.organisation_hsa_id = s.organisation_hsa_id
+        where not p.protected_identity and not p.deceased and p.personnummer < '2000' and f.valid_to is null and s.valid_to is null
+        group by p.personnummer having count(distinct s.hsa_id) = 1 order by p.personnummer limit 1`,
+    );
+    assert.ok(who, 'the demo region has an employee in an organisation with a function object');
+    const operator = { operator: 'test' };
+    await appointRole(context.db, operator, { holder: who.hsaId, role: 'function-certificate-orderer', organisation: who.organisation, unit: null, trainedOn: null }, new Date());
+    // Domain validation and authorisation do not reach the PKI.
+    const ctx = { db: context.db, pki: undefined as never, now: () => new Date() };
+    await validateDomain(ctx, operator, { organisation: who.organisation, domain: who.dns.split('.').slice(1).join('.'), method: 'dns-txt', evidence: 'TXT tillit-validation', validUntil: new Date(Date.now() + 30 * 86_400_000) });
+    await authoriseOrderer(ctx, operator, who.object, who.hsaId);
+
+    browser = await launchChromium();
+    const holder = eidHolder({ personalIdentityNumber: who.personnummer, givenName: 'T', surname: 'P' });
+    holders.push(holder);
+    const page = await (await browser.newContext({ ignoreHTTPSErrors: true, locale: 'sv-SE' })).newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
+    await page.goto(`${base}/portal`);
+    await page.getByRole('link', { name: 'Logga in med SITHS eID' }).click();
+    await page.getByRole('button', { name: 'SITHS eID på annan enhet' }).click();
+    await page.waitForURL(/\/wait$/);
+    const uid = new URL(page.url()).pathname.split('/')[3]!;
+    const pending = JSON.parse((await context.ephemeral.get(`idp:pending:${uid}`))!) as { qrStartToken: string; qrStartSecret: string; startedAt: number };
+    const app = { baseUrl: base, ca: system.tls.ca };
+    const challenge = (await postJson(app, 'app/v1/claim', { qr: qrContent(pending.qrStartToken, pending.qrStartSecret, Math.floor((Date.now() - pending.startedAt) / 1000)) })) as Challenge;
+    await postJson(app, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });
+    await page.waitForURL(`${base}/portal`);
+
+    await page.goto(`${base}/portal/function-certificates`);
+    const csrPem = opensslCsr(files, 'browser', { subject: `/CN=browser/serialNumber=${who.object}`, san: `DNS:${who.dns}` });
+    await page.locator('#object').selectOption(who.object);
+    await page.locator('#profile').selectOption('function-server');
+    await page.locator('#csr').fill(csrPem);
+    await page.getByRole('button', { name: 'Beställ' }).click();
+    const flash = (await page.locator('.ds-alert').first().textContent()) ?? '';
+    const serial = /Certifikatet är utfärdat: ([0-9a-f]+)/.exec(flash)?.[1];
+    assert.ok(serial, flash);
+    const pem = await (await page.request.get(`${base}/portal/function-certificates/${serial}.pem`)).text();
+    files.file('browser-chain.pem', pem);
+    files.file('browser-root.pem', pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!.at(-1)!);
+    assert.match(openssl(['verify', '-CAfile', files.path('browser-root.pem'), '-untrusted', files.path('browser-chain.pem'), files.path('browser-chain.pem')]).output, /browser-chain\.pem: OK/);
+
+    await page.getByRole('link', { name: 'Mina sidor' }).click();
+    assert.match((await page.locator('main').textContent()) ?? '', /Du har inga kort/);
+    assert.deepEqual(problems, []);
+    assert.equal((await verifyAudit(context.db)).ok, true);
   });
 });
