@@ -3,14 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { browserUnavailable, launchChromium } from './support/browser.ts';
 import { call } from './support/http.ts';
-import { openssl, opensslCsr, scratch } from './support/openssl.ts';
+import { openssl, opensslAsync, opensslCsr, scratch } from './support/openssl.ts';
 import { startTestSystem } from './support/system.ts';
 import { postJson } from '../src/app/index.ts';
 import { qrContent, type Challenge } from '../src/authn/index.ts';
 import { createDirectoryPart } from '../src/directory/index.ts';
 import { createOidcPart } from '../src/idp/oidc/index.ts';
 import { eidHolder, freePort, holdersVerifier, testAuthnPart, type EidHolder } from '../src/idp/oidc/test-support.ts';
-import { createPkiPart } from '../src/pki/index.ts';
+import { createPkiPart, pkiFrom } from '../src/pki/index.ts';
 import { createPortalPart, verifyAudit } from '../src/portal/index.ts';
 import { validateDomain } from '../src/portal/function/domains.ts';
 import { authoriseOrderer } from '../src/portal/function/orderers.ts';
@@ -59,7 +59,7 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     assert.match(start.body, /href="\/portal\/mine"/);
   });
 
-  it('in Chromium: an orderer signed in with the eID orders from a pasted CSR, downloads a chain OpenSSL verifies, and sees Mina sidor', { skip: browserUnavailable() }, async () => {
+  it('in Chromium: an orderer signed in with the eID orders from a pasted CSR and downloads a chain OpenSSL verifies; in Mina sidor extends a reserve card once and reports a card lost (OCSP revoked)', { skip: browserUnavailable() }, async () => {
     // An employee with one service identity, in an organisation that has a function object.
     const [who] = await context.db.query<{ personnummer: string; hsaId: string; organisation: string; object: string; dns: string }>(
       `select p.personnummer, min(s.hsa_id) as "hsaId", min(s.organisation_hsa_id) as organisation, min(f.hsa_id) as object, min(f.dns_names[1]) as dns
@@ -108,6 +108,35 @@ describe('portal part: function certificates and Mina sidor wired into the runni
 
     await page.getByRole('link', { name: 'Mina sidor' }).click();
     assert.match((await page.locator('main').textContent()) ?? '', /Du har inga kort/);
+
+    // Mina sidor with cards as hand-out leaves them (the card lifecycle is tested on its own): an ordinary card with a certificate, and a reserve card.
+    const pki = pkiFrom(new Map(system.parts.map((p) => [p.name, p])));
+    const issued = await pki.issueWithNewKey('person-auth-hsa-loa2', { commonName: 'T P', givenName: 'T', surname: 'P', serialNumber: who.hsaId });
+    const card = async (kind: string) =>
+      (await context.db.query<{ id: number }>(
+        `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, status, ordered_by, ordered_at, activated_by, activated_at, updated_at)
+           values ($1, 2, $2, $3, $4, 'active', 'test', now(), 'test', now(), now()) returning id`,
+        [kind, who.personnummer, who.hsaId, who.organisation],
+      ))[0]!.id;
+    const ordinary = await card('ordinary');
+    const reserve = await card('reserve');
+    await context.db.query(`insert into portal_card_certificate (card_id, slot, serial, profile) values ($1, 'auth-hsa', $2, 'person-auth-hsa-loa2')`, [ordinary, issued.serial]);
+    await page.reload();
+    const section = (id: number) => page.locator('section', { hasText: `Kort ${id} ·` });
+    await section(reserve).getByRole('button', { name: 'Förläng reservkortet (en gång)' }).click();
+    assert.match((await page.locator('.ds-alert').first().textContent()) ?? '', /Reservkortet är förlängt till/);
+    assert.equal(await section(reserve).getByRole('button', { name: 'Förläng reservkortet (en gång)' }).count(), 0);
+    await section(ordinary).getByRole('button', { name: 'Anmäl förlorat – spärra nu' }).click();
+    assert.match((await page.locator('.ds-alert').first().textContent()) ?? '', new RegExp(`Kortet är spärrat: ${issued.serial}`));
+    assert.match((await section(ordinary).textContent()) ?? '', /revoked/);
+    // OpenSSL asks the running OCSP responder: revoked, key compromise.
+    files.file('card.pem', issued.certificatePem);
+    files.file('card-issuer.pem', issued.chainPem[0]!);
+    files.file('card-root.pem', issued.chainPem.at(-1)!);
+    const ocsp = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', files.path('card-issuer.pem'), '-CAfile', files.path('card-root.pem'), '-cert', files.path('card.pem'), '-resp_text']);
+    assert.match(ocsp.output, /Response verify OK/, ocsp.output);
+    assert.match(ocsp.output, /card\.pem: revoked/);
+    assert.match(ocsp.output, /Revocation Reason: keyCompromise/);
     assert.deepEqual(problems, []);
     assert.equal((await verifyAudit(context.db)).ok, true);
   });
