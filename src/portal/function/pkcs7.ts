@@ -16,11 +16,6 @@ export function certsOnlyPkcs7(certificatesPem: readonly string[]): Uint8Array {
   return new Uint8Array(info.toSchema().toBER(false));
 }
 
-export function pkcs7Pem(der: Uint8Array): string {
-  const body = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN PKCS7-----\n${body}\n-----END PKCS7-----\n`;
-}
-
 function pemToDer(pem: string): Uint8Array<ArrayBuffer> {
   const body = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
   if (!body) throw new Error('expected a PEM certificate');
