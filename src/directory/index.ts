@@ -32,6 +32,7 @@ export {
   findByHsaId,
   findCommission,
   findOrganisation,
+  findFunctionObject,
   findPerson,
   findPersonByServiceIdentity,
   isCurrentOrganisation,

@@ -134,6 +134,12 @@ export async function findByHsaId(db: Queryable, hsaId: string, viewer: Viewer):
   return functionObject ? { kind: 'function_object', functionObject } : null;
 }
 
+/** A function object still in the directory (for ordering its certificates), or null. */
+export async function findFunctionObject(db: Queryable, hsaId: string): Promise<FunctionObject | null> {
+  const [functionObject] = await db.query<FunctionObject>(`select ${FUNCTION_OBJECT_COLUMNS} from directory_function_object f where f.hsa_id = $1 and f.valid_to is null`, [hsaId]);
+  return functionObject ?? null;
+}
+
 export interface OrganisationView {
   readonly organisation: Organisation;
   /** Current units, parents before children. */

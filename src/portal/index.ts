@@ -4,6 +4,7 @@ import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
+import { supersedeOverdue } from './function/certificates.ts';
 import { seedPortalDemo } from './seed.ts';
 
 /**
@@ -18,7 +19,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   if (!started.has('oidc')) throw new Error('the oidc part must run (and start before) the portal: administrators sign in through it');
   // The sign-in and the pages reach the IdP's and the server's modules, and the server's part list names this
   // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
-  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts')]);
+  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts')]);
   await ensurePortalClient(db, config);
   const cards: CardContext = { db, pki, now, config: config.portal };
   let signing: Promise<BatchSigner> | undefined;
@@ -31,6 +32,9 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
         signing = undefined;
         throw error;
       }));
+  // Renewed function certificates whose successor was never fetched: their predecessors are revoked once the grace period ends.
+  const superseding = setInterval(() => void supersedeOverdue({ db, pki, now }).catch((error: unknown) => log.error({ err: error }, 'portal: superseding renewed function certificates failed')), 3_600_000);
+  superseding.unref();
   return {
     name: 'portal',
     title: { sv: 'eID-portal', en: 'eID portal' },
@@ -40,6 +44,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
     },
     links: [
       { href: '/portal', label: { sv: 'eID-portalen (ID-administratörer)', en: 'eID portal (ID administrators)' } },
+      { href: '/portal/function-certificates', label: { sv: 'Funktionscertifikat', en: 'Function certificates' } },
+      { href: '/portal/mine', label: { sv: 'Mina sidor', en: 'My pages' } },
       { href: '/portal/api/openapi.json', label: { sv: 'eID-portalens API (OpenAPI)', en: 'eID portal API (OpenAPI)' } },
     ],
     https: async (app: FastifyInstance) => {
@@ -53,10 +59,12 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
           return null;
         });
       };
-      await app.register(apiRoutes({ cards, signer, authenticate }));
+      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now } }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
+      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: cards, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),
+    stop: async () => clearInterval(superseding),
   };
 };
 

@@ -12,6 +12,9 @@ import { searchPeople, viewPerson } from '../person-view.ts';
 import { appointRole, listAssignments, removeRole } from '../role-store.ts';
 import { authorize, placeTarget } from '../access.ts';
 import * as schemas from './schemas.ts';
+import type { FunctionContext } from '../function/context.ts';
+import { FUNCTION_API_ROUTES } from '../function/api.ts';
+import { SELF_SERVICE_API_ROUTES } from '../self-service/api.ts';
 
 export const API_BASE = '/portal/api';
 
@@ -22,15 +25,17 @@ export interface ApiDependencies {
   readonly cards: CardContext;
   readonly signer: () => Promise<BatchSigner>;
   readonly authenticate: Authenticator;
+  /** Function certificates and domain validation; absent: those routes answer 404. */
+  readonly functions?: FunctionContext;
 }
 
-interface Input {
+export interface Input {
   readonly params: any;
   readonly query: any;
   readonly body: any;
 }
 
-interface ApiRoute {
+export interface ApiRoute {
   readonly method: 'GET' | 'POST' | 'DELETE';
   /** OpenAPI style: /orders/{id} */
   readonly path: string;
@@ -134,6 +139,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
       return { removed: params.id };
     },
   },
+  ...FUNCTION_API_ROUTES,
+  ...SELF_SERVICE_API_ROUTES,
 ];
 
 function problem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
