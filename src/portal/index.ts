@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { createEnrolmentService } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -20,7 +21,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
   const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts')]);
   await ensurePortalClient(db, config);
-  const cards: CardContext = { db, pki, now, config: config.portal };
+  const enrolment = createEnrolmentService({ db, pki, now });
+  const cards: CardContext = { db, pki, now, config: config.portal, mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer) };
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
   const signer = () =>

@@ -8,7 +8,7 @@ import { exportBatch, importReturn, type BatchSigner } from '../cards/production
 import { registerRevocation } from '../cards/revocation.ts';
 import { adjustStock, stockLevel } from '../cards/stock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
-import { searchPeople, viewPerson } from '../person-view.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import { appointRole, listAssignments, removeRole } from '../role-store.ts';
 import { authorize, placeTarget } from '../access.ts';
 import * as schemas from './schemas.ts';
@@ -54,7 +54,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/persons/{personnummer}',
     summary: "A person: service identities, commissions, cards and their certificates' status",
     params: schemas.personParams,
-    handle: async ({ params }, actor, d) => viewPerson(d.cards.db, d.cards.pki, actor, params.personnummer),
+    handle: async ({ params }, actor, d) => viewPerson(d.cards.db, d.cards.pki, actor, params.personnummer, d.cards.mobileEidsOf),
+  },
+  {
+    method: 'GET',
+    path: '/unknown-holder-certificates',
+    summary: "Certificates in force of the organisation's cards whose holder the directory no longer knows (to revoke)",
+    query: schemas.rolesQuery,
+    handle: async ({ query }, actor, d) => unknownHolderCertificates(d.cards.db, actor, query.organisation, d.cards.now()),
   },
   {
     method: 'POST',

@@ -106,6 +106,15 @@ ${identities.map((si) => html`<tr><td>${si.hsaId}</td><td>${si.organisation.name
 </tbody></table>
 <h2 class="ds-heading" data-size="md">${t('eids')}</h2>
 ${view.cards.length ? view.cards.map((card) => cardSection(t, s, card)) : html`<p class="ds-paragraph">${t('noCards')}</p>`}
+${view.cards.length ? html`<p class="ds-paragraph" data-third-party-note>${view.thirdPartyNote[frame.locale === 'en' ? 'en' : 'sv']}</p>` : ''}
+<h2 class="ds-heading" data-size="md">${t('mobileEids')}</h2>
+${
+  view.mobileEids.length
+    ? html`<table class="ds-table" data-mobile-eids><thead><tr><th scope="col">${t('serial')}</th><th scope="col">${t('enrolled')}</th><th scope="col">${t('status')}</th></tr></thead><tbody>
+${view.mobileEids.map((m) => html`<tr><td><code>${m.serial}</code>${m.deviceLabel ? ` (${m.deviceLabel})` : ''}</td><td>${m.enrolledAt.toISOString().slice(0, 10)}</td><td data-mobile-status="${m.status}">${t(`mobile.${m.status}` as Key)}</td></tr>`)}
+</tbody></table>`
+    : html`<p class="ds-paragraph">${t('noMobileEids')}</p>`
+}
 ${
   identities.length
     ? html`<h2 class="ds-heading" data-size="md">${t('order')}</h2>

@@ -185,7 +185,7 @@ export function uiRoutes(deps: UiDependencies) {
       view(async ({ request, reply, session, actor }) => {
         const { personnummer } = request.params as { personnummer: string };
         if (!/^\d{12}$/.test(personnummer)) throw new PortalRefused('not-found', 'a personnummer has 12 digits');
-        return personPage(frame(request, reply, session), await viewPerson(deps.cards.db, deps.cards.pki, actor, personnummer));
+        return personPage(frame(request, reply, session), await viewPerson(deps.cards.db, deps.cards.pki, actor, personnummer, deps.cards.mobileEidsOf));
       }),
     );
 
