@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { createEnrolmentService } from '../authn/index.ts';
+import { authnFrom, createEnrolmentService } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -22,7 +22,14 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts')]);
   await ensurePortalClient(db, config);
   const enrolment = createEnrolmentService({ db, pki, now });
-  const cards: CardContext = { db, pki, now, config: config.portal, mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer) };
+  const cards: CardContext = {
+    db,
+    pki,
+    now,
+    config: config.portal,
+    mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer),
+    ...(started.has('authn') ? { orders: authnFrom(started).orders } : {}),
+  };
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
   const signer = () =>

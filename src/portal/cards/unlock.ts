@@ -25,6 +25,14 @@ export function startUnlockLogin(orders: OrderService, endUserIp: string): Promi
   return orders.start({ kind: 'auth', requester: UNLOCK_REQUESTER, endUserIp, userVisibleText: 'Lås upp ditt SITHS-kort' });
 }
 
+/** An ID administrator starts the holder's login for unlocking a card they may unlock (checked first, so nobody is asked in vain). */
+export async function startCardUnlock(context: CardContext, orders: OrderService, administrator: Principal, cardId: number, endUserIp: string): Promise<OrderTokens> {
+  const card = await loadCard(context.db, cardId);
+  authorize(administrator, 'card.unlock', await cardTarget(context.db, card));
+  if (card.status !== 'active') throw new PortalRefused('conflict', `card ${card.id} is ${card.status}: only an active card is unlocked`);
+  return startUnlockLogin(orders, endUserIp);
+}
+
 export interface UnlockRequest {
   readonly cardId: number;
   /** The login order the holder approved with their mobile eID. */
