@@ -117,6 +117,8 @@ for (const target of databaseTargets()) {
       const batch = await call('issuer', 'POST', '/production/batches', { organisation: orgA });
       assert.equal(batch.status, 201, JSON.stringify(batch.body));
       assert.equal(batch.body.photos[0].content, PNG);
+      const [batchedCard] = batch.body.jsonl.trim().split('\n').slice(1).map((line: string) => JSON.parse(line));
+      assert.equal(Buffer.from(batchedCard.adminKey, 'base64').length, 32, "the card's admin key goes to the manufacturer in the signed batch");
       const csrs = Object.fromEntries(CARD_SLOTS.ordinary.map((slot) => [slot, opensslCsr(files, `api-${slot}`, { subject: `/CN=card/serialNumber=${slot.endsWith('pnr') ? holder.personnummer : holder.hsaId}` })]));
       const content = [JSON.stringify({ format: 'tillit-card-return/1', batch: batch.body.batchId }), JSON.stringify({ order: cardId, cardNumber: 'B0000001', csrs })].join('\n');
       const returned = await call('issuer', 'POST', '/production/returns', { content });

@@ -65,7 +65,7 @@ for (const target of databaseTargets()) {
       const appCardId = randomUUID();
       const credential = await app.importKey('card', 'Kort', PIN, createPrivateKey(issued.privateKeyPem), issued.certificatePem, issued.chainPem, { cardId: appCardId, uses: ['auth'] });
       // The manufacturer writes the portal's admin key for this card onto the chip.
-      await app.setCardAdminKey(appCardId, await cardAdminKey(context, row!.id));
+      await app.setCardAdminKey(appCardId, await cardAdminKey(db, now, row!.id));
       return { cardId: row!.id, app, appCardId, credential, certificatePem: issued.certificatePem };
     };
     /** The holder's phone: an eID app with a mobile eID enrolled for them. */

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import type { OrderService, OrderTokens } from '../../authn/index.ts';
+import type { Queryable } from '../../store/index.ts';
 import { appendAudit } from '../audit.ts';
 import { authorize, type Principal } from '../access.ts';
 import { PortalRefused } from '../errors.ts';
@@ -11,12 +12,13 @@ export const UNLOCK_REQUESTER = { clientId: 'tillit-portal-unlock', displayName:
 
 /**
  * The card's admin key, made once (32 random bytes) and kept by the portal;
- * the manufacturer writes the same key onto the card.
+ * the manufacturer writes the same key onto the card (it travels in the
+ * signed production batch, `adminKey`).
  */
-export async function cardAdminKey(context: Pick<CardContext, 'db' | 'now'>, cardId: number): Promise<Buffer> {
-  await loadCard(context.db, cardId);
-  await context.db.query('insert into portal_card_admin_key (card_id, admin_key, created_at) values ($1, $2, $3) on conflict (card_id) do nothing', [cardId, randomBytes(32), context.now()]);
-  const [row] = await context.db.query<{ admin_key: Uint8Array }>('select admin_key from portal_card_admin_key where card_id = $1', [cardId]);
+export async function cardAdminKey(db: Queryable, now: Date, cardId: number): Promise<Buffer> {
+  await loadCard(db, cardId);
+  await db.query('insert into portal_card_admin_key (card_id, admin_key, created_at) values ($1, $2, $3) on conflict (card_id) do nothing', [cardId, randomBytes(32), now]);
+  const [row] = await db.query<{ admin_key: Uint8Array }>('select admin_key from portal_card_admin_key where card_id = $1', [cardId]);
   return Buffer.from(row!.admin_key);
 }
 
@@ -67,7 +69,7 @@ export async function unlockCard(context: CardContext, orders: OrderService, adm
   const serial = new X509Certificate(login.completionData.certificatePem).serialNumber.toLowerCase();
   const status = await context.pki.status(serial);
   if (status?.caId !== 'mobile' || status.status !== 'good') throw new PortalRefused('forbidden', 'the login was not made with a mobile eID in force: log in with your mobile eID');
-  const response = createHmac('sha256', await cardAdminKey(context, card.id)).update(challenge).digest('base64');
+  const response = createHmac('sha256', await cardAdminKey(context.db, context.now(), card.id)).update(challenge).digest('base64');
   const actor = recorded?.actor ?? `holder:${holder}`;
   await context.db.transaction(async (tx) => {
     const inserted = await tx.query('insert into portal_card_unlock (order_ref, card_id, holder_serial, actor, unlocked_at) values ($1, $2, $3, $4, $5) on conflict (order_ref) do nothing returning order_ref', [
