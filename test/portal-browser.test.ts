@@ -195,6 +195,10 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     await again.getByRole('button', { name: 'Lämna ut och aktivera' }).click();
     assert.equal(await cardStatus(page, ordinary), 'active');
     assert.deepEqual(new Set(await page.locator(`#card-${ordinary}`).locator('..').locator('[data-certificate-status]').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-certificate-status')))), new Set(['good']));
+    // The person view names where third-party certificates on a card are revoked, and lists the mobile eIDs (none for this holder).
+    assert.match(await page.locator('[data-third-party-note]').innerText(), /spärras hos den utfärdaren/);
+    assert.equal(await page.getByRole('heading', { name: 'Mobilt SITHS eID' }).count(), 1);
+    assert.equal(await page.getByText('Inga mobila eID.').count(), 1);
 
     // Revocation registered after an outage: the request came in an hour ago, on paper (the card itself was ordered the day before).
     await context.db.query(`update portal_card set ordered_at = ordered_at - interval '1 day' where id = $1`, [ordinary]);

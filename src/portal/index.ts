@@ -28,7 +28,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
     now,
     config: config.portal,
     mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer),
-    ...(started.has('authn') ? { orders: authnFrom(started).orders } : {}),
+    // Without the authentication service's orders (not run, or a stand-in that provides none) cards cannot be unlocked.
+    ...(started.get('authn')?.provides ? { orders: authnFrom(started).orders } : {}),
   };
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
