@@ -118,6 +118,12 @@ for (const target of databaseTargets()) {
       await assert.rejects(unlockCard(context, orders, null, { cardId: card.cardId, orderRef: randomUUID(), challenge }), refusedAs('forbidden'));
       const unanswered = await startUnlockLogin(orders, '127.0.0.1');
       await assert.rejects(unlockCard(context, orders, null, { cardId: card.cardId, orderRef: unanswered.orderRef, challenge }), refusedAs('forbidden'));
+      // A login with a card certificate (the holder's own) is not a mobile eID login.
+      const cardKeys = await openKeyStore(await home());
+      const pnrCard = await pki.issueWithNewKey('person-auth-pnr-loa3', { commonName: 'Card Holder', givenName: 'Card', surname: 'Holder', serialNumber: holder.personnummer });
+      const cardCredential = await cardKeys.importKey('card', 'Kort', PIN, createPrivateKey(pnrCard.privateKeyPem), pnrCard.certificatePem, pnrCard.chainPem, { cardId: randomUUID(), uses: ['auth'] });
+      const byCard = await login({ phone: cardKeys, id: cardCredential, certificatePem: pnrCard.certificatePem });
+      await assert.rejects(unlockCard(context, orders, null, { cardId: card.cardId, orderRef: byCard, challenge }), (e) => refusedAs('forbidden')(e) && /not made with a mobile eID/.test((e as Error).message));
       await assert.rejects(card.app.unlockCard(card.appCardId, randomBytes(32).toString('base64')), (e) => e instanceof KeyStoreError && e.code === 'unlockRefused');
       assert.equal(card.app.locked, true, 'a forged response leaves the card locked');
       // The forged attempt used the challenge up: a real response to it no longer counts.
