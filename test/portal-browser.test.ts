@@ -199,6 +199,15 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     assert.match(await page.locator('[data-third-party-note]').innerText(), /spärras hos den utfärdaren/);
     assert.equal(await page.getByRole('heading', { name: 'Mobilt SITHS eID' }).count(), 1);
     assert.equal(await page.getByText('Inga mobila eID.').count(), 1);
+    // Unlock is offered for the active card; this system's authentication stand-in runs no order service for the portal, so it is refused with a reason.
+    const unlockSection = page.locator(`section[aria-labelledby="card-${ordinary}"]`);
+    await unlockSection.getByRole('button', { name: 'Starta innehavarens inloggning' }).click();
+    assert.match((await flash(page)) ?? '', /authentication service/);
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByLabel('Inloggningens ordernummer').fill('no-such-order');
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByLabel('Kortets utmaning (base64)').fill(Buffer.alloc(32, 1).toString('base64'));
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByRole('button', { name: 'Svara på utmaningen' }).click();
+    assert.match((await flash(page)) ?? '', /authentication service/);
+    assert.equal(await cardStatus(page, ordinary), 'active');
 
     // Revocation registered after an outage: the request came in an hour ago, on paper (the card itself was ordered the day before).
     await context.db.query(`update portal_card set ordered_at = ordered_at - interval '1 day' where id = $1`, [ordinary]);

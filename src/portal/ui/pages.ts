@@ -147,6 +147,7 @@ ${card.certificates.map((c) => html`<tr><td>${c.profile}</td><td><code>${c.seria
 ${card.status === 'awaiting-confirmation' ? postButton(s, `/portal/orders/${id}/confirm`, t('confirm')) : ''}
 ${['awaiting-confirmation', 'ordered', 'in-production'].includes(card.status) ? postButton(s, `/portal/orders/${id}/withdraw`, t('withdraw')) : ''}
 ${card.status === 'sent' ? handOutForm(t, s, card) : ''}
+${card.status === 'active' ? unlockForms(t, s, id) : ''}
 ${revocable && card.status !== 'withdrawn' ? revocationForm(t, s, id) : ''}
 </section>`;
 }
@@ -166,6 +167,17 @@ ${field(`doc-number-${id}`, t('documentNumber'), html`<input class="ds-input" id
 ${field(`doc-expiry-${id}`, t('documentExpiresOn'), html`<input class="ds-input" id="doc-expiry-${id}" name="documentExpiresOn" type="date" required>`)}
 ${SEVEN_STEPS.map((step) => html`<div class="ds-field"><input class="ds-input" type="checkbox" id="step-${id}-${step}" name="step" value="${step}"><label class="ds-label" for="step-${id}-${step}">${t(`step.${step}` as Key)}</label></div>`)}
 <button class="ds-button" data-variant="primary" type="submit">${t('handOut')}</button></fieldset></form>`;
+}
+
+/** Unlock at the desk: start the holder's mobile eID login, then answer the card's challenge once they approved. */
+function unlockForms(t: T, s: PortalSession, id: number): SafeHtml {
+  return html`<fieldset class="ds-fieldset"><legend class="ds-heading" data-size="xs">${t('unlock')}</legend>
+<p class="ds-paragraph">${t('unlockIntro')}</p>
+${postButton(s, `/portal/cards/${id}/unlock/login`, t('unlockLogin'))}
+<form method="post" action="/portal/cards/${id}/unlock" class="tillit-form">${csrf(s)}
+${field(`unlock-order-${id}`, t('unlockOrderRef'), html`<input class="ds-input" id="unlock-order-${id}" name="orderRef" required maxlength="100">`)}
+${field(`unlock-challenge-${id}`, t('unlockChallenge'), html`<input class="ds-input" id="unlock-challenge-${id}" name="challenge" required maxlength="200">`)}
+<button class="ds-button" data-variant="primary" type="submit">${t('unlockAnswer')}</button></form></fieldset>`;
 }
 
 function revocationForm(t: T, s: PortalSession, id: number): SafeHtml {

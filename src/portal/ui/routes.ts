@@ -12,6 +12,7 @@ import { SEVEN_STEPS, type DocumentType, type IdentityStep } from '../cards/iden
 import { confirmReserve, orderCard, withdrawOrder } from '../cards/orders.ts';
 import { exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { registerRevocation, type RevocationCause, type RevocationChannel } from '../cards/revocation.ts';
+import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import type { PortalRelyingParty } from '../idp.ts';
 import { searchPeople, viewPerson } from '../person-view.ts';
@@ -233,6 +234,27 @@ export function uiRoutes(deps: UiDependencies) {
           check: { documentType: one(form, 'documentType') as DocumentType, documentNumber: one(form, 'documentNumber'), documentExpiresOn: one(form, 'documentExpiresOn'), steps },
         });
         return { back: await cardPage(id), text: `${card.id}: ${card.status}` };
+      }, backToCard),
+    );
+
+    const ordersFor = () => {
+      if (!deps.cards.orders) throw new PortalRefused('conflict', 'card unlock needs the authentication service (part authn) to run');
+      return deps.cards.orders;
+    };
+    app.post(
+      '/portal/cards/:id/unlock/login',
+      action(async ({ request, actor }) => {
+        const id = cardId(request);
+        const tokens = await startCardUnlock(deps.cards, ordersFor(), actor, id, request.ip);
+        return { back: await cardPage(id), text: `${id}: order ${tokens.orderRef}, autostart token ${tokens.autoStartToken} (tillit app approve --autostart-token ${tokens.autoStartToken})` };
+      }, backToCard),
+    );
+    app.post(
+      '/portal/cards/:id/unlock',
+      action(async ({ request, form, actor }) => {
+        const id = cardId(request);
+        const { response } = await unlockCard(deps.cards, ordersFor(), actor, { cardId: id, orderRef: one(form, 'orderRef'), challenge: one(form, 'challenge') });
+        return { back: await cardPage(id), text: `${id}: response ${response} (tillit app card unlock --response ${response})` };
       }, backToCard),
     );
 
