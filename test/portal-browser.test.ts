@@ -246,6 +246,11 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     const crlText = (await opensslAsync(['crl', '-inform', 'DER', '-in', crl, '-noout', '-text'])).output;
     const [, day, month, year, time] = /^\w+, (\d+) (\w+) (\d+) ([\d:]+)/.exec(received.toUTCString())!;
     assert.match(crlText, new RegExp(`Serial Number: ${row!.serials[0]!.toUpperCase()}[\\s\\S]*?Invalidity Date:\\s+${month}\\s+${Number(day)} ${time} ${year} GMT`));
+    // Certificates of no known holder: the page is reached from the navigation; every holder here is known, so none are listed.
+    await page.getByRole('link', { name: 'Certifikat utan känd innehavare' }).click();
+    await page.waitForURL(`${base}/portal/unknown-holders`);
+    assert.equal(await page.getByRole('heading', { name: 'Certifikat utan känd innehavare' }).count(), 1);
+    assert.ok((await page.getByText('Inga.', { exact: true }).count()) >= 1);
     assert.equal((await verifyAudit(context.db)).ok, true);
     assert.deepEqual(problems.filter((p) => !p.includes('status of 403')), [], 'no console errors but the forged post’s refusal (CSP violations show up here)');
   });

@@ -4,7 +4,7 @@ import { CARD_KINDS } from '../cards/eligibility.ts';
 import { DOCUMENT_TYPES, SEVEN_STEPS } from '../cards/identity-check.ts';
 import type { ExportedBatch } from '../cards/production.ts';
 import { REVOCATION_CAUSES, REVOCATION_CHANNELS } from '../cards/revocation.ts';
-import type { PersonHit, PersonPage } from '../person-view.ts';
+import type { PersonHit, PersonPage, UnknownHolderCertificate } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
 import type { PortalSession } from './session.ts';
@@ -27,7 +27,7 @@ function page(frame: Frame, title: string, body: SafeHtml): string {
     currentUrl: frame.currentUrl,
     body: html`${
       frame.session
-        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> ·
+        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> · <a class="ds-link" href="/portal/unknown-holders">${t('unknownHolders')}</a> ·
 <span>${t('signedInAs')} ${frame.session.name} (${frame.session.hsaId})</span>
 <form method="post" action="/portal/logout" class="tillit-inline">${csrf(frame.session)}<button class="ds-button" data-variant="tertiary" type="submit">${t('signOut')}</button></form></nav>`
         : ''
@@ -189,6 +189,28 @@ ${field(`received-${id}`, t('receivedAt'), html`<input class="ds-input" id="rece
 ${field(`cause-${id}`, t('cause'), select(`cause-${id}`, 'cause', Object.keys(REVOCATION_CAUSES).map((c) => [c, t(`cause.${c}` as Key)])))}
 ${field(`note-${id}`, t('note'), html`<textarea class="ds-input" id="note-${id}" name="note" maxlength="2000"></textarea>`)}
 <button class="ds-button" data-variant="primary" data-color="danger" type="submit">${t('revoke')}</button></fieldset></form>`;
+}
+
+/** Certificates in force whose holder the directory no longer knows, per organisation, with the card's revocation form. */
+export function unknownHoldersPage(frame: Frame & { session: PortalSession }, found: readonly { organisation: string; certificates: readonly UnknownHolderCertificate[] }[]): string {
+  const t = messages(frame.locale);
+  const s = frame.session;
+  return page(
+    frame,
+    t('unknownHolders'),
+    html`<p class="ds-paragraph">${t('unknownHoldersIntro')}</p>
+${found.map(
+  ({ organisation, certificates }) => html`<h2 class="ds-heading" data-size="md">${organisation}</h2>
+${
+  certificates.length
+    ? html`<table class="ds-table" data-unknown-holders="${organisation}"><thead><tr><th scope="col">${t('serial')}</th><th scope="col">${t('subject')}</th><th scope="col">${t('card')}</th></tr></thead><tbody>
+${certificates.map((c) => html`<tr><td><code>${c.serial}</code></td><td>${c.subject}</td><td>${c.cardId ?? '–'}</td></tr>`)}
+</tbody></table>
+${[...new Set(certificates.map((c) => c.cardId).filter((id): id is number => id !== null))].map((id) => revocationForm(t, s, id))}`
+    : html`<p class="ds-paragraph">${t('noUnknownHolders')}</p>`
+}`,
+)}`,
+  );
 }
 
 export function productionPage(frame: Frame & { session: PortalSession }, organisations: readonly string[], batch: ExportedBatch | null): string {

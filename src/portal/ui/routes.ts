@@ -15,10 +15,10 @@ import { registerRevocation, type RevocationCause, type RevocationChannel } from
 import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import type { PortalRelyingParty } from '../idp.ts';
-import { searchPeople, viewPerson } from '../person-view.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
-import { homePage, personPage, productionPage, searchPage, signInPage } from './pages.ts';
+import { homePage, personPage, productionPage, searchPage, signInPage, unknownHoldersPage } from './pages.ts';
 import { csrfMatches, portalSessions, type PortalSession } from './session.ts';
 
 export interface UiDependencies {
@@ -276,6 +276,15 @@ export function uiRoutes(deps: UiDependencies) {
     );
 
     const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
+    app.get(
+      '/portal/unknown-holders',
+      view(async ({ request, reply, session, actor }) => {
+        // Every organisation the administrator holds a role in; `unknownHolderCertificates` checks revocation.register per card.
+        const organisations = [...new Set(actor.assignments.map((a) => a.organisation))];
+        const found = await Promise.all(organisations.map(async (organisation) => ({ organisation, certificates: await unknownHolderCertificates(deps.cards.db, actor, organisation, deps.cards.now()) })));
+        return unknownHoldersPage(frame(request, reply, session), found);
+      }),
+    );
     app.get('/portal/production', view(async ({ request, reply, session, actor }) => productionPage(frame(request, reply, session), organisationsOf(actor), null)));
     app.post('/portal/production/batches', async (request, reply) => {
       // The batch is shown once, on the answer to the post (it is not kept).
