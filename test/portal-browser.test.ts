@@ -195,6 +195,19 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     await again.getByRole('button', { name: 'Lämna ut och aktivera' }).click();
     assert.equal(await cardStatus(page, ordinary), 'active');
     assert.deepEqual(new Set(await page.locator(`#card-${ordinary}`).locator('..').locator('[data-certificate-status]').evaluateAll((cells) => cells.map((c) => c.getAttribute('data-certificate-status')))), new Set(['good']));
+    // The person view names where third-party certificates on a card are revoked, and lists the mobile eIDs (none for this holder).
+    assert.match(await page.locator('[data-third-party-note]').innerText(), /spärras hos den utfärdaren/);
+    assert.equal(await page.getByRole('heading', { name: 'Mobilt SITHS eID' }).count(), 1);
+    assert.equal(await page.getByText('Inga mobila eID.').count(), 1);
+    // Unlock is offered for the active card; this system's authentication stand-in runs no order service for the portal, so it is refused with a reason.
+    const unlockSection = page.locator(`section[aria-labelledby="card-${ordinary}"]`);
+    await unlockSection.getByRole('button', { name: 'Starta innehavarens inloggning' }).click();
+    assert.match((await flash(page)) ?? '', /authentication service/);
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByLabel('Inloggningens ordernummer').fill('no-such-order');
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByLabel('Kortets utmaning (base64)').fill(Buffer.alloc(32, 1).toString('base64'));
+    await page.locator(`section[aria-labelledby="card-${ordinary}"]`).getByRole('button', { name: 'Svara på utmaningen' }).click();
+    assert.match((await flash(page)) ?? '', /authentication service/);
+    assert.equal(await cardStatus(page, ordinary), 'active');
 
     // Revocation registered after an outage: the request came in an hour ago, on paper (the card itself was ordered the day before).
     await context.db.query(`update portal_card set ordered_at = ordered_at - interval '1 day' where id = $1`, [ordinary]);
@@ -233,6 +246,11 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     const crlText = (await opensslAsync(['crl', '-inform', 'DER', '-in', crl, '-noout', '-text'])).output;
     const [, day, month, year, time] = /^\w+, (\d+) (\w+) (\d+) ([\d:]+)/.exec(received.toUTCString())!;
     assert.match(crlText, new RegExp(`Serial Number: ${row!.serials[0]!.toUpperCase()}[\\s\\S]*?Invalidity Date:\\s+${month}\\s+${Number(day)} ${time} ${year} GMT`));
+    // Certificates of no known holder: the page is reached from the navigation; every holder here is known, so none are listed.
+    await page.getByRole('link', { name: 'Certifikat utan känd innehavare' }).click();
+    await page.waitForURL(`${base}/portal/unknown-holders`);
+    assert.equal(await page.getByRole('heading', { name: 'Certifikat utan känd innehavare' }).count(), 1);
+    assert.ok((await page.getByText('Inga.', { exact: true }).count()) >= 1);
     assert.equal((await verifyAudit(context.db)).ok, true);
     assert.deepEqual(problems.filter((p) => !p.includes('status of 403')), [], 'no console errors but the forged post’s refusal (CSP violations show up here)');
   });

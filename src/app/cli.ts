@@ -124,6 +124,34 @@ export function registerAppCommands(program: Command, configOf: ConfigOf, open: 
       if (options.json) console.log(JSON.stringify({ cardId, credentials: imported.map((c) => ({ id: c.id, uses: c.uses })) }));
       else console.log(`card ${cardId} imported: ${imported.map((c) => `${(c.uses ?? []).join('+')} ${new X509Certificate(c.certificatePem!).subject.replace(/\n/g, ', ')}`).join('; ')}`);
     });
+  card
+    .command('admin-key')
+    .description("(card manufacturer, demo) write the card's admin key from the production batch onto the card in the app")
+    .requiredOption('--card <id>', 'the card id in the app (from `tillit app card import`)')
+    .requiredOption('--key <base64>', "the card's adminKey from the batch line")
+    .addOption(homeOption())
+    .action(async (options: { card: string; key: string; home: string }) => {
+      await (await openKeyStore(options.home)).setCardAdminKey(options.card, Buffer.from(options.key, 'base64'));
+      console.log(`admin key written to card ${options.card}`);
+    });
+  card
+    .command('unlock-challenge')
+    .description('the challenge a PIN-blocked card gives: the portal answers it after your mobile eID login')
+    .requiredOption('--card <id>', 'the card id in the app')
+    .addOption(homeOption())
+    .action(async (options: { card: string; home: string }) => {
+      console.log(await (await openKeyStore(options.home)).unlockChallenge(options.card));
+    });
+  card
+    .command('unlock')
+    .description("unlock the card with the portal's response to its challenge (resets the PIN counter)")
+    .requiredOption('--card <id>', 'the card id in the app')
+    .requiredOption('--response <base64>', "the portal's response")
+    .addOption(homeOption())
+    .action(async (options: { card: string; response: string; home: string }) => {
+      await (await openKeyStore(options.home)).unlockCard(options.card, options.response);
+      console.log(`card ${options.card} unlocked`);
+    });
   app
     .command('enrolment-code')
     .description('(operators, demo) make a one-time mobile eID enrolment code for a person, valid 15 minutes')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { verify } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,5 +77,30 @@ describe('eID app key store', () => {
     await writeFile(file, '{"version": 1, "credentials": [');
     await assert.rejects(openKeyStore(home), (e: KeyStoreError) => e.code === 'corrupt' && e.message.includes(file));
     assert.equal(await readFile(file, 'utf8'), '{"version": 1, "credentials": [');
+  });
+  it("a locked card is unlocked by the HMAC of its challenge under its admin key (computed here by OpenSSL), once per challenge", async () => {
+    const store = await openKeyStore(join(root, 'unlock'));
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const credential = await store.importKey('card', 'Kort', '123456', privateKey, '', [], { cardId: 'card-1', uses: ['auth'] });
+    assert.equal(await codeOf(store.unlockChallenge('card-1')), 'notFound', 'no admin key: no unlock');
+    const adminKey = randomBytes(32);
+    await store.setCardAdminKey('card-1', adminKey);
+    for (let i = 0; i < 3; i++) await codeOf(store.sign(credential, '000000', Buffer.from('x')));
+    assert.equal(store.locked, true);
+    const answer = (challenge: string) => {
+      const file = join(root, 'challenge.bin');
+      return writeFile(file, Buffer.from(challenge, 'base64')).then(() =>
+        execFileSync('openssl', ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${adminKey.toString('hex')}`, '-binary', file]).toString('base64'),
+      );
+    };
+    const first = await store.unlockChallenge('card-1');
+    assert.equal(await codeOf(store.unlockCard('card-1', (await answer(first)).replace(/^./, (c) => (c === 'A' ? 'B' : 'A')))), 'unlockRefused');
+    assert.equal(await codeOf(store.unlockCard('card-1', await answer(first))), 'unlockRefused', 'the challenge was used up by the wrong response');
+    assert.equal(store.locked, true);
+    const second = await store.unlockChallenge('card-1');
+    await store.unlockCard('card-1', await answer(second));
+    assert.equal(store.locked, false);
+    assert.equal((await store.sign(credential, '123456', Buffer.from('x'))).length > 0, true);
+    assert.equal(await codeOf(store.unlockCard('card-1', await answer(second))), 'unlockRefused', 'a response unlocks once');
   });
 });

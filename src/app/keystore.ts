@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, randomUUID, sign as signWith, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign as signWith, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -32,11 +32,19 @@ interface State {
   readonly version: 1;
   failedPinAttempts: number;
   credentials: Credential[];
+  /**
+   * A card's admin (unlock) key per card id, base64, as the manufacturer
+   * writes it onto the chip; the portal keeps the same key. Kept in the clear
+   * here because this app only plays the card.
+   */
+  cardAdminKeys?: Record<string, string>;
+  /** The unlock challenge the card last gave out: answerable once. */
+  pendingUnlock?: { cardId: string; challenge: string };
 }
 
 export class KeyStoreError extends Error {
   override readonly name = 'KeyStoreError';
-  readonly code: 'badPin' | 'wrongPin' | 'locked' | 'notFound' | 'corrupt';
+  readonly code: 'badPin' | 'wrongPin' | 'locked' | 'notFound' | 'corrupt' | 'unlockRefused';
   readonly attemptsLeft: number | undefined;
   constructor(code: KeyStoreError['code'], message: string, attemptsLeft?: number) {
     super(message);
@@ -151,6 +159,43 @@ export async function openKeyStore(home: string) {
     async remove(id: string): Promise<void> {
       find(id);
       await persist({ ...state, credentials: state.credentials.filter((c) => c.id !== id) });
+    },
+
+    /** Writes a card's admin key (the card manufacturer does this at production). */
+    async setCardAdminKey(cardId: string, adminKey: Uint8Array): Promise<void> {
+      if (!state.credentials.some((c) => c.cardId === cardId)) throw new KeyStoreError('notFound', `no card ${cardId} in this app`);
+      if (adminKey.length < 32) throw new KeyStoreError('unlockRefused', 'a card admin key is at least 32 bytes');
+      await persist({ ...state, cardAdminKeys: { ...state.cardAdminKeys, [cardId]: Buffer.from(adminKey).toString('base64') } });
+    },
+
+    /**
+     * The card's unlock challenge: 32 random bytes, base64. The card keeps it
+     * and accepts one response to it (a new challenge replaces the old one).
+     */
+    async unlockChallenge(cardId: string): Promise<string> {
+      if (!state.cardAdminKeys?.[cardId]) throw new KeyStoreError('notFound', `card ${cardId} has no admin key: it cannot be unlocked, only replaced`);
+      const challenge = randomBytes(32).toString('base64');
+      await persist({ ...state, pendingUnlock: { cardId, challenge } });
+      return challenge;
+    },
+
+    /**
+     * Unlocks the card with the portal's response to its challenge: HMAC-SHA256
+     * of the challenge under the card's admin key. The challenge is used up
+     * whatever the outcome, so a response cannot be guessed at.
+     */
+    async unlockCard(cardId: string, response: string): Promise<void> {
+      const pending = state.pendingUnlock;
+      const key = state.cardAdminKeys?.[cardId];
+      if (!pending || pending.cardId !== cardId || !key) throw new KeyStoreError('unlockRefused', `card ${cardId} has given out no unlock challenge: ask for one first`);
+      const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(Buffer.from(pending.challenge, 'base64')).digest();
+      const given = Buffer.from(typeof response === 'string' ? response : '', 'base64');
+      const { pendingUnlock: _used, ...rest } = state;
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        await persist(rest);
+        throw new KeyStoreError('unlockRefused', 'the unlock response does not answer the challenge: ask for a new challenge and unlock through the portal again');
+      }
+      await persist({ ...rest, failedPinAttempts: 0 });
     },
 
     /** Checks the PIN (counting a wrong one) without using the key, before anything is sent to the server. */

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { authnFrom, createEnrolmentService } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -21,7 +22,16 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
   const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts')]);
   await ensurePortalClient(db, config);
-  const cards: CardContext = { db, pki, now, config: config.portal };
+  const enrolment = createEnrolmentService({ db, pki, now });
+  const cards: CardContext = {
+    db,
+    pki,
+    now,
+    config: config.portal,
+    mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer),
+    // Without the authentication service's orders (not run, or a stand-in that provides none) cards cannot be unlocked.
+    ...(started.get('authn')?.provides ? { orders: authnFrom(started).orders } : {}),
+  };
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
   const signer = () =>

@@ -8,7 +8,10 @@ import type { Database } from '../store/index.ts';
 import { openPki, type Pki } from '../pki/index.ts';
 import { loadActor } from './access.ts';
 import { PortalRefused } from './errors.ts';
-import { searchPeople, viewPerson } from './person-view.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { certificateRequest } from '../app/index.ts';
+import { createEnrolmentService } from '../authn/index.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from './person-view.ts';
 import { appointRole } from './role-store.ts';
 import type { Role } from './roles.ts';
 import { employeesOf, seedTestRegion } from './testing.ts';
@@ -66,6 +69,46 @@ for (const target of databaseTargets()) {
       const outside = employeesOf(region, orgB).find((e) => !e.unitHsaId || !below.has(e.unitHsaId)) ?? employeesOf(region, orgA)[3]!;
       assert.deepEqual(await searchPeople(db, scoped, outside.hsaId), []);
       await assert.rejects(viewPerson(db, pki, scoped, outside.personnummer), (e) => e instanceof PortalRefused && e.kind === 'not-found');
+    });
+
+    it("lists the person's mobile eIDs with status, and the note on third-party certificates", async () => {
+      const admin = await holding(4, orgA, [['id-administrator', null]]);
+      const person = employeesOf(region, orgA)[5]!;
+      const enrolment = createEnrolmentService({ db, pki, now: () => now });
+      const serials: string[] = [];
+      for (const label of ['phone', 'tablet']) {
+        const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const code = await enrolment.createCode(person.personnummer, 'test');
+        serials.push((await enrolment.redeem(code.code, await certificateRequest(publicKey, privateKey), label)).serial);
+      }
+      await pki.revoke({ serial: serials[0]!, reason: 'keyCompromise', actor: 'test' });
+      const page = await viewPerson(db, pki, admin, person.personnummer, (p) => enrolment.mobileEidsOf(p));
+      assert.deepEqual(new Map(page.mobileEids.map((m) => [m.serial, m.status])), new Map([[serials[0], 'revoked'], [serials[1], 'active']]));
+      assert.match(page.thirdPartyNote.en, /revoked with that issuer/);
+    });
+
+    it('lists certificates of no known holder: by their card to its organisation, the rest to operators only', async () => {
+      const adminA = await holding(6, orgA, [['id-administrator', null]]);
+      const adminB = await holding(6, orgB, [['id-administrator', null]]);
+      const subject = (serialNumber: string) => ({ commonName: 'Gone Person', givenName: 'Gone', surname: 'Person', serialNumber });
+      const known = employeesOf(region, orgA)[7]!;
+      const onCard = await pki.issueWithNewKey('person-auth-hsa-loa3', subject(`${orgA.split('-')[0]}-GONE1`));
+      const loose = await pki.issueWithNewKey('person-auth-hsa-loa3', subject(`${orgA.split('-')[0]}-GONE2`));
+      const held = await pki.issueWithNewKey('person-auth-hsa-loa3', { ...subject(known.hsaId) });
+      const [card] = await db.query<{ id: number }>(
+        `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, status, ordered_by, ordered_at, updated_at) values ('ordinary', 3, '190001019876', $1, $2, 'active', 't', $3, $3) returning id::int`,
+        [`${orgA.split('-')[0]}-GONE1`, orgA, now],
+      );
+      await db.query(`insert into portal_card_certificate (card_id, slot, serial, profile) values ($1, 'auth-hsa', $2, 'person-auth-hsa-loa3')`, [card!.id, onCard.serial]);
+      const serialsFor = async (principal: Parameters<typeof unknownHolderCertificates>[1], organisation: string) => (await unknownHolderCertificates(db, principal, organisation, now)).map((c) => c.serial);
+      assert.deepEqual(await serialsFor(adminA, orgA), [onCard.serial]);
+      const operatorSees = await serialsFor({ operator: 't' }, orgA);
+      assert.ok(operatorSees.includes(onCard.serial) && operatorSees.includes(loose.serial), 'the operator sees both');
+      assert.ok(!operatorSees.includes(held.serial), 'a certificate of a known HSA-id is not listed');
+      assert.deepEqual(await serialsFor(adminB, orgB), [], "another organisation's administrator does not see it");
+      await assert.rejects(unknownHolderCertificates(db, adminB, orgA, now), (e) => e instanceof PortalRefused && e.kind === 'forbidden');
+      await pki.revoke({ serial: onCard.serial, reason: 'cessationOfOperation', actor: 'test' });
+      assert.deepEqual(await serialsFor(adminA, orgA), [], 'a revoked certificate is no longer listed');
     });
   });
 }

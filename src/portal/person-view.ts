@@ -1,3 +1,5 @@
+import type { MobileEidRecord } from '../authn/index.ts';
+import { EID_CA_IDS } from '../pki/index.ts';
 import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
@@ -88,13 +90,32 @@ export interface CertificateView {
   readonly invalidityDate: Date | null;
 }
 
+/**
+ * Certificates from other CAs (in SITHS: Telia's) may sit on a card too. The
+ * portal's card record and the manufacturer's return file carry only the keys
+ * this PKI certifies, so the page says where those are revoked instead.
+ */
+export const THIRD_PARTY_NOTE = {
+  sv: 'Kortet kan också bära certifikat från en annan utfärdare (tredjepartscertifikat). Portalen ser och spärrar inte dem: de spärras hos den utfärdaren.',
+  en: 'The card may also carry certificates from another issuer (third-party certificates). The portal neither sees nor revokes them: they are revoked with that issuer.',
+} as const;
+
 export interface PersonPage {
   readonly person: PersonView;
   readonly cards: readonly (Card & { readonly certificates: readonly CertificateView[] })[];
+  /** The person's mobile eIDs with status (active, revoked, expired), newest first. */
+  readonly mobileEids: readonly MobileEidRecord[];
+  readonly thirdPartyNote: typeof THIRD_PARTY_NOTE;
 }
 
 /** A person's page: the directory's facts, service identities and commissions, and every card with its certificates' status. */
-export async function viewPerson(db: Queryable, pki: Pick<CardPki, 'status'>, principal: Principal, personnummer: string): Promise<PersonPage> {
+export async function viewPerson(
+  db: Queryable,
+  pki: Pick<CardPki, 'status'>,
+  principal: Principal,
+  personnummer: string,
+  mobileEidsOf: (personnummer: string) => Promise<MobileEidRecord[]> = async () => [],
+): Promise<PersonPage> {
   const person = await findPerson(db, personnummer, { mayViewProtectedIdentities: true });
   const cards = person ? await cardsOf(db, personnummer) : [];
   const notFound = new PortalRefused('not-found', `no person ${personnummer} that you may view`);
@@ -117,5 +138,51 @@ export async function viewPerson(db: Queryable, pki: Pick<CardPki, 'status'>, pr
       ),
     })),
   );
-  return { person, cards: withCertificates };
+  return { person, cards: withCertificates, mobileEids: await mobileEidsOf(personnummer), thirdPartyNote: THIRD_PARTY_NOTE };
+}
+
+export interface UnknownHolderCertificate {
+  readonly serial: string;
+  readonly caId: string;
+  readonly subject: string;
+  readonly identifier: string | null;
+  readonly notAfter: Date;
+  readonly cardId: number | null;
+}
+
+/**
+ * Certificates in force from the person and mobile CAs whose subject
+ * serialNumber names no person (personnummer) and no HSA-id in the directory:
+ * nobody known holds them, so an ID administrator should revoke them.
+ *
+ * Scope: a certificate with no known holder has no directory place, so it is
+ * placed by the card it was issued for (`portal_card`'s organisation and
+ * unit): an ID administrator with `revocation.register` there sees it. A
+ * certificate issued outside the portal (a mobile eID, an operator's
+ * `tillit pki issue`) belongs to no organisation and is listed to operators
+ * only. One query that reads the PKI's, directory's and portal's tables
+ * together: per table through the domains' functions it would be a round
+ * trip per certificate, over a million of them.
+ */
+export async function unknownHolderCertificates(db: Queryable, principal: Principal, organisation: string, at: Date, limit = 200): Promise<UnknownHolderCertificate[]> {
+  const operator = isOperator(principal);
+  if (!operator && !principal.assignments.some((a) => a.organisation === organisation)) throw new PortalRefused('forbidden', `you hold no role in ${organisation}`);
+  const rows = await db.query<UnknownHolderCertificate & { organisation: string | null; unit: string | null }>(
+    `select c.serial, c.ca_id as "caId", c.subject, c.identifier, c.not_after as "notAfter", pc.id::int as "cardId", pc.organisation_hsa_id as organisation, pc.unit_hsa_id as unit
+       from pki_certificates c
+       left join portal_card_certificate pcc on pcc.serial = c.serial
+       left join portal_card pc on pc.id = pcc.card_id
+      where c.ca_id = any($1) and c.revoked_at is null and not c.on_hold and c.not_before <= $2 and c.not_after > $2
+        and (c.identifier is null or (not exists (select 1 from directory_person p where p.personnummer = c.identifier)
+                                      and not exists (select 1 from directory_service_identity si where si.hsa_id = c.identifier)))
+        and (pc.organisation_hsa_id = $3 or ($4 and pc.id is null))
+      order by c.serial limit $5`,
+    [EID_CA_IDS, at, organisation, operator, limit],
+  );
+  const found: UnknownHolderCertificate[] = [];
+  for (const { organisation: org, unit, ...certificate } of rows) {
+    const units = unit ? ((await unitAncestry(db, unit))?.units ?? []) : [];
+    if (operator || (org && may(principal, 'revocation.register', { organisation: org, units, protectedIdentity: false }))) found.push(certificate);
+  }
+  return found;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { databaseTargets } from '../../../test/support/stores.ts';
+import { databaseTargets, ephemeralTargets } from '../../../test/support/stores.ts';
+import { createAnswerVerifier, createOrderService } from '../../authn/index.ts';
 import { opensslCsr, scratch } from '../../../test/support/openssl.ts';
 import { loadConfig } from '../../config/index.ts';
 import type { Region } from '../../directory/index.ts';
@@ -53,7 +54,17 @@ for (const target of databaseTargets()) {
       app = Fastify({ logger: false });
       await app.register(
         apiRoutes({
-          cards: { db, pki, now: () => clock, config: config.portal },
+          cards: {
+            db,
+            pki,
+            now: () => clock,
+            config: config.portal,
+            orders: createOrderService({
+              store: await ephemeralTargets()[0]!.open(),
+              verifyAnswer: createAnswerVerifier({ trust: { anchors: [pki.caCertificate('root')!.certificate.toString('pem')], policyLoa: pki.policyLoa, revocationStatus: (c) => pki.revocationStatusOf(c) }, resolvePerson: async () => undefined }),
+              now: () => Date.now(),
+            }),
+          },
           signer: async () => batchSigner(signer.privateKeyPem, signer.certificatePem),
           authenticate: async (request) => tokens.get(/^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '') ?? null,
         }),
@@ -106,6 +117,8 @@ for (const target of databaseTargets()) {
       const batch = await call('issuer', 'POST', '/production/batches', { organisation: orgA });
       assert.equal(batch.status, 201, JSON.stringify(batch.body));
       assert.equal(batch.body.photos[0].content, PNG);
+      const [batchedCard] = batch.body.jsonl.trim().split('\n').slice(1).map((line: string) => JSON.parse(line));
+      assert.equal(Buffer.from(batchedCard.adminKey, 'base64').length, 32, "the card's admin key goes to the manufacturer in the signed batch");
       const csrs = Object.fromEntries(CARD_SLOTS.ordinary.map((slot) => [slot, opensslCsr(files, `api-${slot}`, { subject: `/CN=card/serialNumber=${slot.endsWith('pnr') ? holder.personnummer : holder.hsaId}` })]));
       const content = [JSON.stringify({ format: 'tillit-card-return/1', batch: batch.body.batchId }), JSON.stringify({ order: cardId, cardNumber: 'B0000001', csrs })].join('\n');
       const returned = await call('issuer', 'POST', '/production/returns', { content });
@@ -120,6 +133,18 @@ for (const target of databaseTargets()) {
       assert.equal(active.status, 200, JSON.stringify(active.body));
       assert.equal(active.body.status, 'active');
 
+      // Unlock: the holder's mobile eID login is started for an administrator of the card's organisation only, and an unapproved login unlocks nothing.
+      assert.equal((await call('other', 'POST', `/cards/${cardId}/unlock/login`)).status, 403);
+      const unlockLogin = await call('admin', 'POST', `/cards/${cardId}/unlock/login`);
+      assert.equal(unlockLogin.status, 201, JSON.stringify(unlockLogin.body));
+      assert.ok(unlockLogin.body.autoStartToken && unlockLogin.body.qrStartToken);
+      const challenge = Buffer.alloc(32, 7).toString('base64');
+      const early = await call('admin', 'POST', `/cards/${cardId}/unlock`, { orderRef: unlockLogin.body.orderRef, challenge });
+      assert.equal(early.status, 403);
+      assert.match(early.body.detail, /not yet approved/);
+      assert.equal((await call('other', 'POST', `/cards/${cardId}/unlock`, { orderRef: unlockLogin.body.orderRef, challenge })).status, 403);
+      assert.equal((await call('admin', 'POST', `/cards/${cardId}/unlock`, { orderRef: unlockLogin.body.orderRef })).status, 400);
+
       const receivedAt = clock.toISOString();
       const revoke = { reportedBy: 'the holder', channel: 'in-person', receivedAt, cause: 'employment-ended' };
       assert.equal((await call('other', 'POST', `/cards/${cardId}/revocations`, revoke)).status, 403);
@@ -132,7 +157,13 @@ for (const target of databaseTargets()) {
       assert.equal(view.body.cards[0].status, 'revoked');
       assert.deepEqual(new Set(view.body.cards[0].certificates.map((c: { status: string; reason: string }) => `${c.status}:${c.reason}`)), new Set(['revoked:affiliationChanged']));
       assert.equal(view.body.cards[0].certificates[0].invalidityDate, new Date(Math.floor(Date.parse(receivedAt) / 1000) * 1000).toISOString());
+      assert.match(view.body.thirdPartyNote.sv, /spärras hos den utfärdaren/);
+      assert.deepEqual(view.body.mobileEids, []);
       assert.equal((await call('other', 'GET', `/persons/${holder.personnummer}`)).status, 404, 'a person outside one’s organisations is not even confirmed to exist');
+      const unknown = await call('admin', 'GET', `/unknown-holder-certificates?organisation=${orgA}`);
+      assert.equal(unknown.status, 200);
+      assert.ok(Array.isArray(unknown.body));
+      assert.equal((await call('other', 'GET', `/unknown-holder-certificates?organisation=${orgA}`)).status, 403);
       const found = await call('admin', 'GET', `/persons?q=${holder.hsaId}`);
       assert.deepEqual(found.body.map((p: { personnummer: string }) => p.personnummer), [holder.personnummer]);
       assert.deepEqual((await call('other', 'GET', `/persons?q=${holder.hsaId}`)).body, []);

@@ -7,8 +7,9 @@ import { confirmReserve, orderCard, withdrawOrder } from '../cards/orders.ts';
 import { exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { registerRevocation } from '../cards/revocation.ts';
 import { adjustStock, stockLevel } from '../cards/stock.ts';
+import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
-import { searchPeople, viewPerson } from '../person-view.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import { appointRole, listAssignments, removeRole } from '../role-store.ts';
 import { authorize, placeTarget } from '../access.ts';
 import * as schemas from './schemas.ts';
@@ -30,6 +31,8 @@ export interface ApiDependencies {
 }
 
 export interface Input {
+  /** The caller's address (for the login orders the portal starts). */
+  readonly ip: string;
   readonly params: any;
   readonly query: any;
   readonly body: any;
@@ -48,6 +51,11 @@ export interface ApiRoute {
   handle(input: Input, actor: Principal, deps: ApiDependencies): Promise<unknown>;
 }
 
+const ordersOf = (d: ApiDependencies) => {
+  if (!d.cards.orders) throw new PortalRefused('conflict', 'card unlock needs the authentication service (part authn) to run');
+  return d.cards.orders;
+};
+
 const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
 /** Every action the portal offers, once: the table drives the routes and the OpenAPI document. */
@@ -59,7 +67,14 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/persons/{personnummer}',
     summary: "A person: service identities, commissions, cards and their certificates' status",
     params: schemas.personParams,
-    handle: async ({ params }, actor, d) => viewPerson(d.cards.db, d.cards.pki, actor, params.personnummer),
+    handle: async ({ params }, actor, d) => viewPerson(d.cards.db, d.cards.pki, actor, params.personnummer, d.cards.mobileEidsOf),
+  },
+  {
+    method: 'GET',
+    path: '/unknown-holder-certificates',
+    summary: "Certificates in force of the organisation's cards whose holder the directory no longer knows (to revoke)",
+    query: schemas.rolesQuery,
+    handle: async ({ query }, actor, d) => unknownHolderCertificates(d.cards.db, actor, query.organisation, d.cards.now()),
   },
   {
     method: 'POST',
@@ -101,6 +116,22 @@ export const API_ROUTES: readonly ApiRoute[] = [
     params: schemas.idParams,
     body: schemas.handOutBody,
     handle: async ({ params, body }, actor, d) => handOutAndActivate(d.cards, actor, { cardId: params.id, ...body }),
+  },
+  {
+    method: 'POST',
+    path: '/cards/{id}/unlock/login',
+    summary: "Start the holder's mobile eID login for unlocking their PIN-blocked card (the holder approves it in the eID app)",
+    params: schemas.idParams,
+    status: 201,
+    handle: async ({ params, ip }, actor, d) => startCardUnlock(d.cards, ordersOf(d), actor, params.id, ip),
+  },
+  {
+    method: 'POST',
+    path: '/cards/{id}/unlock',
+    summary: "Answer the card's unlock challenge after the holder's approved mobile eID login",
+    params: schemas.idParams,
+    body: schemas.unlockBody,
+    handle: async ({ params, body }, actor, d) => unlockCard(d.cards, ordersOf(d), actor, { cardId: params.id, ...body }),
   },
   {
     method: 'POST',
@@ -170,7 +201,7 @@ export function apiRoutes(deps: ApiDependencies) {
             return problem(reply, 401, 'Not signed in', 'send an access token from Tillit’s identity provider: Authorization: Bearer <token>');
           }
           try {
-            const input = { params: parse(route.params, request.params, 'path'), query: parse(route.query, request.query, 'query'), body: parse(route.body, request.body, 'body') };
+            const input = { ip: request.ip, params: parse(route.params, request.params, 'path'), query: parse(route.query, request.query, 'query'), body: parse(route.body, request.body, 'body') };
             const actor = await loadActor(deps.cards.db, hsaId, deps.cards.now(), deps.cards.config.trainingValidForDays);
             const result = await route.handle(input, actor, deps);
             return reply.code(route.status ?? 200).header('cache-control', 'no-store').send(result);

@@ -65,3 +65,8 @@ export const roleBody = z.strictObject({
   trainedOn: day.nullable().default(null),
 });
 export const rolesQuery = z.strictObject({ organisation: hsaId });
+
+export const unlockBody = z.strictObject({
+  orderRef: z.string().min(1).max(100).describe("the holder's approved mobile eID login (from POST /cards/{id}/unlock/login)"),
+  challenge: z.string().min(1).max(200).describe("the card's unlock challenge, base64"),
+});

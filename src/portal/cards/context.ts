@@ -1,4 +1,5 @@
 import { findPerson, unitAncestry } from '../../directory/index.ts';
+import type { MobileEidRecord, OrderService } from '../../authn/index.ts';
 import type { Pki } from '../../pki/index.ts';
 import type { Database, Queryable } from '../../store/index.ts';
 import type { PortalConfig } from '../config.ts';
@@ -13,6 +14,10 @@ export interface CardContext {
   readonly pki: CardPki;
   readonly now: () => Date;
   readonly config: PortalConfig;
+  /** The person's mobile eIDs as the authentication service records them (absent without it). */
+  readonly mobileEidsOf?: (personnummer: string) => Promise<MobileEidRecord[]>;
+  /** The authentication service's orders: a card unlock rests on the holder's mobile eID login (absent without it). */
+  readonly orders?: OrderService;
 }
 
 /**

@@ -8,6 +8,7 @@ import { PortalRefused } from '../errors.ts';
 import type { CardContext } from './context.ts';
 import type { CardKind, Loa } from './eligibility.ts';
 import { CARD_COLUMNS, cardFromRow, cardSnapshot, type Card } from './store.ts';
+import { cardAdminKey } from './unlock.ts';
 
 /**
  * Production: ready orders go to the card manufacturer as a signed batch
@@ -17,7 +18,10 @@ import { CARD_COLUMNS, cardFromRow, cardSnapshot, type Card } from './store.ts';
  *
  * Batch file (`batch-<id>.jsonl`), UTF-8, one JSON object a line:
  *   {"format":"tillit-card-batch/1","batch":7,"organisation":"SE…","exportedAt":"…","cards":2}
- *   {"order":12,"kind":"ordinary","loa":3,"holder":{"hsaId":"…","givenName":"…","surname":"…"},"organisation":"…","slots":["auth-hsa",…],"photo":{"file":"photos/12.jpg","type":"image/jpeg","sha256":"…"}}
+ *   {"order":12,"kind":"ordinary","loa":3,"holder":{"hsaId":"…","givenName":"…","surname":"…"},"organisation":"…","slots":["auth-hsa",…],"photo":{"file":"photos/12.jpg","type":"image/jpeg","sha256":"…"},"adminKey":"<base64>"}
+ * `adminKey`: the card's 32-byte admin key, to be written onto the chip; the
+ * portal answers the card's unlock challenge with it (cards/unlock.ts), so the
+ * batch goes to the manufacturer over a protected channel only.
  * Signature: ECDSA/RSA with SHA-256 over the file's bytes (DER, base64), by the
  * portal's batch-signing certificate from the function CA
  * (`openssl dgst -sha256 -verify key.pem -signature batch.sig batch.jsonl`).
@@ -98,6 +102,7 @@ export async function exportBatch(context: CardContext, by: Principal, organisat
           office: card.office,
           slots: CARD_SLOTS[card.kind],
           photo,
+          adminKey: (await cardAdminKey(tx, now, card.id)).toString('base64'),
         }),
       );
     }

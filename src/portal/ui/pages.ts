@@ -4,7 +4,7 @@ import { CARD_KINDS } from '../cards/eligibility.ts';
 import { DOCUMENT_TYPES, SEVEN_STEPS } from '../cards/identity-check.ts';
 import type { ExportedBatch } from '../cards/production.ts';
 import { REVOCATION_CAUSES, REVOCATION_CHANNELS } from '../cards/revocation.ts';
-import type { PersonHit, PersonPage } from '../person-view.ts';
+import type { PersonHit, PersonPage, UnknownHolderCertificate } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
 import type { PortalSession } from './session.ts';
@@ -27,7 +27,7 @@ function page(frame: Frame, title: string, body: SafeHtml): string {
     currentUrl: frame.currentUrl,
     body: html`${
       frame.session
-        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> ·
+        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> · <a class="ds-link" href="/portal/unknown-holders">${t('unknownHolders')}</a> ·
 <span>${t('signedInAs')} ${frame.session.name} (${frame.session.hsaId})</span>
 <form method="post" action="/portal/logout" class="tillit-inline">${csrf(frame.session)}<button class="ds-button" data-variant="tertiary" type="submit">${t('signOut')}</button></form></nav>`
         : ''
@@ -106,6 +106,15 @@ ${identities.map((si) => html`<tr><td>${si.hsaId}</td><td>${si.organisation.name
 </tbody></table>
 <h2 class="ds-heading" data-size="md">${t('eids')}</h2>
 ${view.cards.length ? view.cards.map((card) => cardSection(t, s, card)) : html`<p class="ds-paragraph">${t('noCards')}</p>`}
+${view.cards.length ? html`<p class="ds-paragraph" data-third-party-note>${view.thirdPartyNote[frame.locale === 'en' ? 'en' : 'sv']}</p>` : ''}
+<h2 class="ds-heading" data-size="md">${t('mobileEids')}</h2>
+${
+  view.mobileEids.length
+    ? html`<table class="ds-table" data-mobile-eids><thead><tr><th scope="col">${t('serial')}</th><th scope="col">${t('enrolled')}</th><th scope="col">${t('status')}</th></tr></thead><tbody>
+${view.mobileEids.map((m) => html`<tr><td><code>${m.serial}</code>${m.deviceLabel ? ` (${m.deviceLabel})` : ''}</td><td>${m.enrolledAt.toISOString().slice(0, 10)}</td><td data-mobile-status="${m.status}">${t(`mobile.${m.status}` as Key)}</td></tr>`)}
+</tbody></table>`
+    : html`<p class="ds-paragraph">${t('noMobileEids')}</p>`
+}
 ${
   identities.length
     ? html`<h2 class="ds-heading" data-size="md">${t('order')}</h2>
@@ -138,6 +147,7 @@ ${card.certificates.map((c) => html`<tr><td>${c.profile}</td><td><code>${c.seria
 ${card.status === 'awaiting-confirmation' ? postButton(s, `/portal/orders/${id}/confirm`, t('confirm')) : ''}
 ${['awaiting-confirmation', 'ordered', 'in-production'].includes(card.status) ? postButton(s, `/portal/orders/${id}/withdraw`, t('withdraw')) : ''}
 ${card.status === 'sent' ? handOutForm(t, s, card) : ''}
+${card.status === 'active' ? unlockForms(t, s, id) : ''}
 ${revocable && card.status !== 'withdrawn' ? revocationForm(t, s, id) : ''}
 </section>`;
 }
@@ -159,6 +169,17 @@ ${SEVEN_STEPS.map((step) => html`<div class="ds-field"><input class="ds-input" t
 <button class="ds-button" data-variant="primary" type="submit">${t('handOut')}</button></fieldset></form>`;
 }
 
+/** Unlock at the desk: start the holder's mobile eID login, then answer the card's challenge once they approved. */
+function unlockForms(t: T, s: PortalSession, id: number): SafeHtml {
+  return html`<fieldset class="ds-fieldset"><legend class="ds-heading" data-size="xs">${t('unlock')}</legend>
+<p class="ds-paragraph">${t('unlockIntro')}</p>
+${postButton(s, `/portal/cards/${id}/unlock/login`, t('unlockLogin'))}
+<form method="post" action="/portal/cards/${id}/unlock" class="tillit-form">${csrf(s)}
+${field(`unlock-order-${id}`, t('unlockOrderRef'), html`<input class="ds-input" id="unlock-order-${id}" name="orderRef" required maxlength="100">`)}
+${field(`unlock-challenge-${id}`, t('unlockChallenge'), html`<input class="ds-input" id="unlock-challenge-${id}" name="challenge" required maxlength="200">`)}
+<button class="ds-button" data-variant="primary" type="submit">${t('unlockAnswer')}</button></form></fieldset>`;
+}
+
 function revocationForm(t: T, s: PortalSession, id: number): SafeHtml {
   return html`<form method="post" action="/portal/cards/${id}/revocations" class="tillit-form">${csrf(s)}
 <fieldset class="ds-fieldset"><legend class="ds-heading" data-size="xs">${t('revoke')}</legend>
@@ -168,6 +189,28 @@ ${field(`received-${id}`, t('receivedAt'), html`<input class="ds-input" id="rece
 ${field(`cause-${id}`, t('cause'), select(`cause-${id}`, 'cause', Object.keys(REVOCATION_CAUSES).map((c) => [c, t(`cause.${c}` as Key)])))}
 ${field(`note-${id}`, t('note'), html`<textarea class="ds-input" id="note-${id}" name="note" maxlength="2000"></textarea>`)}
 <button class="ds-button" data-variant="primary" data-color="danger" type="submit">${t('revoke')}</button></fieldset></form>`;
+}
+
+/** Certificates in force whose holder the directory no longer knows, per organisation, with the card's revocation form. */
+export function unknownHoldersPage(frame: Frame & { session: PortalSession }, found: readonly { organisation: string; certificates: readonly UnknownHolderCertificate[] }[]): string {
+  const t = messages(frame.locale);
+  const s = frame.session;
+  return page(
+    frame,
+    t('unknownHolders'),
+    html`<p class="ds-paragraph">${t('unknownHoldersIntro')}</p>
+${found.map(
+  ({ organisation, certificates }) => html`<h2 class="ds-heading" data-size="md">${organisation}</h2>
+${
+  certificates.length
+    ? html`<table class="ds-table" data-unknown-holders="${organisation}"><thead><tr><th scope="col">${t('serial')}</th><th scope="col">${t('subject')}</th><th scope="col">${t('card')}</th></tr></thead><tbody>
+${certificates.map((c) => html`<tr><td><code>${c.serial}</code></td><td>${c.subject}</td><td>${c.cardId ?? '–'}</td></tr>`)}
+</tbody></table>
+${[...new Set(certificates.map((c) => c.cardId).filter((id): id is number => id !== null))].map((id) => revocationForm(t, s, id))}`
+    : html`<p class="ds-paragraph">${t('noUnknownHolders')}</p>`
+}`,
+)}`,
+  );
 }
 
 export function productionPage(frame: Frame & { session: PortalSession }, organisations: readonly string[], batch: ExportedBatch | null): string {

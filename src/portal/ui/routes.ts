@@ -12,12 +12,13 @@ import { SEVEN_STEPS, type DocumentType, type IdentityStep } from '../cards/iden
 import { confirmReserve, orderCard, withdrawOrder } from '../cards/orders.ts';
 import { exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { registerRevocation, type RevocationCause, type RevocationChannel } from '../cards/revocation.ts';
+import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import type { PortalRelyingParty } from '../idp.ts';
-import { searchPeople, viewPerson } from '../person-view.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
-import { homePage, personPage, productionPage, searchPage, signInPage } from './pages.ts';
+import { homePage, personPage, productionPage, searchPage, signInPage, unknownHoldersPage } from './pages.ts';
 import { csrfMatches, portalSessions, type PortalSession } from './session.ts';
 
 export interface UiDependencies {
@@ -185,7 +186,7 @@ export function uiRoutes(deps: UiDependencies) {
       view(async ({ request, reply, session, actor }) => {
         const { personnummer } = request.params as { personnummer: string };
         if (!/^\d{12}$/.test(personnummer)) throw new PortalRefused('not-found', 'a personnummer has 12 digits');
-        return personPage(frame(request, reply, session), await viewPerson(deps.cards.db, deps.cards.pki, actor, personnummer));
+        return personPage(frame(request, reply, session), await viewPerson(deps.cards.db, deps.cards.pki, actor, personnummer, deps.cards.mobileEidsOf));
       }),
     );
 
@@ -236,6 +237,27 @@ export function uiRoutes(deps: UiDependencies) {
       }, backToCard),
     );
 
+    const ordersFor = () => {
+      if (!deps.cards.orders) throw new PortalRefused('conflict', 'card unlock needs the authentication service (part authn) to run');
+      return deps.cards.orders;
+    };
+    app.post(
+      '/portal/cards/:id/unlock/login',
+      action(async ({ request, actor }) => {
+        const id = cardId(request);
+        const tokens = await startCardUnlock(deps.cards, ordersFor(), actor, id, request.ip);
+        return { back: await cardPage(id), text: `${id}: order ${tokens.orderRef}, autostart token ${tokens.autoStartToken} (tillit app approve --autostart-token ${tokens.autoStartToken})` };
+      }, backToCard),
+    );
+    app.post(
+      '/portal/cards/:id/unlock',
+      action(async ({ request, form, actor }) => {
+        const id = cardId(request);
+        const { response } = await unlockCard(deps.cards, ordersFor(), actor, { cardId: id, orderRef: one(form, 'orderRef'), challenge: one(form, 'challenge') });
+        return { back: await cardPage(id), text: `${id}: response ${response} (tillit app card unlock --response ${response})` };
+      }, backToCard),
+    );
+
     app.post(
       '/portal/cards/:id/revocations',
       action(async ({ request, form, actor }) => {
@@ -254,6 +276,15 @@ export function uiRoutes(deps: UiDependencies) {
     );
 
     const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
+    app.get(
+      '/portal/unknown-holders',
+      view(async ({ request, reply, session, actor }) => {
+        // Every organisation the administrator holds a role in; `unknownHolderCertificates` checks revocation.register per card.
+        const organisations = [...new Set(actor.assignments.map((a) => a.organisation))];
+        const found = await Promise.all(organisations.map(async (organisation) => ({ organisation, certificates: await unknownHolderCertificates(deps.cards.db, actor, organisation, deps.cards.now()) })));
+        return unknownHoldersPage(frame(request, reply, session), found);
+      }),
+    );
     app.get('/portal/production', view(async ({ request, reply, session, actor }) => productionPage(frame(request, reply, session), organisationsOf(actor), null)));
     app.post('/portal/production/batches', async (request, reply) => {
       // The batch is shown once, on the answer to the post (it is not kept).
