@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import { openSealer } from '../oidc/index.ts';
@@ -19,6 +19,8 @@ export { registerSpCommands } from './cli.ts';
 export interface SamlPartOptions {
   /** The authentication service the login pages start orders on (the authentication part's, in the system). */
   readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
+  /** Card login over mutual TLS (the authentication part's, in the system); without it SPs get no `mtls`. */
+  readonly cardLogins?: (context: PartContext, started: ReadonlyMap<string, Part>) => CardLoginService | undefined;
 }
 
 /** Answers reach the authentication part, never this service: refuse any that arrive here. */
@@ -44,6 +46,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     // The same session store (and so the same sessions) as the OpenID Provider's.
     const sessions = createSessionStore(ephemeral, { ttlMs: config.oidc.ssoSessionSeconds * 1000, now });
     const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const cardLogins = options.cardLogins?.(context, started);
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
 
     const metadata = () =>
@@ -102,6 +105,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
             ephemeral,
             sessions,
             orders,
+            ...(cardLogins ? { cardLogins, publicBaseUrl: config.server.publicBaseUrl } : {}),
             loadPerson: (personnummer) => loginAttributes(db, personnummer),
             pairwiseKey,
             requestEnvironment: {

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { OrderService } from '../../authn/index.ts';
+import { cardRefusalAdvice, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { pickLocale, type Locale } from '../../web/index.ts';
 import { buildClaims, choiceNeeded, type Choice, type RequestedClaims } from '../claims/index.ts';
-import { asLoggedIn, autoStartLink, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
+import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
 import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
@@ -23,6 +23,10 @@ export interface SamlLoginDependencies {
   readonly ephemeral: EphemeralStore;
   readonly sessions: SessionStore;
   readonly orders: OrderService;
+  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
+  readonly cardLogins?: CardLoginService;
+  /** Where the card login sends the browser back (this installation's public origin). */
+  readonly publicBaseUrl?: string;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly pairwiseKey: Uint8Array;
   /** The request checks' settings, less the clock (read per request). */
@@ -52,7 +56,7 @@ const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`,
  * HTTP-POST to the ACS from the SP's metadata.
  */
 export function samlLoginRoutes(deps: SamlLoginDependencies) {
-  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
+  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
   const postJs = readFile(new URL('./post.js', import.meta.url));
   const environment = (): RequestEnvironment => ({
     ...deps.requestEnvironment,
@@ -100,6 +104,31 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       const method = request.body?.method as AuthnMethod;
       if (!OOB_METHODS.includes(method) || !login.sp.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
       return startOrder(request, reply, login.key, login.pending, login.sp, method);
+    });
+
+    app.get<{ Params: { key: string } }>('/saml/login/:key/card/start', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      if (!flow.offered.includes('mtls') || !login.sp.methods.includes('mtls')) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
+      return startCardLogin(reply, login.key, login.pending, login.sp);
+    });
+
+    /** Back from the card login's rolling host with a one-time handle on the outcome. */
+    app.get<{ Params: { key: string }; Querystring: { card?: string } }>('/saml/login/:key/card', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const outcome = await flow.finishCard(login.key, request.query.card);
+      if (outcome.status === 'gone') return reply.redirect(baseOf(login.key), 303);
+      if (outcome.status === 'refused') {
+        const locale = localeOf(request);
+        request.log.info({ decision: 'saml card login refused', code: outcome.refusal.code, sp: login.sp.entityId }, outcome.refusal.reason);
+        const otherMethods = login.sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)).length > 1;
+        return sendPage(reply, cardRefusalPage(locale, request.url, baseOf(login.key), login.sp.displayName, cardRefusalAdvice(locale, outcome.refusal, outcome.startPath), otherMethods));
+      }
+      // This login's own authentication satisfies ForceAuthn.
+      await deps.ephemeral.set(freshKey(login.key), outcome.session.id, deps.interactionMs);
+      reply.header('set-cookie', sessionCookie(outcome.session, deps.ssoSessionSeconds));
+      return reply.redirect(baseOf(login.key), 303);
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key/wait', async (request, reply) => {
@@ -225,8 +254,8 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const sso = await usableSession(request, key, pending);
     if (sso) return afterAuthentication(request, reply, key, pending, sp, sso);
     if (pending.isPassive) return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
-    const methods = sp.methods.filter((m) => OOB_METHODS.includes(m as AuthnMethod)) as AuthnMethod[];
-    if (methods.length === 1) return startOrder(request, reply, key, pending, sp, methods[0]!);
+    const methods = sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)) as AuthnMethod[];
+    if (methods.length === 1) return methods[0] === 'mtls' ? startCardLogin(reply, key, pending, sp) : startOrder(request, reply, key, pending, sp, methods[0]!);
     return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(key), sp.displayName, methods));
   }
 
@@ -236,6 +265,17 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const requirements = { ...(person?.length === 1 ? { personalIdentityNumber: person[0]! } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
     await flow.start(key, { method, requester: requesterOf(sp), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', sp.displayName) });
     return reply.redirect(`${baseOf(key)}/wait`, 303);
+  }
+
+  /** A card login on the authentication service; the browser goes to its first rolling host and comes back to `/card`. */
+  async function startCardLogin(reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider) {
+    const one = (attribute: string) => (pending.principalSelection[attribute]?.length === 1 ? pending.principalSelection[attribute][0]! : undefined);
+    const person = one('personalIdentityNumber');
+    const hsaId = one('employeeHsaId');
+    const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
+    const requirements = { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
+    const startPath = await flow.startCard(key, { requester: requesterOf(sp), returnTo: `${deps.publicBaseUrl}${baseOf(key)}/card`, requirements });
+    return reply.redirect(startPath, 303);
   }
 
   async function poll(request: FastifyRequest, reply: FastifyReply, key: string, sp: ServiceProvider): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
