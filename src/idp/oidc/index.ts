@@ -6,7 +6,7 @@ import { createOrderService, type AnswerVerifier, type AuthnServices, type CardL
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
-import { createSessionStore, readCookie, SSO_COOKIE } from '../session/index.ts';
+import { createSessionStore, readCookie, SSO_COOKIE, type Participant } from '../session/index.ts';
 import { demoRoutes, ensureDemoClient } from './demo.ts';
 import { interactionRoutes } from './interactions.ts';
 import { ALIASED_PATHS, checkRequestCertificate } from './mtls.ts';
@@ -21,6 +21,21 @@ export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts'
 export { openSealer } from './secrets.ts';
 export { clientMetadata } from './clients.ts';
 export type { Sealer } from './sealing.ts';
+
+/** What the OpenID Provider offers the parts after it: back-channel logout notices (single logout started elsewhere). */
+export interface OidcServices {
+  /**
+   * Posts a back-channel logout token to each OIDC participant of an ended SSO
+   * session; `true` for each one that was told (a client without a
+   * back-channel URI, or one that did not answer 200/204, was not).
+   */
+  backchannelLogout(participants: readonly Participant[], accountId: string): Promise<readonly { readonly clientId: string; readonly told: boolean }[]>;
+}
+
+/** The OpenID Provider's services, or undefined when this process does not run it. */
+export function oidcFrom(started: ReadonlyMap<string, Part>): OidcServices | undefined {
+  return started.get('oidc')?.provides as OidcServices | undefined;
+}
 
 export interface OidcPartOptions {
   /**
@@ -85,6 +100,13 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       }
       provider.on('backchannel.error', (_ctx, error, client) => log.warn({ err: error, clientId: client.clientId }, 'back-channel logout notice failed'));
       provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
+      // The SSO session's participant with oidc-provider's `sid` for it: a logout started over SAML can then tell the client.
+      provider.on('authorization.success', (ctx) => {
+        const ssoId = readCookie(ctx.get('cookie'), SSO_COOKIE);
+        const clientId = ctx.oidc.client?.clientId;
+        const sid = clientId ? ctx.oidc.session?.sidFor(clientId) : undefined;
+        if (ssoId && clientId && sid) sessions.addParticipant(ssoId, { protocol: 'oidc', clientId, sessionRef: sid }).catch((error: unknown) => log.error({ err: error }, 'recording an SSO participant failed'));
+      });
       return provider;
     };
     const endSsoSession = (cookieHeader: string) => sessions.end(readCookie(cookieHeader, SSO_COOKIE)).catch((error: unknown) => log.error({ err: error }, 'ending the SSO session failed'));
@@ -107,8 +129,31 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const demo = config.demo.seed;
     if (demo) await ensureDemoClient(db, sealer, config.server.publicBaseUrl);
 
+    const services: OidcServices = {
+      async backchannelLogout(participants, accountId) {
+        const unique = new Map(participants.filter((p) => p.protocol === 'oidc').map((p) => [`${p.clientId} ${p.sessionRef ?? ''}`, p]));
+        return Promise.all(
+          [...unique.values()].map(async ({ clientId, sessionRef }) => {
+            const found = await provider.Client.find(clientId);
+            const client = found as (typeof found & { backchannelLogout(sub: string, sid: string | undefined): Promise<void> }) | undefined;
+            if (!client?.backchannelLogoutUri || !sessionRef) return { clientId, told: false };
+            try {
+              // oidc-provider makes the logout token (pairwise sub, sid, events) and posts it, as for its own logout.
+              await client.backchannelLogout(accountId, sessionRef);
+              log.info({ decision: 'oidc back-channel logout sent', clientId }, 'back-channel logout notice sent');
+              return { clientId, told: true };
+            } catch (error) {
+              log.warn({ err: error, clientId }, 'back-channel logout notice failed');
+              return { clientId, told: false };
+            }
+          }),
+        );
+      },
+    };
+
     const part: Part = {
       name: 'oidc',
+      provides: services,
       title: { sv: 'OpenID Connect', en: 'OpenID Connect' },
       description: {
         sv: 'Inloggning till e-tjänster med OpenID Connect: SITHS eID, val av uppdrag, vårdens attribut.',

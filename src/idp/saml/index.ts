@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
-import { openSealer } from '../oidc/index.ts';
+import { oidcFrom, openSealer } from '../oidc/index.ts';
 import { createSessionStore } from '../session/index.ts';
 import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
@@ -47,6 +47,8 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     const sessions = createSessionStore(ephemeral, { ttlMs: config.oidc.ssoSessionSeconds * 1000, now });
     const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
     const cardLogins = options.cardLogins?.(context, started);
+    // Single logout tells the session's OIDC clients through the OpenID Provider, when this process runs it.
+    const oidcServices = oidcFrom(started);
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
 
     const metadata = () =>
@@ -118,6 +120,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
               loaUris: { 2: [config.oidc.loa.loa2, ELEGNAMNDEN_LOA[2]], 3: [config.oidc.loa.loa3, ELEGNAMNDEN_LOA[3]] },
             },
             sloUrl: endpoints.slo,
+            ...(oidcServices ? { backchannelLogout: oidcServices.backchannelLogout } : {}),
             assertionLifetimeMs: saml.assertionSeconds * 1000,
             interactionMs: config.oidc.interactionSeconds * 1000,
             ssoSessionSeconds: config.oidc.ssoSessionSeconds,

@@ -159,3 +159,15 @@ export function logoutResponse(idp: Idp, destination: string, inResponseTo: stri
   r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; other services of the session were not told' : undefined)]);
   return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
 }
+
+/** An IdP-initiated LogoutRequest for one SP's session (unsigned here: the binding signs it). */
+export function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number): { readonly id: string; readonly xml: string } {
+  const id = newId();
+  const r = xmlBuilder(NS.samlp, 'samlp:LogoutRequest');
+  r.fillRoot({ 'xmlns:saml': NS.saml, ID: id, Version: '2.0', IssueInstant: instant(now), Destination: destination, NotOnOrAfter: instant(new Date(now.getTime() + lifetimeMs)), Reason: 'urn:oasis:names:tc:SAML:2.0:logout:user' }, [
+    r.el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
+    r.el(NS.saml, 'saml:NameID', { Format: nameId.format }, [nameId.value]),
+    ...sessionIndexes.map((index) => r.el(NS.samlp, 'samlp:SessionIndex', {}, [index])),
+  ]);
+  return { id, xml: r.serialize() };
+}
