@@ -5,6 +5,7 @@ import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import { oidcFrom, openSealer } from '../oidc/index.ts';
 import { createSessionStore } from '../session/index.ts';
+import { bearerAssertionVerifier } from './bearer.ts';
 import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
 import { samlLoginRoutes } from './login.ts';
@@ -50,6 +51,8 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     // Single logout tells the session's OIDC clients through the OpenID Provider, when this process runs it.
     const oidcServices = oidcFrom(started);
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
+    // RFC 7522: the OpenID Provider's token endpoint trades our assertions; we check them.
+    oidcServices?.acceptSamlAssertions(bearerAssertionVerifier({ idp, store: ephemeral, now: context.now, clockSkewMs: saml.clockSkewSeconds * 1000 }));
 
     const metadata = () =>
       idpMetadata({

@@ -13,6 +13,7 @@ import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, t
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
 import { validateLogoutRequest } from './logout-request.ts';
+import { recordIssuedAssertion } from './bearer.ts';
 import { isLogoutResponse, outgoingLogout, readLogoutResponse, type SamlLogoutTarget } from './logout.ts';
 import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
 import { findServiceProvider, type ServiceProvider } from './sps.ts';
@@ -387,6 +388,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const loa = pending.acceptedLoas.find((l) => l.level === sso.loa)!;
     const sessionIndex = `_${randomBytes(20).toString('hex')}`;
     const nameId = nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey);
+    const assertionId = `_${randomBytes(20).toString('hex')}`;
     const xml = await successResponse(
       deps.idp,
       { spEntityId: sp.entityId, acsUrl: pending.acsUrl, inResponseTo: pending.id, signAssertion: sp.signAssertions || sp.descriptor.wantAssertionsSigned, encryptionCertificates: sp.descriptor.encryptionCertificates, attributeProfile: sp.attributeProfile },
@@ -397,11 +399,14 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
         loaUri: loa.uri,
         authnMethod: authnMethodUri(sso.method),
         attributes: buildClaims(loginOf(sso), person, choice, new Set(pending.attributes)),
+        assertionId,
       },
       deps.now(),
       deps.assertionLifetimeMs,
     );
     await deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex, nameId: { format: pending.nameIdFormat, value: nameId } });
+    // Who the assertion is about, for as long as it is valid: the RFC 7522 grant maps it back to the account (a pairwise or transient NameID cannot be).
+    await recordIssuedAssertion(deps.ephemeral, assertionId, { accountId: accountIdOf(sso), spEntityId: sp.entityId }, deps.assertionLifetimeMs);
     request.log.info({ decision: 'saml login answered', sp: sp.entityId, requestId: pending.id, loa: sso.loa }, 'saml response sent');
     return sendPage(reply, postPage(localeOf(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
   }

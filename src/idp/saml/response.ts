@@ -34,6 +34,8 @@ export interface AssertionContent {
   readonly authnMethod: string;
   /** Claim name → value(s), already cut to what the SP may receive. */
   readonly attributes: AttributeValues;
+  /** The Assertion's ID, when the caller keeps a record of it (RFC 7522 grant); a fresh one otherwise. */
+  readonly assertionId?: string;
 }
 
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
@@ -66,7 +68,7 @@ export async function successResponse(idp: Idp, to: Recipient, content: Assertio
   const notOnOrAfter = instant(new Date(now.getTime() + lifetimeMs));
   const a = xmlBuilder(NS.saml, 'saml:Assertion');
   const { el } = a;
-  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: newId(), Version: '2.0', IssueInstant: instant(now) }, [
+  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: content.assertionId ?? newId(), Version: '2.0', IssueInstant: instant(now) }, [
     el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
     el(NS.saml, 'saml:Subject', {}, [
       el(NS.saml, 'saml:NameID', { Format: content.nameId.format, NameQualifier: idp.entityId, SPNameQualifier: to.spEntityId }, [content.nameId.value]),
