@@ -155,10 +155,10 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
   );
 }
 
-/** A signed LogoutResponse; `partial` when not every service of the session was told (second-level PartialLogout). */
+/** A signed LogoutResponse; `partial` when not every service of the session was told or confirmed (second-level PartialLogout). */
 export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
   const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
-  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; other services of the session were not told' : undefined)]);
+  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; not every other service of the session was told or confirmed the logout' : undefined)]);
   return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
 }
 
