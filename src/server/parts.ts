@@ -16,7 +16,7 @@ export const PART_FACTORIES: ReadonlyMap<string, PartFactory> = new Map<string, 
   ['mail', createMailPart],
   ['authn', createAuthnPart],
   ['oidc', makeOidcPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins, functionClients: (_context, started) => authnFrom(started) })],
-  ['saml', makeSamlPart({ orders: (_context, started) => authnFrom(started).orders })],
+  ['saml', makeSamlPart({ orders: (_context, started) => authnFrom(started).orders, cardLogins: (_context, started) => authnFrom(started).cardLogins })],
   ['portal', createPortalPart],
   ['housekeeping', createHousekeepingPart],
 ]);

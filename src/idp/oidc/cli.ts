@@ -20,6 +20,7 @@ interface AddOptions {
   backchannelLogoutUri?: string;
   refreshTokens?: boolean;
   tlsSubjectDn?: string;
+  samlEntityId?: string;
   json?: boolean;
 }
 
@@ -41,6 +42,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
     .option('--claims <list>', 'claims it may receive (requests for more are cut)', commaList)
     .option('--backchannel-logout-uri <uri>', 'where logout notices are posted')
     .option('--refresh-tokens', 'may receive refresh tokens (when it asks for offline_access)')
+    .option('--saml-entity-id <entityId>', 'RFC 7522: may trade assertions issued to this SAML SP for access tokens')
     .option('--json', 'print the result as JSON')
     .action((options: AddOptions, command: Command) =>
       withContext(open, command, async (context) => {
@@ -56,6 +58,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
           ...(options.backchannelLogoutUri ? { backchannelLogoutUri: options.backchannelLogoutUri } : {}),
           ...(options.refreshTokens ? { refreshTokens: true } : {}),
           ...(options.tlsSubjectDn ? { tlsClientAuthSubjectDn: options.tlsSubjectDn } : {}),
+          ...(options.samlEntityId !== undefined ? { samlEntityId: options.samlEntityId } : {}),
         });
         if (options.json) console.log(JSON.stringify({ ...view(client), secret }));
         else console.log(`client ${client.clientId} (${client.displayName}) registered${secret ? `\nsecret: ${secret}\nIt is not shown again; \`tillit clients rotate-secret ${client.clientId}\` makes a new one.` : ''}`);

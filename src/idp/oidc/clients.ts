@@ -27,6 +27,8 @@ export interface ClientRecord {
   readonly refreshTokens: boolean;
   /** For `tls_client_auth`: the subject DN of the client's function certificate. */
   readonly tlsClientAuthSubjectDn: string | null;
+  /** RFC 7522: the SAML SP whose assertions this client may trade for access tokens. */
+  readonly samlEntityId: string | null;
   readonly createdAt: Date;
 }
 
@@ -43,7 +45,11 @@ export interface NewClient {
   readonly backchannelLogoutUri?: string;
   readonly refreshTokens?: boolean;
   readonly tlsClientAuthSubjectDn?: string;
+  readonly samlEntityId?: string;
 }
+
+/** RFC 7522's grant type: an assertion we issued to the client's SAML SP, for an access token. */
+export const SAML2_BEARER = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';
@@ -52,7 +58,7 @@ export class ClientError extends Error {
 const COLUMNS = `client_id as "clientId", display_name as "displayName", redirect_uris as "redirectUris",
   post_logout_redirect_uris as "postLogoutRedirectUris", public, token_endpoint_auth_method as "tokenEndpointAuthMethod",
   jwks_uri as "jwksUri", methods, allowed_claims as "allowedClaims", backchannel_logout_uri as "backchannelLogoutUri", refresh_tokens as "refreshTokens",
-  tls_client_auth_subject_dn as "tlsClientAuthSubjectDn", created_at as "createdAt"`;
+  tls_client_auth_subject_dn as "tlsClientAuthSubjectDn", saml_entity_id as "samlEntityId", created_at as "createdAt"`;
 
 const secretPurpose = (clientId: string) => `client-secret:${clientId}`;
 const newSecret = () => randomBytes(32).toString('base64url');
@@ -63,8 +69,8 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
   const secret = client.tokenEndpointAuthMethod.startsWith('client_secret') ? newSecret() : null;
   const [row] = await db.query<ClientRecord>(
     `insert into oidc_clients (client_id, display_name, redirect_uris, post_logout_redirect_uris, public, secret_encrypted,
-       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri, refresh_tokens, tls_client_auth_subject_dn)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning ${COLUMNS}`,
+       token_endpoint_auth_method, jwks_uri, methods, allowed_claims, backchannel_logout_uri, refresh_tokens, tls_client_auth_subject_dn, saml_entity_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning ${COLUMNS}`,
     [
       clientId,
       client.displayName,
@@ -79,6 +85,7 @@ export async function addClient(db: Queryable, sealer: Sealer, input: NewClient,
       client.backchannelLogoutUri,
       client.refreshTokens,
       client.tlsClientAuthSubjectDn,
+      client.samlEntityId,
     ],
   );
   return { client: row!, secret };
@@ -100,6 +107,9 @@ function checkNewClient(input: NewClient) {
   if (input.tlsClientAuthSubjectDn !== undefined && !isDistinguishedName(input.tlsClientAuthSubjectDn)) throw new ClientError(`not a distinguished name: ${input.tlsClientAuthSubjectDn} (write it as CN=…, O=…; the identifier as 2.5.4.5=…)`);
   const methods = input.methods?.length ? [...new Set(input.methods)] : ['oob-other', 'oob-same'];
   for (const method of methods) if (!(LOGIN_METHODS as readonly string[]).includes(method)) throw new ClientError(`unknown login method ${method} (known: ${LOGIN_METHODS.join(', ')})`);
+  const samlEntityId = input.samlEntityId?.trim();
+  if (input.samlEntityId !== undefined && (!samlEntityId || samlEntityId.length > 1024 || /\s/.test(samlEntityId))) throw new ClientError(`not a SAML entityID: ${JSON.stringify(input.samlEntityId.slice(0, 100))}`);
+  if (samlEntityId && isPublic) throw new ClientError('a public client cannot trade SAML assertions (it cannot authenticate at the token endpoint)');
   const allowedClaims = input.allowedClaims?.length ? [...new Set(input.allowedClaims)] : [...DEFAULT_ALLOWED_CLAIMS];
   for (const claim of allowedClaims) if (!CLAIM_NAMES.has(claim)) throw new ClientError(`unknown claim ${claim}`);
   return {
@@ -114,6 +124,7 @@ function checkNewClient(input: NewClient) {
     backchannelLogoutUri: input.backchannelLogoutUri ?? null,
     refreshTokens: input.refreshTokens ?? false,
     tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn?.trim() ?? null,
+    samlEntityId: samlEntityId ?? null,
   };
 }
 
@@ -170,7 +181,7 @@ export async function clientMetadata(db: Queryable, sealer: Sealer, clientId: st
     redirect_uris: row.redirectUris,
     post_logout_redirect_uris: row.postLogoutRedirectUris,
     response_types: ['code'],
-    grant_types: row.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
+    grant_types: ['authorization_code', ...(row.refreshTokens ? ['refresh_token'] : []), ...(row.samlEntityId ? [SAML2_BEARER] : [])],
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
     ...(row.sealed ? { client_secret: sealer.open(row.sealed, secretPurpose(row.clientId)) } : {}),
     ...(row.jwksUri ? { jwks_uri: row.jwksUri } : {}),

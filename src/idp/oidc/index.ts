@@ -6,12 +6,13 @@ import { createOrderService, type AnswerVerifier, type AuthnServices, type CardL
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
-import { createSessionStore, readCookie, SSO_COOKIE } from '../session/index.ts';
+import { createSessionStore, readCookie, SSO_COOKIE, type Participant } from '../session/index.ts';
 import { demoRoutes, ensureDemoClient } from './demo.ts';
 import { interactionRoutes } from './interactions.ts';
 import { ALIASED_PATHS, checkRequestCertificate } from './mtls.ts';
 import { rotateSigningKeys, type RotationPolicy } from './keys.ts';
 import { buildProvider } from './provider.ts';
+import { registerSamlBearerGrant, type SamlAssertionVerifier } from './saml-bearer.ts';
 import { createSealer, loadEncryptionKey, type Sealer } from './sealing.ts';
 
 export { oidcConfigSchema, type OidcConfig } from './config.ts';
@@ -19,8 +20,26 @@ export { addClient, findClient, listClients, removeClient, rotateClientSecret, C
 export { SCOPES, CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
 export { openSealer } from './secrets.ts';
-export { clientMetadata } from './clients.ts';
+export { clientMetadata, SAML2_BEARER } from './clients.ts';
+export type { SamlAssertionVerifier } from './saml-bearer.ts';
 export type { Sealer } from './sealing.ts';
+
+/** What the OpenID Provider offers the parts after it: back-channel logout notices (single logout started elsewhere). */
+export interface OidcServices {
+  /**
+   * Posts a back-channel logout token to each OIDC participant of an ended SSO
+   * session; `true` for each one that was told (a client without a
+   * back-channel URI, or one that did not answer 200/204, was not).
+   */
+  backchannelLogout(participants: readonly Participant[], accountId: string): Promise<readonly { readonly clientId: string; readonly told: boolean }[]>;
+  /** The SAML IdP, started after us, hands over how to check the assertions of the RFC 7522 grant. */
+  acceptSamlAssertions(verifier: SamlAssertionVerifier): void;
+}
+
+/** The OpenID Provider's services, or undefined when this process does not run it. */
+export function oidcFrom(started: ReadonlyMap<string, Part>): OidcServices | undefined {
+  return started.get('oidc')?.provides as OidcServices | undefined;
+}
 
 export interface OidcPartOptions {
   /**
@@ -79,12 +98,20 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc provider error'));
       // Every refusal the protocol makes is logged once, here, with its code (never a token or secret).
       for (const event of ['authorization.error', 'grant.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'end_session.error'] as const) {
-        (provider as unknown as EventEmitter).on(event, (ctx: { oidc?: { client?: { clientId: string } } }, error: Error & { error?: string; error_description?: string }) =>
-          log.info({ decision: `oidc ${event}`, error: error.error, description: error.error_description, clientId: ctx.oidc?.client?.clientId }, 'oidc request refused'),
+        (provider as unknown as EventEmitter).on(event, (ctx: { oidc?: { client?: { clientId: string } } }, error: Error & { error?: string; error_description?: string; error_detail?: string }) =>
+          log.info({ decision: `oidc ${event}`, error: error.error, description: error.error_description, detail: error.error_detail, clientId: ctx.oidc?.client?.clientId }, 'oidc request refused'),
         );
       }
       provider.on('backchannel.error', (_ctx, error, client) => log.warn({ err: error, clientId: client.clientId }, 'back-channel logout notice failed'));
+      registerSamlBearerGrant(provider, db, () => samlAssertionVerifier);
       provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
+      // The SSO session's participant with oidc-provider's `sid` for it: a logout started over SAML can then tell the client.
+      provider.on('authorization.success', (ctx) => {
+        const ssoId = readCookie(ctx.get('cookie'), SSO_COOKIE);
+        const clientId = ctx.oidc.client?.clientId;
+        const sid = clientId ? ctx.oidc.session?.sidFor(clientId) : undefined;
+        if (ssoId && clientId && sid) sessions.addParticipant(ssoId, { protocol: 'oidc', clientId, sessionRef: sid }).catch((error: unknown) => log.error({ err: error }, 'recording an SSO participant failed'));
+      });
       return provider;
     };
     const endSsoSession = (cookieHeader: string) => sessions.end(readCookie(cookieHeader, SSO_COOKIE)).catch((error: unknown) => log.error({ err: error }, 'ending the SSO session failed'));
@@ -107,8 +134,35 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     const demo = config.demo.seed;
     if (demo) await ensureDemoClient(db, sealer, config.server.publicBaseUrl);
 
+    let samlAssertionVerifier: SamlAssertionVerifier | undefined;
+    const services: OidcServices = {
+      acceptSamlAssertions(verifier) {
+        samlAssertionVerifier = verifier;
+      },
+      async backchannelLogout(participants, accountId) {
+        const unique = new Map(participants.filter((p) => p.protocol === 'oidc').map((p) => [`${p.clientId} ${p.sessionRef ?? ''}`, p]));
+        return Promise.all(
+          [...unique.values()].map(async ({ clientId, sessionRef }) => {
+            const found = await provider.Client.find(clientId);
+            const client = found as (typeof found & { backchannelLogout(sub: string, sid: string | undefined): Promise<void> }) | undefined;
+            if (!client?.backchannelLogoutUri || !sessionRef) return { clientId, told: false };
+            try {
+              // oidc-provider makes the logout token (pairwise sub, sid, events) and posts it, as for its own logout.
+              await client.backchannelLogout(accountId, sessionRef);
+              log.info({ decision: 'oidc back-channel logout sent', clientId }, 'back-channel logout notice sent');
+              return { clientId, told: true };
+            } catch (error) {
+              log.warn({ err: error, clientId }, 'back-channel logout notice failed');
+              return { clientId, told: false };
+            }
+          }),
+        );
+      },
+    };
+
     const part: Part = {
       name: 'oidc',
+      provides: services,
       title: { sv: 'OpenID Connect', en: 'OpenID Connect' },
       description: {
         sv: 'Inloggning till e-tjänster med OpenID Connect: SITHS eID, val av uppdrag, vårdens attribut.',

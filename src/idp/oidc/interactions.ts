@@ -270,7 +270,6 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const grantId = await grant.save();
     const record: GrantRecord = { login: loginOf(sso), choice, granted: [...login.granted] };
     await deps.ephemeral.set(grantRecordKey(grantId), JSON.stringify(record), deps.config.refreshTokenSeconds * 1000);
-    await deps.sessions.addParticipant(sso.id, { protocol: 'oidc', clientId: login.client.clientId });
     return finish(request, reply, {
       login: { accountId, acr: acrOf(deps.config, sso.loa), amr: [amrOf(sso.method)], ts: sso.authTime, remember: true },
       consent: { grantId },

@@ -106,32 +106,35 @@ export interface DecodedMessage {
   readonly detached?: { readonly signedBytes: readonly string[]; readonly sigAlg: string; readonly signature: string };
 }
 
+/** A request, or a response (an SP answering our LogoutRequest). */
+export type MessageParameter = 'SAMLRequest' | 'SAMLResponse';
+
 /** Both bindings: base64 (and for Redirect, DEFLATE with an output cap against bombs). */
-export function decodeMessage(incoming: IncomingRequest, maxBytes: number): DecodedMessage {
-  return incoming.binding === 'redirect' ? decodeRedirect(incoming.rawQuery, maxBytes) : decodePost(incoming.form, maxBytes);
+export function decodeMessage(incoming: IncomingRequest, maxBytes: number, name: MessageParameter = 'SAMLRequest'): DecodedMessage {
+  return incoming.binding === 'redirect' ? decodeRedirect(incoming.rawQuery, maxBytes, name) : decodePost(incoming.form, maxBytes, name);
 }
 
-function decodeRedirect(rawQuery: string, maxBytes: number): DecodedMessage {
+function decodeRedirect(rawQuery: string, maxBytes: number, message: MessageParameter): DecodedMessage {
   const raw = new Map<string, string>();
   for (const pair of rawQuery.split('&')) {
     if (!pair) continue;
     const at = pair.indexOf('=');
     const name = safeDecode(at < 0 ? pair : pair.slice(0, at));
-    if (!['SAMLRequest', 'RelayState', 'SigAlg', 'Signature'].includes(name)) continue;
+    if (![message, 'RelayState', 'SigAlg', 'Signature'].includes(name)) continue;
     if (raw.has(name)) throw new RequestRefused(`the query string has ${name} twice`);
     raw.set(name, at < 0 ? '' : pair.slice(at + 1));
   }
-  const encoded = raw.get('SAMLRequest');
-  if (!encoded) throw new RequestRefused('no SAMLRequest in the query string');
+  const encoded = raw.get(message);
+  if (!encoded) throw new RequestRefused(`no ${message} in the query string`);
   // Base64 of DEFLATE is never larger than the XML it holds by more than a third.
-  if (encoded.length > maxBytes * 2) throw new RequestRefused(`SAMLRequest longer than ${maxBytes * 2} characters`);
+  if (encoded.length > maxBytes * 2) throw new RequestRefused(`${message} longer than ${maxBytes * 2} characters`);
   let xml: string;
   try {
-    xml = inflateRawSync(strictBase64(formValue(encoded), 'SAMLRequest'), { maxOutputLength: maxBytes }).toString('utf8');
+    xml = inflateRawSync(strictBase64(formValue(encoded), message), { maxOutputLength: maxBytes }).toString('utf8');
   } catch (error) {
     if (error instanceof RequestRefused) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) throw new RequestRefused(`SAMLRequest inflates to more than ${maxBytes} bytes`);
-    throw new RequestRefused('SAMLRequest is not DEFLATE data');
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) throw new RequestRefused(`${message} inflates to more than ${maxBytes} bytes`);
+    throw new RequestRefused(`${message} is not DEFLATE data`);
   }
   const relayState = raw.has('RelayState') ? formValue(raw.get('RelayState')!) : undefined;
   checkRelayState(relayState);
@@ -142,18 +145,18 @@ function decodeRedirect(rawQuery: string, maxBytes: number): DecodedMessage {
   // The signature covers the parameters as sent, in this order (SAML bindings §3.4.4.1). Some SPs
   // (node-saml) sign another percent-encoding of the same values than they send: those encodings
   // are tried too; each decodes to exactly the values we act on.
-  const signedOver = (encode: (name: string) => string) => [`SAMLRequest=${encode('SAMLRequest')}`, ...(raw.has('RelayState') ? [`RelayState=${encode('RelayState')}`] : []), `SigAlg=${encode('SigAlg')}`].join('&');
+  const signedOver = (encode: (name: string) => string) => [`${message}=${encode(message)}`, ...(raw.has('RelayState') ? [`RelayState=${encode('RelayState')}`] : []), `SigAlg=${encode('SigAlg')}`].join('&');
   const signedBytes = [...new Set([signedOver((name) => raw.get(name)!), signedOver((name) => encodeURIComponent(formValue(raw.get(name)!))), signedOver((name) => new URLSearchParams({ v: formValue(raw.get(name)!) }).toString().slice(2))])];
   return { binding: 'redirect', xml, relayState, detached: { signedBytes, sigAlg: formValue(sigAlg), signature: strictBase64(formValue(signature), 'Signature').toString('base64') } };
 }
 
-function decodePost(form: Readonly<Record<string, string | undefined>>, maxBytes: number): DecodedMessage {
-  const encoded = form['SAMLRequest'];
-  if (!encoded) throw new RequestRefused('no SAMLRequest in the form');
-  if (encoded.length > Math.ceil((maxBytes * 4) / 3) + 4) throw new RequestRefused(`SAMLRequest larger than ${maxBytes} bytes`);
+function decodePost(form: Readonly<Record<string, string | undefined>>, maxBytes: number, message: MessageParameter): DecodedMessage {
+  const encoded = form[message];
+  if (!encoded) throw new RequestRefused(`no ${message} in the form`);
+  if (encoded.length > Math.ceil((maxBytes * 4) / 3) + 4) throw new RequestRefused(`${message} larger than ${maxBytes} bytes`);
   const relayState = form['RelayState'];
   checkRelayState(relayState);
-  return { binding: 'post', xml: strictBase64(encoded, 'SAMLRequest').toString('utf8'), relayState };
+  return { binding: 'post', xml: strictBase64(encoded, message).toString('utf8'), relayState };
 }
 
 function checkRelayState(relayState: string | undefined): void {
@@ -186,7 +189,7 @@ export function parseRequest(xml: string, maxBytes: number): Document {
   }
 }
 
-export function checkMessageType(doc: Document, expected: 'AuthnRequest' | 'LogoutRequest' = 'AuthnRequest'): Element {
+export function checkMessageType(doc: Document, expected: 'AuthnRequest' | 'LogoutRequest' | 'LogoutResponse' = 'AuthnRequest'): Element {
   const root = doc.documentElement!;
   if (root.namespaceURI !== NS.samlp || root.localName !== expected) throw new RequestRefused(`expected samlp:${expected}, found ${root.localName}`);
   return root;
@@ -216,7 +219,7 @@ export async function identifySp(root: Element, env: Pick<RequestEnvironment, 'f
  */
 export function checkSignature(root: Element, message: DecodedMessage, sp: ServiceProvider, env: Pick<RequestEnvironment, 'wantAuthnRequestsSigned' | 'maxBytes'>, always = false): Element {
   const required = always || sp.requireSignedRequests || sp.descriptor.authnRequestsSigned || env.wantAuthnRequestsSigned;
-  const messageType = root.localName as 'AuthnRequest' | 'LogoutRequest';
+  const messageType = root.localName as 'AuthnRequest' | 'LogoutRequest' | 'LogoutResponse';
   const enveloped = Array.from(root.getElementsByTagNameNS(NS.ds, 'Signature')).length > 0;
   try {
     if (message.binding === 'redirect') {

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { createOrderService, type AnswerVerifier, type OrderService } from '../../authn/index.ts';
+import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
 import type { Part, PartContext, PartFactory } from '../../server/index.ts';
-import { openSealer } from '../oidc/index.ts';
+import { oidcFrom, openSealer } from '../oidc/index.ts';
 import { createSessionStore } from '../session/index.ts';
+import { bearerAssertionVerifier } from './bearer.ts';
 import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
 import { samlLoginRoutes } from './login.ts';
@@ -19,6 +20,8 @@ export { registerSpCommands } from './cli.ts';
 export interface SamlPartOptions {
   /** The authentication service the login pages start orders on (the authentication part's, in the system). */
   readonly orders?: (context: PartContext, started: ReadonlyMap<string, Part>) => OrderService;
+  /** Card login over mutual TLS (the authentication part's, in the system); without it SPs get no `mtls`. */
+  readonly cardLogins?: (context: PartContext, started: ReadonlyMap<string, Part>) => CardLoginService | undefined;
 }
 
 /** Answers reach the authentication part, never this service: refuse any that arrive here. */
@@ -44,7 +47,12 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     // The same session store (and so the same sessions) as the OpenID Provider's.
     const sessions = createSessionStore(ephemeral, { ttlMs: config.oidc.ssoSessionSeconds * 1000, now });
     const orders = options.orders?.(context, started) ?? createOrderService({ store: ephemeral, verifyAnswer: answersVerifiedElsewhere, now });
+    const cardLogins = options.cardLogins?.(context, started);
+    // Single logout tells the session's OIDC clients through the OpenID Provider, when this process runs it.
+    const oidcServices = oidcFrom(started);
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
+    // RFC 7522: the OpenID Provider's token endpoint trades our assertions; we check them.
+    oidcServices?.acceptSamlAssertions(bearerAssertionVerifier({ idp, store: ephemeral, now: context.now, clockSkewMs: saml.clockSkewSeconds * 1000 }));
 
     const metadata = () =>
       idpMetadata({
@@ -102,6 +110,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
             ephemeral,
             sessions,
             orders,
+            ...(cardLogins ? { cardLogins, publicBaseUrl: config.server.publicBaseUrl } : {}),
             loadPerson: (personnummer) => loginAttributes(db, personnummer),
             pairwiseKey,
             requestEnvironment: {
@@ -114,6 +123,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
               loaUris: { 2: [config.oidc.loa.loa2, ELEGNAMNDEN_LOA[2]], 3: [config.oidc.loa.loa3, ELEGNAMNDEN_LOA[3]] },
             },
             sloUrl: endpoints.slo,
+            ...(oidcServices ? { backchannelLogout: oidcServices.backchannelLogout } : {}),
             assertionLifetimeMs: saml.assertionSeconds * 1000,
             interactionMs: config.oidc.interactionSeconds * 1000,
             ssoSessionSeconds: config.oidc.ssoSessionSeconds,

@@ -2,17 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { OrderService } from '../../authn/index.ts';
+import { cardRefusalAdvice, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { pickLocale, type Locale } from '../../web/index.ts';
 import { buildClaims, choiceNeeded, type Choice, type RequestedClaims } from '../claims/index.ts';
-import { asLoggedIn, autoStartLink, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
-import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
+import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
+import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type Participant, type SessionStore, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
 import { validateLogoutRequest } from './logout-request.ts';
+import { recordIssuedAssertion } from './bearer.ts';
+import { isLogoutResponse, outgoingLogout, readLogoutResponse, type SamlLogoutTarget } from './logout.ts';
 import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successResponse, type Idp } from './response.ts';
 import { serviceProviderCache, type ServiceProvider } from './sps.ts';
 import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
@@ -23,16 +25,35 @@ export interface SamlLoginDependencies {
   readonly ephemeral: EphemeralStore;
   readonly sessions: SessionStore;
   readonly orders: OrderService;
+  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
+  readonly cardLogins?: CardLoginService;
+  /** Where the card login sends the browser back (this installation's public origin). */
+  readonly publicBaseUrl?: string;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly pairwiseKey: Uint8Array;
   /** The request checks' settings, less the clock (read per request). */
   readonly requestEnvironment: Omit<RequestEnvironment, 'now' | 'findSp' | 'firstUse'>;
   /** Our SingleLogoutService: a LogoutRequest's Destination must name it. */
   readonly sloUrl: string;
+  /** Back-channel logout notices to the session's OIDC clients (absent when no OpenID Provider runs here). */
+  readonly backchannelLogout?: (participants: readonly Participant[], accountId: string) => Promise<readonly { readonly told: boolean }[]>;
   readonly assertionLifetimeMs: number;
   readonly interactionMs: number;
   readonly ssoSessionSeconds: number;
   readonly now: () => Date;
+}
+
+/**
+ * A single logout on its way through the SAML SPs of the session, one after
+ * the other through the browser, then back to the SP that started it.
+ */
+interface LogoutChain {
+  readonly initiator: { readonly entityId: string; readonly responseUrl: string; readonly requestId: string; readonly relayState: string | undefined };
+  readonly remaining: readonly SamlLogoutTarget[];
+  /** Some participant was not told, or did not confirm: the answer is PartialLogout. */
+  readonly partial: boolean;
+  /** The SP the browser is at now, and the ID of the LogoutRequest it must answer. */
+  readonly current?: { readonly entityId: string; readonly requestId: string };
 }
 
 /** A validated request while the person is on the login pages (the SP is read again at each step). */
@@ -42,6 +63,7 @@ const LOGIN_SCRIPT = '/saml/assets/login.js';
 const baseOf = (key: string) => `/saml/login/${key}`;
 const requestKey = (key: string) => `saml:login:${key}`;
 const freshKey = (key: string) => `saml:fresh:${key}`;
+const logoutKey = (key: string) => `saml:slo:${key}`;
 const validKey = (key: string) => /^[A-Za-z0-9_-]{32}$/.test(key);
 const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`, displayName: sp.displayName });
 
@@ -52,7 +74,7 @@ const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`,
  * HTTP-POST to the ACS from the SP's metadata.
  */
 export function samlLoginRoutes(deps: SamlLoginDependencies) {
-  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
+  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
   const postJs = readFile(new URL('./post.js', import.meta.url));
   const findSp = serviceProviderCache(deps.db, () => deps.now().getTime());
   const environment = (): RequestEnvironment => ({
@@ -101,6 +123,31 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       const method = request.body?.method as AuthnMethod;
       if (!OOB_METHODS.includes(method) || !login.sp.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
       return startOrder(request, reply, login.key, login.pending, login.sp, method);
+    });
+
+    app.get<{ Params: { key: string } }>('/saml/login/:key/card/start', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      if (!flow.offered.includes('mtls') || !login.sp.methods.includes('mtls')) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
+      return startCardLogin(reply, login.key, login.pending, login.sp);
+    });
+
+    /** Back from the card login's rolling host with a one-time handle on the outcome. */
+    app.get<{ Params: { key: string }; Querystring: { card?: string } }>('/saml/login/:key/card', async (request, reply) => {
+      const login = await loadLogin(request, reply);
+      if (!login) return reply;
+      const outcome = await flow.finishCard(login.key, request.query.card);
+      if (outcome.status === 'gone') return reply.redirect(baseOf(login.key), 303);
+      if (outcome.status === 'refused') {
+        const locale = localeOf(request);
+        request.log.info({ decision: 'saml card login refused', code: outcome.refusal.code, sp: login.sp.entityId }, outcome.refusal.reason);
+        const otherMethods = login.sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)).length > 1;
+        return sendPage(reply, cardRefusalPage(locale, request.url, baseOf(login.key), login.sp.displayName, cardRefusalAdvice(locale, outcome.refusal, outcome.startPath), otherMethods));
+      }
+      // This login's own authentication satisfies ForceAuthn.
+      await deps.ephemeral.set(freshKey(login.key), outcome.session.id, deps.interactionMs);
+      reply.header('set-cookie', sessionCookie(outcome.session, deps.ssoSessionSeconds));
+      return reply.redirect(baseOf(login.key), 303);
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key/wait', async (request, reply) => {
@@ -168,11 +215,15 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
   }
 
   /**
-   * SP-initiated logout: the browser's SSO session ends and the SP gets a
-   * signed LogoutResponse; PartialLogout when other services took part in the
-   * session (they are not told yet).
+   * SP-initiated single logout: the browser's SSO session ends; its OIDC
+   * clients are told over the back channel, its other SAML SPs one after the
+   * other over the front channel (a signed LogoutRequest, the browser carries
+   * it and comes back with their LogoutResponse); then the SP that started
+   * gets a signed LogoutResponse, PartialLogout when any participant was not
+   * told or did not confirm.
    */
   async function logout(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    if (isLogoutResponse(incoming)) return logoutAnswered(request, reply, incoming);
     let validated;
     try {
       validated = await validateLogoutRequest(incoming, { ...environment(), sloUrl: deps.sloUrl });
@@ -182,12 +233,63 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     }
     const session = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
     const participants = session ? await deps.sessions.end(session.id) : [];
-    const others = participants.filter((p) => !(p.protocol === 'saml' && p.clientId === validated.sp.entityId));
-    request.log.info({ decision: 'saml logout', sp: validated.sp.entityId, sessionEnded: Boolean(session), otherParticipants: others.length }, 'saml logout');
-    const xml = logoutResponse(deps.idp, validated.responseUrl, validated.id, deps.now(), others.length > 0);
     reply.header('set-cookie', sessionCookie(null, 0));
-    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), validated.responseUrl));
-    return sendPage(reply, postPage(localeOf(request), request.url, validated.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: validated.relayState }));
+    const oidc = participants.filter((p) => p.protocol === 'oidc');
+    const notices = oidc.length && session && deps.backchannelLogout ? await deps.backchannelLogout(oidc, accountIdOf(session)) : [];
+    const oidcUntold = oidc.length > 0 && (notices.length === 0 || notices.some((n) => !n.told));
+    const { targets, unreachable } = samlTargets(participants, validated.sp.entityId);
+    request.log.info({ decision: 'saml logout', sp: validated.sp.entityId, sessionEnded: Boolean(session), oidcParticipants: oidc.length, oidcUntold, samlParticipants: targets.length + unreachable }, 'saml logout');
+    const chain: LogoutChain = {
+      initiator: { entityId: validated.sp.entityId, responseUrl: validated.responseUrl, requestId: validated.id, relayState: validated.relayState },
+      remaining: targets,
+      partial: oidcUntold || unreachable > 0,
+    };
+    return continueLogout(request, reply, chain);
+  }
+
+  /** The next SAML SP of the chain gets its LogoutRequest; none left: the initiator gets the LogoutResponse. */
+  async function continueLogout(request: FastifyRequest, reply: FastifyReply, chain: LogoutChain): Promise<FastifyReply> {
+    let partial = chain.partial;
+    for (let i = 0; i < chain.remaining.length; i++) {
+      const target = chain.remaining[i]!;
+      const sp = await findServiceProvider(deps.db, target.entityId);
+      const key = randomBytes(24).toString('base64url');
+      const outgoing = sp ? outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
+      if (!outgoing) {
+        request.log.info({ decision: 'saml logout participant not told', sp: target.entityId, reason: sp ? 'no SingleLogoutService in its metadata' : 'no longer registered' }, 'saml logout participant not told');
+        partial = true;
+        continue;
+      }
+      const next: LogoutChain = { ...chain, remaining: chain.remaining.slice(i + 1), partial, current: { entityId: target.entityId, requestId: outgoing.id } };
+      await deps.ephemeral.set(logoutKey(key), JSON.stringify(next), deps.interactionMs);
+      if (outgoing.binding === 'redirect') return reply.redirect(outgoing.url, 303);
+      reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), outgoing.url));
+      return sendPage(reply, postPage(localeOf(request), request.url, outgoing.url, { SAMLRequest: outgoing.samlRequest, RelayState: key }));
+    }
+    const { initiator } = chain;
+    request.log.info({ decision: 'saml logout answered', sp: initiator.entityId, partial }, 'saml logout answered');
+    const xml = logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), initiator.responseUrl));
+    return sendPage(reply, postPage(localeOf(request), request.url, initiator.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: initiator.relayState }));
+  }
+
+  /** An SP of the chain answered (RelayState names the chain, once); a refused or failed answer makes the logout partial. */
+  async function logoutAnswered(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    const relayState = incoming.binding === 'redirect' ? new URLSearchParams(incoming.rawQuery).get('RelayState') : incoming.form['RelayState'];
+    const raw = relayState && validKey(relayState) ? await deps.ephemeral.take(logoutKey(relayState)) : null;
+    if (!raw) return refuse(request, reply, 'a LogoutResponse for no logout under way');
+    const chain = JSON.parse(raw) as LogoutChain;
+    const sp = await findServiceProvider(deps.db, chain.current!.entityId);
+    let loggedOut = false;
+    try {
+      if (sp) loggedOut = readLogoutResponse(incoming, { ...environment(), sloUrl: deps.sloUrl }, { sp, requestId: chain.current!.requestId }).loggedOut;
+    } catch (error) {
+      if (!(error instanceof RequestRefused)) throw error;
+      request.log.info({ decision: 'saml logout response refused', sp: chain.current!.entityId, reason: error.message }, 'saml logout response refused');
+    }
+    if (!loggedOut) request.log.info({ decision: 'saml logout participant not confirmed', sp: chain.current!.entityId }, 'saml logout participant did not confirm');
+    const { current: _answered, ...rest } = chain;
+    return continueLogout(request, reply, { ...rest, partial: chain.partial || !loggedOut });
   }
 
   function refuse(request: FastifyRequest, reply: FastifyReply, reason: string) {
@@ -226,8 +328,8 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const sso = await usableSession(request, key, pending);
     if (sso) return afterAuthentication(request, reply, key, pending, sp, sso);
     if (pending.isPassive) return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
-    const methods = sp.methods.filter((m) => OOB_METHODS.includes(m as AuthnMethod)) as AuthnMethod[];
-    if (methods.length === 1) return startOrder(request, reply, key, pending, sp, methods[0]!);
+    const methods = sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)) as AuthnMethod[];
+    if (methods.length === 1) return methods[0] === 'mtls' ? startCardLogin(reply, key, pending, sp) : startOrder(request, reply, key, pending, sp, methods[0]!);
     return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(key), sp.displayName, methods));
   }
 
@@ -237,6 +339,17 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const requirements = { ...(person?.length === 1 ? { personalIdentityNumber: person[0]! } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
     await flow.start(key, { method, requester: requesterOf(sp), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', sp.displayName) });
     return reply.redirect(`${baseOf(key)}/wait`, 303);
+  }
+
+  /** A card login on the authentication service; the browser goes to its first rolling host and comes back to `/card`. */
+  async function startCardLogin(reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider) {
+    const one = (attribute: string) => (pending.principalSelection[attribute]?.length === 1 ? pending.principalSelection[attribute][0]! : undefined);
+    const person = one('personalIdentityNumber');
+    const hsaId = one('employeeHsaId');
+    const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
+    const requirements = { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
+    const startPath = await flow.startCard(key, { requester: requesterOf(sp), returnTo: `${deps.publicBaseUrl}${baseOf(key)}/card`, requirements });
+    return reply.redirect(startPath, 303);
   }
 
   async function poll(request: FastifyRequest, reply: FastifyReply, key: string, sp: ServiceProvider): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
@@ -275,21 +388,26 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     if (!(await deps.ephemeral.take(requestKey(key)))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
     const loa = pending.acceptedLoas.find((l) => l.level === sso.loa)!;
     const sessionIndex = `_${randomBytes(20).toString('hex')}`;
+    const nameId = nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey);
+    const assertionId = `_${randomBytes(20).toString('hex')}`;
     const xml = await successResponse(
       deps.idp,
       { spEntityId: sp.entityId, acsUrl: pending.acsUrl, inResponseTo: pending.id, signAssertion: sp.signAssertions || sp.descriptor.wantAssertionsSigned, encryptionCertificates: sp.descriptor.encryptionCertificates, attributeProfile: sp.attributeProfile },
       {
-        nameId: { format: pending.nameIdFormat, value: nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey) },
+        nameId: { format: pending.nameIdFormat, value: nameId },
         authnInstant: new Date(sso.authTime * 1000),
         sessionIndex,
         loaUri: loa.uri,
         authnMethod: authnMethodUri(sso.method),
         attributes: buildClaims(loginOf(sso), person, choice, new Set(pending.attributes)),
+        assertionId,
       },
       deps.now(),
       deps.assertionLifetimeMs,
     );
-    await deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex });
+    await deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex, nameId: { format: pending.nameIdFormat, value: nameId } });
+    // Who the assertion is about, for as long as it is valid: the RFC 7522 grant maps it back to the account (a pairwise or transient NameID cannot be).
+    await recordIssuedAssertion(deps.ephemeral, assertionId, { accountId: accountIdOf(sso), spEntityId: sp.entityId }, deps.assertionLifetimeMs);
     request.log.info({ decision: 'saml login answered', sp: sp.entityId, requestId: pending.id, loa: sso.loa }, 'saml response sent');
     return sendPage(reply, postPage(localeOf(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
   }
@@ -305,6 +423,25 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), acsUrl));
     return sendPage(reply, postPage(localeOf(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
   }
+}
+
+/** The session's SAML SPs but the one logging out, one target each (its NameID, all its SessionIndexes); those with no NameID on record cannot be told. */
+function samlTargets(participants: readonly Participant[], initiator: string): { targets: SamlLogoutTarget[]; unreachable: number } {
+  const bySp = new Map<string, { nameId?: Participant['nameId']; sessionIndexes: string[] }>();
+  for (const p of participants) {
+    if (p.protocol !== 'saml' || p.clientId === initiator) continue;
+    const entry = bySp.get(p.clientId) ?? { sessionIndexes: [] };
+    entry.nameId ??= p.nameId;
+    if (p.sessionRef) entry.sessionIndexes.push(p.sessionRef);
+    bySp.set(p.clientId, entry);
+  }
+  const targets: SamlLogoutTarget[] = [];
+  let unreachable = 0;
+  for (const [entityId, entry] of bySp) {
+    if (entry.nameId) targets.push({ entityId, nameId: entry.nameId, sessionIndexes: entry.sessionIndexes });
+    else unreachable += 1;
+  }
+  return { targets, unreachable };
 }
 
 /** PrincipalSelection as the claim rules read pre-selection (OIDC's `claims` parameter with `values`). */

@@ -34,6 +34,8 @@ export interface AssertionContent {
   readonly authnMethod: string;
   /** Claim name → value(s), already cut to what the SP may receive. */
   readonly attributes: AttributeValues;
+  /** The Assertion's ID, when the caller keeps a record of it (RFC 7522 grant); a fresh one otherwise. */
+  readonly assertionId?: string;
 }
 
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
@@ -66,7 +68,7 @@ export async function successResponse(idp: Idp, to: Recipient, content: Assertio
   const notOnOrAfter = instant(new Date(now.getTime() + lifetimeMs));
   const a = xmlBuilder(NS.saml, 'saml:Assertion');
   const { el } = a;
-  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: newId(), Version: '2.0', IssueInstant: instant(now) }, [
+  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: content.assertionId ?? newId(), Version: '2.0', IssueInstant: instant(now) }, [
     el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
     el(NS.saml, 'saml:Subject', {}, [
       el(NS.saml, 'saml:NameID', { Format: content.nameId.format, NameQualifier: idp.entityId, SPNameQualifier: to.spEntityId }, [content.nameId.value]),
@@ -153,9 +155,21 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
   );
 }
 
-/** A signed LogoutResponse; `partial` when not every service of the session was told (second-level PartialLogout). */
+/** A signed LogoutResponse; `partial` when not every service of the session was told or confirmed (second-level PartialLogout). */
 export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
   const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
-  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; other services of the session were not told' : undefined)]);
+  r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; not every other service of the session was told or confirmed the logout' : undefined)]);
   return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+}
+
+/** An IdP-initiated LogoutRequest for one SP's session (unsigned here: the binding signs it). */
+export function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number): { readonly id: string; readonly xml: string } {
+  const id = newId();
+  const r = xmlBuilder(NS.samlp, 'samlp:LogoutRequest');
+  r.fillRoot({ 'xmlns:saml': NS.saml, ID: id, Version: '2.0', IssueInstant: instant(now), Destination: destination, NotOnOrAfter: instant(new Date(now.getTime() + lifetimeMs)), Reason: 'urn:oasis:names:tc:SAML:2.0:logout:user' }, [
+    r.el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
+    r.el(NS.saml, 'saml:NameID', { Format: nameId.format }, [nameId.value]),
+    ...sessionIndexes.map((index) => r.el(NS.samlp, 'samlp:SessionIndex', {}, [index])),
+  ]);
+  return { id, xml: r.serialize() };
 }

@@ -1,4 +1,4 @@
-import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import type { Document } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { certificatePem, type IdpKey } from './keys.ts';
@@ -124,4 +124,14 @@ export function verifyDetached(signedBytes: readonly string[], sigAlg: string, s
     if (signedBytes.some((bytes) => cryptoVerify(hash, Buffer.from(bytes, 'latin1'), key, signature))) return;
   }
   throw new SignatureRefused('the signature does not verify with any signing certificate in the SP metadata');
+}
+
+/**
+ * The HTTP-Redirect binding's signature (SAML bindings §3.4.4.1): over
+ * `SAMLRequest=…&RelayState=…&SigAlg=…` exactly as sent; returns the query string.
+ */
+export function signRedirectQuery(parameters: readonly (readonly [string, string])[], key: IdpKey, algorithm: SignatureAlgorithmName): string {
+  const signed = [...parameters, ['SigAlg', SIGNATURE_ALGORITHMS[algorithm]] as const].map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&');
+  const signature = cryptoSign(algorithm === 'rsa-sha256' ? 'sha256' : 'sha512', Buffer.from(signed, 'utf8'), key.privateKey).toString('base64');
+  return `${signed}&Signature=${encodeURIComponent(signature)}`;
 }

@@ -26,6 +26,8 @@ export interface Participant {
   readonly clientId: string;
   /** The protocol's own session reference (OIDC `sid`, SAML SessionIndex). */
   readonly sessionRef?: string;
+  /** SAML: the NameID the SP was given, which its LogoutRequest must name. */
+  readonly nameId?: { readonly format: string; readonly value: string };
 }
 
 /** The cookie naming the SSO session on the IdP's host. */

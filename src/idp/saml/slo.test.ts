@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import { after, before, describe, it } from 'node:test';
+import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import * as client from 'openid-client';
+import { curlGet } from '../../../test/support/curl.ts';
+import { call } from '../../../test/support/http.ts';
+import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { startTestSystem } from '../../../test/support/system.ts';
+import { pkiFrom } from '../../pki/index.ts';
+import { addClient, openSealer } from '../oidc/index.ts';
+import { fetchTrusting, freePort } from '../oidc/test-support.ts';
+import { addServiceProvider } from './index.ts';
+import { NS, descendants, parseStrict } from './xml.ts';
+
+const REDIRECT = 'https://rp.example/callback';
+const PARTIAL = 'urn:oasis:names:tc:SAML:2.0:status:PartialLogout';
+const unescape = (value: string) => value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const formOf = (body: string) => ({
+  action: unescape(/<form id="saml-post" method="post" action="([^"]+)"/.exec(body)?.[1] ?? ''),
+  fields: Object.fromEntries([...body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, unescape(m[2]!)])) as Record<string, string>,
+});
+
+/** Single logout across one SSO session: two or three SAML SPs (node-saml) and one OIDC client (openid-client) with a back-channel URI. */
+describe('SAML single logout tells every participant: OIDC over the back channel, SAML SPs over the front channel', () => {
+  let system: Awaited<ReturnType<typeof startTestSystem>>;
+  let base: string;
+  let files: ReturnType<typeof scratch>;
+  let card: { cert: string; key: string };
+  let idpCert: string;
+  let receiver: Server;
+  let receiverUrl: string;
+  const logoutTokens: string[] = [];
+  const keys = scratch();
+  const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sp signing', '-days', '30', '-keyout', keys.path('key.pem'), '-out', keys.path('cert.pem')]);
+  assert.ok(made.ok, made.output);
+  const spKeys = { certificate: keys.read('cert.pem').toString(), key: keys.read('key.pem').toString() };
+  keys.done();
+
+  /** SP metadata from node-saml; `slo` picks the binding of its SingleLogoutService, or none. */
+  const metadataOf = (entityId: string, slo: 'post' | 'redirect' | 'none') => {
+    const xml = generateServiceProviderMetadata({ issuer: entityId, callbackUrl: `${entityId}/acs`, ...(slo === 'none' ? {} : { logoutCallbackUrl: `${entityId}/slo` }), publicCerts: spKeys.certificate, privateKey: spKeys.key, wantAssertionsSigned: true });
+    return slo === 'redirect' ? xml.replace(/(<SingleLogoutService[^>]*Binding=")urn:oasis:names:tc:SAML:2\.0:bindings:HTTP-POST/, '$1urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect') : xml;
+  };
+  const spOf = (entityId: string) =>
+    new SAML({ entryPoint: `${base}/saml/sso`, logoutUrl: `${base}/saml/slo`, issuer: entityId, callbackUrl: `${entityId}/acs`, audience: entityId, idpIssuer: `${base}/saml`, idpCert, privateKey: spKeys.key, signatureAlgorithm: 'sha256', digestAlgorithm: 'sha256', identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', authnContext: ['http://id.sambi.se/loa/loa3'], wantAssertionsSigned: true, validateInResponseTo: 'never' } as SamlConfig);
+
+  before(async () => {
+    const port = await freePort();
+    base = `https://127.0.0.1:${port}`;
+    system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 10 } }, oidc: { encryptionKey: Buffer.alloc(32, 8).toString('base64'), allowPrivateNetworkCalls: true }, saml: { keyBits: 2048 } });
+    const pki = pkiFrom(new Map(system.parts.map((p) => [p.name, p])));
+    files = scratch();
+    const [person] = await system.db.query<{ hsaId: string; givenName: string; surname: string }>(
+      `select s.hsa_id as "hsaId", p.given_name as "givenName", p.surname from directory_service_identity s join directory_person p on p.id = s.person_id where s.valid_to is null order by s.hsa_id limit 1`,
+    );
+    const issued = await pki.issueWithNewKey('person-auth-hsa-loa3', { commonName: `${person!.givenName} ${person!.surname}`, givenName: person!.givenName, surname: person!.surname, serialNumber: person!.hsaId });
+    card = { cert: files.file('card.pem', issued.certificatePem), key: files.file('card.key', issued.privateKeyPem) };
+    const metadata = await call(`${base}/saml/metadata`, { ca: system.tls.ca });
+    idpCert = descendants(parseStrict(metadata.body, 1 << 20).documentElement!, NS.ds, 'X509Certificate')[0]!.textContent!;
+    for (const [entityId, slo] of [['https://a.example', 'post'], ['https://b.example', 'redirect'], ['https://c.example', 'none']] as const) {
+      await addServiceProvider(system.db, { metadataXml: metadataOf(entityId, slo), metadataSource: 'test', displayName: entityId, methods: ['mtls'], attributes: ['employeeHsaId'] }, new Date());
+    }
+    const receiverPort = await freePort();
+    receiver = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        logoutTokens.push(String(parseQuery(body)['logout_token']));
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(receiverPort, '127.0.0.1', resolve));
+    receiverUrl = `http://127.0.0.1:${receiverPort}/backchannel`;
+  });
+  after(async () => {
+    await system?.stop();
+    await new Promise((resolve) => receiver?.close(resolve));
+    files?.done();
+  });
+
+  /** A browser without JavaScript: the IdP's pages, the card on the rolling hosts; stops at a page or at a URL off the IdP. */
+  async function walk(url: string, jar: Map<string, string>) {
+    for (let hop = 0; hop < 20; hop++) {
+      const target = new URL(url);
+      if (target.hostname.startsWith('mtls-')) {
+        url = (await curlGet(url, { cacert: files.file('root.pem', system.tls.ca), ...card, resolve: [target.hostname] })).location;
+        continue;
+      }
+      if (target.origin !== base) return { url, answer: undefined };
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      const answer = await call(url, { headers: { accept: 'text/html', ...(cookie ? { cookie } : {}) }, ca: system.tls.ca });
+      for (const line of [answer.headers['set-cookie'] ?? []].flat()) {
+        const [name, ...value] = line.split(';')[0]!.split('=');
+        if (line.includes('Max-Age=0')) jar.delete(name!.trim());
+        else jar.set(name!.trim(), value.join('='));
+      }
+      if (answer.status < 300 || answer.status >= 400) return { url, answer };
+      url = new URL(answer.headers.location!, url).href;
+    }
+    throw new Error('too many redirects');
+  }
+
+  async function samlLogin(entityId: string, jar: Map<string, string>) {
+    const landed = await walk(await spOf(entityId).getAuthorizeUrlAsync('', 'sp', {}), jar);
+    const { action, fields } = formOf(landed.answer!.body);
+    assert.equal(action, `${entityId}/acs`);
+    const { profile } = await spOf(entityId).validatePostResponseAsync(fields);
+    assert.ok(profile);
+    return profile;
+  }
+
+  async function oidcLogin(jar: Map<string, string>, backchannelLogoutUri?: string) {
+    const { client: registered, secret } = await addClient(system.db, await openSealer(system.config), { displayName: 'Journalen', redirectUris: [REDIRECT], allowedClaims: ['name'], methods: ['mtls'], ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}) });
+    const fetch = fetchTrusting(system.tls.ca);
+    const config = await client.discovery(new URL(`${base}/oidc`), registered.clientId, undefined, client.ClientSecretBasic(secret!), { [client.customFetch]: fetch });
+    config[client.customFetch] = fetch;
+    const verifier = client.randomPKCECodeVerifier();
+    const done = await walk(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, jar);
+    const tokens = await client.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
+    return tokens.claims()!;
+  }
+
+  /** The SP at the end of the front channel: node-saml checks our LogoutRequest (signature required here) and answers over Redirect. */
+  async function spAnswers(entityId: string, url: string, success: boolean) {
+    const target = new URL(url);
+    assert.equal(`${target.origin}${target.pathname}`, `${entityId}/slo`, 'the LogoutRequest goes to the SP’s SingleLogoutService from its metadata');
+    assert.ok(target.searchParams.get('Signature') && target.searchParams.get('SigAlg'), 'signed with the Redirect binding');
+    const query = target.search.slice(1);
+    const { profile, loggedOut } = await spOf(entityId).validateRedirectAsync(parseQuery(query) as Record<string, string>, query);
+    assert.equal(loggedOut, true);
+    assert.ok(profile?.nameID, 'names the NameID the SP was given');
+    return spOf(entityId).getLogoutResponseUrlAsync(profile, target.searchParams.get('RelayState')!, {}, success);
+  }
+
+  it('A logs out: the OIDC client gets a signed logout token, B a signed LogoutRequest, and A a LogoutResponse without PartialLogout', async () => {
+    const jar = new Map<string, string>();
+    const idToken = await oidcLogin(jar, receiverUrl);
+    const a = await samlLogin('https://a.example', jar);
+    const b = await samlLogin('https://b.example', jar);
+
+    const toB = await walk(await spOf('https://a.example').getLogoutUrlAsync(a, 'bye', {}), jar);
+    assert.equal(logoutTokens.length, 1, 'the OIDC client was told over the back channel');
+    const [header, payload, signature] = logoutTokens[0]!.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims['sub'], idToken.sub);
+    assert.equal(claims['sid'], idToken['sid']);
+    assert.equal(claims['iss'], `${base}/oidc`);
+    assert.ok((claims['events'] as Record<string, unknown>)['http://schemas.openid.net/event/backchannel-logout']);
+    const { kid } = JSON.parse(Buffer.from(header!, 'base64url').toString()) as { kid: string };
+    const jwks = JSON.parse((await call(`${base}/oidc/jwks`, { ca: system.tls.ca })).body) as { keys: (JsonWebKey & { kid: string })[] };
+    const jwk = jwks.keys.find((k) => k.kid === kid)!;
+    assert.ok(cryptoVerify('sha256', Buffer.from(`${header}.${payload}`), createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(signature!, 'base64url')), 'signed with a published key');
+
+    const back = await walk(await spAnswers('https://b.example', toB.url, true), jar);
+    assert.ok(b.nameID);
+    const { action, fields } = formOf(back.answer!.body);
+    assert.equal(action, 'https://a.example/slo');
+    assert.equal(fields['RelayState'], 'bye');
+    const xml = Buffer.from(fields['SAMLResponse']!, 'base64').toString();
+    assert.match(xml, /urn:oasis:names:tc:SAML:2\.0:status:Success/);
+    assert.doesNotMatch(xml, /PartialLogout/);
+    const checked = await spOf('https://a.example').validatePostResponseAsync(fields);
+    assert.equal(checked.loggedOut, true, 'node-saml accepts the signed LogoutResponse');
+
+    // The answer cannot be played again, and the SSO session is gone: the next login asks for the card.
+    assert.equal((await call(await spAnswers('https://b.example', toB.url, true), { ca: system.tls.ca })).status, 400);
+    const again = await call(await spOf('https://a.example').getAuthorizeUrlAsync('', 'sp', {}), { ca: system.tls.ca, headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    assert.match(String(again.headers.location), /^\/authn\/card\/start\?/, 'a new card login, not a response');
+  });
+
+  it('PartialLogout when a participant has no SingleLogoutService, answers with a failure, or an OIDC client has no back-channel URI', async () => {
+    for (const failure of ['no-slo', 'b-fails', 'oidc-untold'] as const) {
+      const jar = new Map<string, string>();
+      if (failure === 'oidc-untold') await oidcLogin(jar);
+      const a = await samlLogin('https://a.example', jar);
+      await samlLogin('https://b.example', jar);
+      if (failure === 'no-slo') await samlLogin('https://c.example', jar);
+      const toB = await walk(await spOf('https://a.example').getLogoutUrlAsync(a, '', {}), jar);
+      const back = await walk(await spAnswers('https://b.example', toB.url, failure !== 'b-fails'), jar);
+      const { action, fields } = formOf(back.answer!.body);
+      assert.equal(action, 'https://a.example/slo', failure);
+      assert.match(Buffer.from(fields['SAMLResponse']!, 'base64').toString(), new RegExp(PARTIAL.replace(/\./g, '\\.')), failure);
+    }
+  });
+
+  it('refuses a LogoutResponse for no logout under way, and one from another SP than the one asked', async () => {
+    const jar = new Map<string, string>();
+    const a = await samlLogin('https://a.example', jar);
+    await samlLogin('https://b.example', jar);
+    const toB = await walk(await spOf('https://a.example').getLogoutUrlAsync(a, '', {}), jar);
+    const relayState = new URL(toB.url).searchParams.get('RelayState')!;
+    const stray = await spOf('https://b.example').getLogoutResponseUrlAsync({ ID: '_none', issuer: `${base}/saml`, nameID: 'x', nameIDFormat: 'x' } as never, 'A'.repeat(32), {}, true);
+    assert.equal((await call(stray, { ca: system.tls.ca })).status, 400);
+    // A answers B's request: its signature is valid, but it is not B: not counted as B's logout.
+    const fromA = await spOf('https://a.example').getLogoutResponseUrlAsync({ ID: '_x', issuer: `${base}/saml`, nameID: 'x', nameIDFormat: 'x' } as never, relayState, {}, true);
+    const back = await walk(fromA, jar);
+    const { fields } = formOf(back.answer!.body);
+    assert.match(Buffer.from(fields['SAMLResponse']!, 'base64').toString(), /PartialLogout/);
+  });
+});
