@@ -22,6 +22,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts')]);
   await ensurePortalClient(db, config);
   const cards: CardContext = { db, pki, now, config: config.portal };
+  // Self-service mobile eIDs go through the authentication service's enrolment (oidc needs authn, so it runs).
+  const enrolment = started.has('authn') ? (await import('../authn/index.ts')).authnFrom(started).enrolment : undefined;
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
   const signer = () =>
@@ -59,9 +61,9 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
           return null;
         });
       };
-      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now } }));
+      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now }, ...(enrolment ? { enrolment } : {}) }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
-      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: cards, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
+      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: { ...cards, enrolment }, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),
     stop: async () => clearInterval(superseding),
