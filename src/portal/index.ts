@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { AuthnServices } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -23,7 +24,8 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   await ensurePortalClient(db, config);
   const cards: CardContext = { db, pki, now, config: config.portal };
   // Self-service mobile eIDs go through the authentication service's enrolment (oidc needs authn, so it runs).
-  const enrolment = started.has('authn') ? (await import('../authn/index.ts')).authnFrom(started).enrolment : undefined;
+  // A stand-in authn part (tests) may provide no services: then Mina sidor has no mobile eID section.
+  const enrolment = started.has('authn') ? ((await import('../authn/index.ts')).authnFrom(started) as Partial<AuthnServices> | undefined)?.enrolment : undefined;
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
   const signer = () =>
