@@ -5,8 +5,8 @@ import { browserUnavailable, launchChromium } from './support/browser.ts';
 import { call } from './support/http.ts';
 import { openssl, opensslAsync, opensslCsr, scratch } from './support/openssl.ts';
 import { startTestSystem } from './support/system.ts';
-import { postJson } from '../src/app/index.ts';
-import { qrContent, type Challenge } from '../src/authn/index.ts';
+import { enrollMobileEid, openKeyStore, postJson } from '../src/app/index.ts';
+import { createEnrolmentService, qrContent, type Challenge, type EnrolmentService } from '../src/authn/index.ts';
 import { createDirectoryPart } from '../src/directory/index.ts';
 import { createOidcPart } from '../src/idp/oidc/index.ts';
 import { eidHolder, freePort, holdersVerifier, testAuthnPart, type EidHolder } from '../src/idp/oidc/test-support.ts';
@@ -23,6 +23,7 @@ describe('portal part: function certificates and Mina sidor wired into the runni
   let base: string;
   let context: PartContext;
   let browser: Browser | undefined;
+  let enrolment: EnrolmentService;
   const holders: EidHolder[] = [];
   const files = scratch();
 
@@ -32,7 +33,14 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     const parts = new Map<string, PartFactory>([
       ['pki', createPkiPart],
       ['directory', createDirectoryPart],
-      ['authn', testAuthnPart(holdersVerifier(holders), (c) => (context = c))],
+      // The stand-in authn part plus the real enrolment service, which Mina sidor's mobile eIDs go through.
+      [
+        'authn',
+        async (c, started) => {
+          enrolment = createEnrolmentService({ db: c.db, pki: pkiFrom(started), now: c.now });
+          return { ...(await testAuthnPart(holdersVerifier(holders), (ctx) => (context = ctx))(c, started)), provides: { enrolment } };
+        },
+      ],
       ['oidc', createOidcPart],
       ['portal', createPortalPart],
     ]);
@@ -47,7 +55,7 @@ describe('portal part: function certificates and Mina sidor wired into the runni
   it('lists the routes in the OpenAPI document and asks for sign-in everywhere', async () => {
     const ca = system.tls.ca;
     const document = JSON.parse((await call(`${base}/portal/api/openapi.json`, { ca })).body) as { paths: Record<string, unknown> };
-    for (const path of ['/portal/api/domains', '/portal/api/function-certificates', '/portal/api/function-certificates/{serial}/renew', '/portal/api/mine/eids']) assert.ok(document.paths[path], path);
+    for (const path of ['/portal/api/domains', '/portal/api/function-certificates', '/portal/api/function-certificates/{serial}/renew', '/portal/api/mine/eids', '/portal/api/mine/mobile-eids', '/portal/api/mine/mobile-eids/enrolment', '/portal/api/mine/mobile-eids/{serial}/lost']) assert.ok(document.paths[path], path);
     assert.equal((await call(`${base}/portal/api/function-certificates`, { ca, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 401);
     assert.equal((await call(`${base}/portal/api/mine/eids`, { ca, headers: { authorization: 'Bearer not-from-the-idp' } })).status, 401);
     for (const page of ['/portal/function-certificates', '/portal/mine']) {
@@ -59,7 +67,7 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     assert.match(start.body, /href="\/portal\/mine"/);
   });
 
-  it('in Chromium: an orderer signed in with the eID orders from a pasted CSR and downloads a chain OpenSSL verifies; in Mina sidor extends a reserve card once and reports a card lost (OCSP revoked)', { skip: browserUnavailable() }, async () => {
+  it('in Chromium: an orderer signed in with the eID orders from a pasted CSR and downloads a chain OpenSSL verifies; in Mina sidor extends a reserve card once and reports a card lost (OCSP revoked); gets a mobile eID the app library enrols with and reports it lost (OCSP revoked)', { skip: browserUnavailable() }, async () => {
     // An employee with one service identity, in an organisation that has a function object.
     const [who] = await context.db.query<{ personnummer: string; hsaId: string; organisation: string; object: string; dns: string }>(
       `select p.personnummer, min(s.hsa_id) as "hsaId", min(s.organisation_hsa_id) as organisation, min(f.hsa_id) as object, min(f.dns_names[1]) as dns
@@ -137,6 +145,27 @@ describe('portal part: function certificates and Mina sidor wired into the runni
     assert.match(ocsp.output, /Response verify OK/, ocsp.output);
     assert.match(ocsp.output, /card\.pem: revoked/);
     assert.match(ocsp.output, /Revocation Reason: keyCompromise/);
+
+    // A mobile eID: the code Mina sidor shows (text and a QR image Chromium renders) enrols the eID app library; then reported lost.
+    await page.getByRole('button', { name: 'Skaffa ett mobilt eID' }).click();
+    const code = (await page.locator('#tillit-mine-enrolment-code').textContent()) ?? '';
+    assert.match(code, /^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/);
+    assert.ok(await page.locator('#tillit-mine-enrolment-qr').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), 'the QR image is shown');
+    const keys = await openKeyStore(files.path('app-keys'));
+    const enrolled = await enrollMobileEid(keys, '246810', (csr) => enrolment.redeem(code, csr, 'test phone'));
+    await page.getByRole('link', { name: 'Tillbaka till Mina sidor' }).click();
+    const row = page.locator('tr', { hasText: 'test phone' });
+    assert.match((await row.textContent()) ?? '', /Aktiv/);
+    await row.getByRole('button', { name: 'Anmäl förlorat – spärra nu' }).click();
+    assert.match((await page.locator('.ds-alert').first().textContent()) ?? '', /Det mobila eID:t är spärrat/);
+    assert.match((await page.locator('tr', { hasText: 'test phone' }).textContent()) ?? '', /Spärrad/);
+    files.file('mobile.pem', enrolled.certificatePem);
+    files.file('mobile-issuer.pem', keys.list()[0]!.chainPem[0]!);
+    files.file('mobile-root.pem', keys.list()[0]!.chainPem.at(-1)!);
+    const mobileOcsp = await opensslAsync(['ocsp', '-timeout', '10', '-url', `${system.httpUrl}/ocsp`, '-issuer', files.path('mobile-issuer.pem'), '-CAfile', files.path('mobile-root.pem'), '-cert', files.path('mobile.pem'), '-resp_text']);
+    assert.match(mobileOcsp.output, /Response verify OK/, mobileOcsp.output);
+    assert.match(mobileOcsp.output, /mobile\.pem: revoked/);
+    assert.match(mobileOcsp.output, /Revocation Reason: keyCompromise/);
     assert.deepEqual(problems, []);
     assert.equal((await verifyAudit(context.db)).ok, true);
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { authnFrom, createEnrolmentService } from '../authn/index.ts';
+import { authnFrom, createEnrolmentService, type AuthnServices } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
 import type { Part, PartFactory } from '../server/part.ts';
 import { apiRoutes } from './api/routes.ts';
@@ -22,15 +22,18 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
   const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts')]);
   await ensurePortalClient(db, config);
-  const enrolment = createEnrolmentService({ db, pki, now });
+  // The person view reads mobile eIDs from the authentication service's records whether or not its part runs here.
+  const enrolmentRecords = createEnrolmentService({ db, pki, now });
+  // A stand-in authn part (tests) may provide no services: then cards cannot be unlocked and Mina sidor has no mobile eID section.
+  const authn = started.get('authn')?.provides ? (authnFrom(started) as Partial<AuthnServices>) : undefined;
+  const enrolment = authn?.enrolment;
   const cards: CardContext = {
     db,
     pki,
     now,
     config: config.portal,
-    mobileEidsOf: (personnummer) => enrolment.mobileEidsOf(personnummer),
-    // Without the authentication service's orders (not run, or a stand-in that provides none) cards cannot be unlocked.
-    ...(started.get('authn')?.provides ? { orders: authnFrom(started).orders } : {}),
+    mobileEidsOf: (personnummer) => enrolmentRecords.mobileEidsOf(personnummer),
+    ...(authn?.orders ? { orders: authn.orders } : {}),
   };
   let signing: Promise<BatchSigner> | undefined;
   // The batch-signing key lives in memory: each batch carries the certificate that verifies it.
@@ -69,9 +72,9 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
           return null;
         });
       };
-      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now } }));
+      await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now }, ...(enrolment ? { enrolment } : {}) }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
-      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: cards, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
+      await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: { ...cards, enrolment }, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),
     stop: async () => clearInterval(superseding),

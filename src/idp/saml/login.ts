@@ -252,7 +252,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     let partial = chain.partial;
     for (let i = 0; i < chain.remaining.length; i++) {
       const target = chain.remaining[i]!;
-      const sp = await findServiceProvider(deps.db, target.entityId);
+      const sp = await findSp(target.entityId);
       const key = randomBytes(24).toString('base64url');
       const outgoing = sp ? outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
       if (!outgoing) {
@@ -279,7 +279,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const raw = relayState && validKey(relayState) ? await deps.ephemeral.take(logoutKey(relayState)) : null;
     if (!raw) return refuse(request, reply, 'a LogoutResponse for no logout under way');
     const chain = JSON.parse(raw) as LogoutChain;
-    const sp = await findServiceProvider(deps.db, chain.current!.entityId);
+    const sp = await findSp(chain.current!.entityId);
     let loggedOut = false;
     try {
       if (sp) loggedOut = readLogoutResponse(incoming, { ...environment(), sloUrl: deps.sloUrl }, { sp, requestId: chain.current!.requestId }).loggedOut;

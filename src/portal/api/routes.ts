@@ -16,6 +16,7 @@ import * as schemas from './schemas.ts';
 import type { FunctionContext } from '../function/context.ts';
 import { FUNCTION_API_ROUTES } from '../function/api.ts';
 import { SELF_SERVICE_API_ROUTES } from '../self-service/api.ts';
+import type { EnrolmentService } from '../../authn/index.ts';
 
 export const API_BASE = '/portal/api';
 
@@ -28,6 +29,8 @@ export interface ApiDependencies {
   readonly authenticate: Authenticator;
   /** Function certificates and domain validation; absent: those routes answer 404. */
   readonly functions?: FunctionContext;
+  /** Mobile eID enrolment (the authn part's); absent: the self-service mobile eID routes answer 404. */
+  readonly enrolment?: EnrolmentService;
 }
 
 export interface Input {

@@ -5,7 +5,9 @@ import type { EphemeralStore } from '../../store/index.ts';
 import { defineMessages, html, renderPage, type Locale, type SafeHtml } from '../../web/index.ts';
 import { loadActor } from '../access.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
-import { extendMyReserveCard, myEids, reportMyCardLost, type SelfServiceContext } from '../self-service/mine.ts';
+import qrcode from 'qrcode-generator';
+import { extendMyReserveCard, myEids, reportMyCardLost } from '../self-service/mine.ts';
+import { myMobileEids, reportMyMobileEidLost, startMyEnrolment, type MobileSelfServiceContext } from '../self-service/mobile.ts';
 import { csrfMatches, portalSessions, type PortalSession } from '../ui/session.ts';
 import { certificatesOfObject, downloadFunctionCertificate, FUNCTION_PROFILES, FUNCTION_REVOCATION_REASONS, orderFunctionCertificate, renewFunctionCertificate, revokeFunctionCertificate, type FunctionProfile, type FunctionRevocationReason } from './certificates.ts';
 import type { FunctionContext } from './context.ts';
@@ -46,6 +48,21 @@ const messages = defineMessages({
     lostDone: 'Kortet är spärrat',
     extended: 'Reservkortet är förlängt till',
     certificates: 'Certifikat',
+    mobileTitle: 'Mina mobila e-legitimationer',
+    noMobile: 'Du har inga mobila e-legitimationer.',
+    mobileEnrolled: 'Skaffad',
+    mobileActive: 'Aktiv',
+    mobileRevoked: 'Spärrad',
+    mobileExpired: 'Utgången',
+    mobileStart: 'Skaffa ett mobilt eID',
+    mobileLost: 'Anmäl förlorat – spärra nu',
+    mobileLostDone: 'Det mobila eID:t är spärrat',
+    enrolTitle: 'Skaffa ett mobilt eID',
+    enrolIntro: 'Öppna eID-appen och skanna QR-koden, eller skriv in koden. Koden kan användas en gång.',
+    enrolCode: 'Engångskod',
+    enrolExpires: 'Koden gäller till',
+    enrolQrAlt: 'QR-kod för att skaffa ett mobilt eID',
+    enrolBack: 'Tillbaka till Mina sidor',
     domainsTitle: 'Domänvalidering',
     notSpecialist: 'Du är inte valideringsspecialist för någon organisation.',
     domain: 'Domän',
@@ -93,6 +110,21 @@ const messages = defineMessages({
     lostDone: 'The card is revoked',
     extended: 'The reserve card is extended until',
     certificates: 'Certificates',
+    mobileTitle: 'My mobile eIDs',
+    noMobile: 'You have no mobile eIDs.',
+    mobileEnrolled: 'Enrolled',
+    mobileActive: 'Active',
+    mobileRevoked: 'Revoked',
+    mobileExpired: 'Expired',
+    mobileStart: 'Get a mobile eID',
+    mobileLost: 'Report lost – revoke now',
+    mobileLostDone: 'The mobile eID is revoked',
+    enrolTitle: 'Get a mobile eID',
+    enrolIntro: 'Open the eID app and scan the QR code, or type the code. The code can be used once.',
+    enrolCode: 'One-time code',
+    enrolExpires: 'The code is valid until',
+    enrolQrAlt: 'QR code for getting a mobile eID',
+    enrolBack: 'Back to My pages',
     domainsTitle: 'Domain validation',
     notSpecialist: 'You are not a validation specialist for any organisation.',
     domain: 'Domain',
@@ -109,9 +141,19 @@ const messages = defineMessages({
   },
 });
 
+const utc = (at: Date) => at.toISOString().slice(0, 16).replace('T', ' ');
+
+/** The enrolment QR as an image the strict CSP allows (a data: URL, no script). */
+function qrDataUrl(content: string): string {
+  const code = qrcode(0, 'M');
+  code.addData(content);
+  code.make();
+  return `data:image/svg+xml;base64,${Buffer.from(code.createSvgTag({ cellSize: 4, margin: 4, scalable: true })).toString('base64')}`;
+}
+
 export interface FunctionUiDependencies {
   readonly functions: FunctionContext;
-  readonly selfService: SelfServiceContext;
+  readonly selfService: MobileSelfServiceContext;
   readonly ephemeral: EphemeralStore;
   readonly idleMs: number;
   readonly trainingValidForDays: number;
@@ -300,8 +342,7 @@ ${failing.length ? html`<ul>${failing.map((f) => html`<li>${f.functionObject} ($
       view(async (locale, session) => {
         const t = messages(locale);
         const eids = await myEids(deps.selfService, session.hsaId);
-        if (eids.length === 0) return html`<p class="ds-paragraph">${t('noEids')}</p>`;
-        return html`<p class="ds-paragraph">${t('mineIntro')}</p>
+        const cards = eids.length === 0 ? html`<p class="ds-paragraph">${t('noEids')}</p>` : html`<p class="ds-paragraph">${t('mineIntro')}</p>
 ${eids.map(
   (e) => html`<section class="ds-card"><h2 class="ds-heading" data-size="sm">${t('card')} ${e.card.id} · ${e.card.kind} · ${e.card.status}</h2>
 <p class="ds-paragraph">${t('certificates')}: ${e.certificates.map((c) => `${c.slot} ${c.serial} ${c.status === 'good' ? t('good') : t('revoked')}`).join('; ')}</p>
@@ -310,6 +351,13 @@ ${e.card.status === 'active' && e.reserve && !e.reserve.extended ? html`<form me
 ${e.card.status === 'active' || e.card.status === 'sent' ? html`<form method="post" action="/portal/mine/cards/${e.card.id}/lost" class="tillit-inline">${csrf(session)}<button class="ds-button" data-variant="primary" data-color="danger" type="submit">${t('lost')}</button></form>` : ''}
 </section>`,
 )}`;
+        if (!deps.selfService.enrolment) return cards;
+        const mobile = await myMobileEids(deps.selfService, session.hsaId);
+        return html`${cards}
+<h2 class="ds-heading" data-size="md">${t('mobileTitle')}</h2>
+${mobile.length === 0 ? html`<p class="ds-paragraph">${t('noMobile')}</p>` : html`<table class="ds-table"><thead><tr><th>${t('serial')}</th><th>${t('mobileEnrolled')}</th><th>${t('validTo')}</th><th>${t('state')}</th><th></th></tr></thead><tbody>
+${mobile.map((m) => html`<tr><td>${m.serial}${m.deviceLabel ? ` (${m.deviceLabel})` : ''}</td><td>${utc(m.enrolledAt)}</td><td>${utc(m.notAfter)}</td><td>${t(m.status === 'active' ? 'mobileActive' : m.status === 'revoked' ? 'mobileRevoked' : 'mobileExpired')}</td><td>${m.status === 'active' ? html`<form method="post" action="/portal/mine/mobile-eids/${m.serial}/lost" class="tillit-inline">${csrf(session)}<button class="ds-button" data-variant="primary" data-color="danger" type="submit">${t('mobileLost')}</button></form>` : ''}</td></tr>`)}</tbody></table>`}
+<form method="post" action="/portal/mine/mobile-eids/enrolment">${csrf(session)}<button class="ds-button" data-variant="primary" type="submit">${t('mobileStart')}</button></form>`;
       }, (t) => t('mineTitle')),
     );
     const cardId = (request: FastifyRequest) => {
@@ -322,6 +370,41 @@ ${e.card.status === 'active' || e.card.status === 'sent' ? html`<form method="po
       action('/portal/mine', async (_form, session, t, request) => {
         const { serials } = await reportMyCardLost(deps.selfService, session.hsaId, cardId(request));
         return `${t('lostDone')}: ${serials.join(', ')}`;
+      }),
+    );
+    // The code is shown on the page the post answers, not kept in the session for a redirect: it is a one-time secret.
+    app.post('/portal/mine/mobile-eids/enrolment', async (request: FastifyRequest, reply: FastifyReply) => {
+      const found = await signedIn(request, reply);
+      if (!found) return reply;
+      if (!csrfMatches(found.session, ((request.body ?? {}) as Form)['_csrf'])) {
+        request.log.info({ decision: 'portal csrf refused', actor: found.session.hsaId, url: request.url }, 'form post without the session token');
+        return reply.code(403).send('forged request');
+      }
+      const locale = rememberLocale(request, reply);
+      const t = messages(locale);
+      let code;
+      try {
+        code = await startMyEnrolment(deps.selfService, found.session.hsaId);
+      } catch (error) {
+        if (!(error instanceof PortalRefused)) throw error;
+        await sessions.save(found.id, { ...found.session, flash: { kind: 'error', text: error.message } });
+        return reply.redirect('/portal/mine', 303);
+      }
+      reply.header('cache-control', 'no-store');
+      return sendPage(
+        reply,
+        page(locale, request.url, { ...found.session, flash: undefined }, t('enrolTitle'), html`<p class="ds-paragraph">${t('enrolIntro')}</p>
+<p><img id="tillit-mine-enrolment-qr" src="${qrDataUrl(code.qr)}" alt="${t('enrolQrAlt')}" width="240" height="240"></p>
+<p class="ds-paragraph">${t('enrolCode')}: <strong id="tillit-mine-enrolment-code">${code.code}</strong></p>
+<p class="ds-paragraph">${t('enrolExpires')} ${utc(code.expiresAt)} UTC</p>
+<p class="ds-paragraph"><a class="ds-link" href="/portal/mine">${t('enrolBack')}</a></p>`),
+      );
+    });
+    app.post(
+      '/portal/mine/mobile-eids/:serial/lost',
+      action('/portal/mine', async (_form, session, t, request) => {
+        const { serial } = await reportMyMobileEidLost(deps.selfService, session.hsaId, String((request.params as { serial: string }).serial).slice(0, 64));
+        return `${t('mobileLostDone')}: ${serial}`;
       }),
     );
     app.post(
