@@ -52,7 +52,7 @@ const config = loadConfig({
     dataDir: join(dir, 'data'),
     server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 },
     // One request is checked thousands of times here; in service a login causes a handful.
-    authn: { mtls: { port: 0, checksPerRequest: 10_000_000 } },
+    authn: { mtls: { port: 0, checksPerRequest: 10_000_000 }, callerMtls: { port: 0 } },
     parts: ['pki', 'directory', 'authn'],
     directory: { demo: { persons: 200 } },
     pki: { keyPassphrase: 'bench passphrase 0123456789' },

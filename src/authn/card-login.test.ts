@@ -23,7 +23,7 @@ describe('card login over mutual TLS (curl)', () => {
   before(async () => {
     const config = loadConfig({
       env: {},
-      overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0, maxAttempts: 3, checksPerRequest: 2 } }, parts: ['pki', 'directory', 'authn'], directory: { demo: { persons: 10 } }, log: { level: 'silent' } },
+      overrides: { dataDir: 'memory://', server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 }, authn: { mtls: { port: 0, maxAttempts: 3, checksPerRequest: 2 }, callerMtls: { port: 0 } }, parts: ['pki', 'directory', 'authn'], directory: { demo: { persons: 10 } }, log: { level: 'silent' } },
     });
     system = await startSystem(config, { log: pino({ level: process.env['TEST_LOG'] ?? 'silent' }), now: () => new Date(Date.now() + offset) });
     base = config.server.publicBaseUrl;

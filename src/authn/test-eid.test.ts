@@ -42,7 +42,7 @@ describe('the public “test your eID” page in Chromium', { skip: browserUnava
       overrides: {
         dataDir: 'memory://',
         server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base },
-        authn: { mtls: { port: 0 } },
+        authn: { mtls: { port: 0 }, callerMtls: { port: 0 } },
         parts: ['pki', 'directory', 'authn'],
         directory: { demo: { persons: 20 } },
         log: { level: 'silent' },
