@@ -163,3 +163,37 @@ describe('card login over mutual TLS (curl)', () => {
     await assert.rejects(cards.begin({ requester: { clientId: 'test', displayName: 'Test' }, returnTo: 'https://evil.example/steal' }), /returns to/);
   });
 });
+
+describe('a start that fails on a taken port', () => {
+  it('closes the card login listener it had opened, so the port is free again', async () => {
+    const { createServer } = await import('node:net');
+    const listen = (port: number) =>
+      new Promise<import('node:net').Server>((resolve, reject) => {
+        const server = createServer();
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => resolve(server));
+      });
+    const blocker = await listen(0);
+    const probe = await listen(0);
+    const cardPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir: 'memory://',
+        server: { host: '127.0.0.1', httpsPort: 0, httpPort: 0 },
+        authn: { mtls: { port: cardPort }, callerMtls: { port: (blocker.address() as { port: number }).port } },
+        parts: ['pki', 'directory', 'authn'],
+        directory: { demo: { persons: 5 } },
+        log: { level: 'silent' },
+      },
+    });
+    try {
+      await assert.rejects(startSystem(config, { log: pino({ level: 'silent' }) }), /EADDRINUSE/);
+      const again = await listen(cardPort);
+      await new Promise<void>((resolve) => again.close(() => resolve()));
+    } finally {
+      blocker.close();
+    }
+  });
+});

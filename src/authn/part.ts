@@ -57,16 +57,23 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
   };
   const checkFunctionClient = (pem: string | undefined) => checkFunctionClientCertificate(pem, functionTrust, context.now());
   const cards = context.config.authn.mtls.enabled ? await openCardLogin(context, pki, { trust, resolvePerson }) : undefined;
-  const callerListener = context.config.authn.callerMtls.enabled
-    ? await openClientCertificateListener({
-        log: context.log,
-        host: context.config.server.host,
-        port: context.config.authn.callerMtls.port,
-        ...(await serverCredentials(context, pki, publicHostNames(context.config.server.publicBaseUrl), 'tls-authn-callers')),
-        acceptableCas: functionTrust.anchors,
-        routes: orderApiRoutes({ orders, authenticate: callerByCertificate(context.db, checkFunctionClient) }),
-      })
-    : undefined;
+  let callerListener: ClientCertificateListener | undefined;
+  try {
+    callerListener = context.config.authn.callerMtls.enabled
+      ? await openClientCertificateListener({
+          log: context.log,
+          host: context.config.server.host,
+          port: context.config.authn.callerMtls.port,
+          ...(await serverCredentials(context, pki, publicHostNames(context.config.server.publicBaseUrl), 'tls-authn-callers')),
+          acceptableCas: functionTrust.anchors,
+          routes: orderApiRoutes({ orders, authenticate: callerByCertificate(context.db, checkFunctionClient) }),
+        })
+      : undefined;
+  } catch (error) {
+    // The part is not returned, so nobody else would close the card listener: a start that fails leaves nothing open.
+    await cards?.listener.close();
+    throw error;
+  }
   if (callerListener) context.log.info({ port: callerListener.port }, 'order API for callers with a function certificate (mutual TLS) listening');
   return {
     name: 'authn',
