@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { findPersonByServiceIdentity, loginAttributes } from '../directory/index.ts';
 import type { FastifyPluginAsync } from 'fastify';
 import { pkiFrom, POLICY_SUFFIX, type Pki } from '../pki/index.ts';
-import { loadOrCreateServerCertificate } from '../server/index.ts';
+import { functionCaCertificateMaker, loadOrCreateServerCertificate } from '../server/index.ts';
 import type { Part, PartContext } from '../server/part.ts';
 import type { CardCheckOptions } from './card-check.ts';
 import { rollingHost } from './card-config.ts';
@@ -165,10 +165,7 @@ async function serverCredentials(context: PartContext, pki: Pki, hostNames: read
   const made = await loadOrCreateServerCertificate(
     context.config.dataDir,
     hostNames,
-    async (names) => {
-      const issued = await pki.serverTls(names);
-      return { cert: [issued.cert, ...issued.chain.slice(0, -1)].map((pem) => `${pem.trim()}\n`).join(''), key: issued.key, ca: `${issued.chain.at(-1)!.trim()}\n`, kind: 'function CA' };
-    },
+    functionCaCertificateMaker((names) => pki.serverTls(names)),
     context.now(),
     folder,
   );

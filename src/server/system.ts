@@ -8,7 +8,7 @@ import { buildHttpApp, buildHttpsApp, type Readiness } from './app.ts';
 import { createMetrics } from './metrics.ts';
 import type { Part, PartContext, PartFactory } from './part.ts';
 import { selectParts } from './parts.ts';
-import { loadOrCreateServerCertificate, selfSignedCertificate, serverHostNames, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';
+import { functionCaCertificateMaker, loadOrCreateServerCertificate, selfSignedCertificate, serverHostNames, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';
 import { pkiFrom } from '../pki/index.ts';
 import { resolveSchedules, startScheduler, thisNode, type Scheduler } from '../jobs/index.ts';
 
@@ -152,13 +152,7 @@ async function loadTls(config: Config, started: ReadonlyMap<string, Part>): Prom
     const cert = await readFile(certFile, 'utf8');
     return { cert, key: await readFile(keyFile, 'utf8'), ca: cert, source: certFile };
   }
-  const make: ServerCertificateMaker = started.has('pki')
-    ? async (hostNames) => {
-        const pki = pkiFrom(started);
-        const issued = await pki.serverTls(hostNames);
-        return { cert: [issued.cert, ...issued.chain.slice(0, -1)].map((pem) => `${pem.trim()}\n`).join(''), key: issued.key, ca: `${issued.chain.at(-1)!.trim()}\n`, kind: 'function CA' };
-      }
-    : selfSignedCertificate;
+  const make: ServerCertificateMaker = started.has('pki') ? functionCaCertificateMaker((hostNames) => pkiFrom(started).serverTls(hostNames)) : selfSignedCertificate;
   return loadOrCreateServerCertificate(config.dataDir, serverHostNames(config.server.publicBaseUrl), make);
 }
 

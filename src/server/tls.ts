@@ -19,6 +19,14 @@ export interface TlsCredentials {
 /** Makes a certificate for the host names: the PKI's function CA, or a self-signed one before there is a PKI. */
 export type ServerCertificateMaker = (hostNames: readonly string[]) => Promise<{ cert: string; key: string; ca: string; kind: string }>;
 
+/** The PKI's function CA issues the certificate: leaf and intermediates are served, the root is what clients trust. */
+export function functionCaCertificateMaker(serverTls: (hostNames: readonly string[]) => Promise<{ cert: string; key: string; chain: readonly string[] }>): ServerCertificateMaker {
+  return async (hostNames) => {
+    const issued = await serverTls(hostNames);
+    return { cert: [issued.cert, ...issued.chain.slice(0, -1)].map((pem) => `${pem.trim()}\n`).join(''), key: issued.key, ca: `${issued.chain.at(-1)!.trim()}\n`, kind: 'function CA' };
+  };
+}
+
 /** Renew a little before expiry so a long-running server never serves an expired certificate. */
 const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
