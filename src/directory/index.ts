@@ -37,6 +37,8 @@ export {
   findPersonByServiceIdentity,
   isCurrentOrganisation,
   unitAncestry,
+  unitSubtree,
+  protectedAmong,
   serviceIdentityPlaces,
   type ServiceIdentityPlace,
   listMissingPersons,

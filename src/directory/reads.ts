@@ -307,3 +307,23 @@ export async function serviceIdentityPlaces(db: Queryable, personnummers: readon
     [personnummers],
   );
 }
+
+/** A unit and every unit below it, closed ones too (their history still belongs to the subtree). */
+export async function unitSubtree(db: Queryable, unitHsaId: string): Promise<string[]> {
+  const rows = await db.query<{ hsa_id: string }>(
+    `with recursive tree as (
+       select hsa_id, 0 as depth from directory_unit where hsa_id = $1
+       union all
+       select u.hsa_id, tree.depth + 1 from directory_unit u join tree on u.parent_unit_hsa_id = tree.hsa_id where tree.depth < 50)
+     select distinct hsa_id from tree`,
+    [unitHsaId],
+  );
+  return rows.map((r) => r.hsa_id);
+}
+
+/** Which of these personnummer belong to persons with a protected identity (for hiding them in listings). */
+export async function protectedAmong(db: Queryable, personnummers: readonly string[]): Promise<Set<string>> {
+  if (personnummers.length === 0) return new Set();
+  const rows = await db.query<{ personnummer: string }>('select personnummer from directory_person where protected_identity and personnummer = any($1::text[])', [[...new Set(personnummers)]]);
+  return new Set(rows.map((r) => r.personnummer));
+}

@@ -1,0 +1,116 @@
+import type { Queryable } from '../../store/index.ts';
+import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
+
+/**
+ * The reports' SQL: counts from the summaries the triggers of migration 0670
+ * keep (portal_report_status, portal_report_event_day), listings from the
+ * cards, function certificates and the event history. Function certificates
+ * expire without a write, so their expiry is counted from not_after here.
+ */
+
+/** Only these names reach the SQL text: each grouping is a column of the union below. */
+const COLUMN: Readonly<Record<Dimension, string>> = { type: 'credential_type', loa: 'loa', status: 'status', event: 'event', reason: 'reason', unit: 'unit_hsa_id' };
+
+export type Cell = string | number | null;
+export type Row = Record<string, Cell>;
+
+/** The subtree's units, or null for the whole organisation (then function certificates, which sit in no unit, count too). */
+type Units = readonly string[] | null;
+
+export async function statusCounts(db: Queryable, request: StatusRequest, units: Units, now: Date): Promise<Row[]> {
+  const dims = request.by.map((d) => COLUMN[d]);
+  const select = dims.map((c, i) => `${c} as "${request.by[i]}"`).join(', ');
+  const rows = await db.query<Row>(
+    `with s as (
+       select unit_hsa_id, credential_type, loa, status, reason, count from portal_report_status
+        where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) and count <> 0
+       union all
+       select null, 'function-certificate', null, e.status, null, e.sign * x.n from (
+         select count(*) as n from portal_function_certificate where organisation_hsa_id = $1 and $2::text[] is null and revoked_at is null and not_after <= $3
+       ) x cross join (values ('active', -1), ('expired', 1)) as e (status, sign)
+     )
+     select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${dims.length ? ` group by ${dims.join(', ')}` : ''} having sum(count) <> 0
+     ${dims.length ? `order by ${dims.join(', ')}` : ''}`,
+    [request.organisation, units, now],
+  );
+  return rows;
+}
+
+export async function eventCounts(db: Queryable, request: EventRequest, units: Units, now: Date): Promise<Row[]> {
+  const dims = request.by.map((d) => COLUMN[d]);
+  const groups = [...(request.per ? [`date_trunc('${request.per}', day)`] : []), ...dims];
+  const select = [...(request.per ? [`to_char(date_trunc('${request.per}', day), 'YYYY-MM-DD') as period`] : []), ...dims.map((c, i) => `${c} as "${request.by[i]}"`)].join(', ');
+  return db.query<Row>(
+    `with s as (
+       select day, unit_hsa_id, credential_type, loa, event, reason, count from portal_report_event_day
+        where organisation_hsa_id = $1 and day between $3::date and $4::date and ($2::text[] is null or unit_hsa_id = any($2))
+       union all
+       select (not_after at time zone 'Europe/Stockholm')::date, null, 'function-certificate', null, 'expired', null, 1 from portal_function_certificate
+        where organisation_hsa_id = $1 and $2::text[] is null and (revoked_at is null or revoked_at > not_after) and not_after <= $5
+          and not_after >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and not_after < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
+     )
+     select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${groups.length ? ` group by ${groups.join(', ')} order by ${groups.join(', ')}` : ''}`,
+    [request.organisation, units, request.from, request.to, now],
+  ).then((rows) => rows.filter((r) => Number(r['count']) !== 0));
+}
+
+export interface StatusListingRow {
+  type: string;
+  id: string;
+  loa: number | null;
+  status: string;
+  reason: string | null;
+  unit: string | null;
+  subject: string;
+  personnummer: string | null;
+  since: Date;
+}
+
+/** Cards (then function certificates) of the organisation or subtree, oldest first, at most `limit` + 1 (to tell there were more). */
+export async function statusListing(db: Queryable, request: StatusRequest, units: Units, now: Date): Promise<StatusListingRow[]> {
+  const cards = await db.query<StatusListingRow>(
+    `select c.kind || '-card' as type, c.id::text as id, c.loa, c.status, c.unit_hsa_id as unit, c.holder_hsa_id as subject, c.personnummer, c.ordered_at as since,
+            case when c.status = 'revoked' then (select r.reason from portal_revocation r where r.card_id = c.id order by r.id desc limit 1) end as reason
+       from portal_card c where c.organisation_hsa_id = $1 and ($2::text[] is null or c.unit_hsa_id = any($2)) order by c.id limit $3`,
+    [request.organisation, units, request.limit + 1],
+  );
+  if (units !== null || cards.length > request.limit) return cards;
+  const certificates = await db.query<StatusListingRow>(
+    `select 'function-certificate' as type, serial as id, null::smallint as loa, null as unit, function_object_hsa_id as subject, null as personnummer, ordered_at as since,
+            case when revoked_at is not null then 'revoked' when not_after <= $3 then 'expired' else 'active' end as status, revocation_reason as reason
+       from portal_function_certificate where organisation_hsa_id = $1 order by ordered_at, serial limit $2`,
+    [request.organisation, request.limit + 1 - cards.length, now],
+  );
+  return [...cards, ...certificates];
+}
+
+export interface EventListingRow {
+  at: Date;
+  event: string;
+  type: string;
+  id: string;
+  loa: number | null;
+  reason: string | null;
+  unit: string | null;
+  subject: string;
+  personnummer: string | null;
+}
+
+/** The period's events in time order, at most `limit` + 1. */
+export async function eventListing(db: Queryable, request: EventRequest, units: Units, now: Date): Promise<EventListingRow[]> {
+  return db.query<EventListingRow>(
+    `select * from (
+       (select at, event, credential_type as type, coalesce(card_id::text, certificate_serial) as id, loa, reason, unit_hsa_id as unit, subject_hsa_id as subject, personnummer
+          from portal_report_event
+         where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2))
+           and at >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and at < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
+         order by at, id limit $6)
+       union all
+       (select not_after, 'expired', 'function-certificate', serial, null, null, null, function_object_hsa_id, null from portal_function_certificate
+         where organisation_hsa_id = $1 and $2::text[] is null and (revoked_at is null or revoked_at > not_after) and not_after <= $5
+           and not_after >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and not_after < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
+         order by not_after limit $6)
+     ) e order by at, id limit $6`,
+    [request.organisation, units, request.from, request.to, now, request.limit + 1],
+  );
+}
