@@ -16,6 +16,8 @@ import * as schemas from './schemas.ts';
 import type { FunctionContext } from '../function/context.ts';
 import { FUNCTION_API_ROUTES } from '../function/api.ts';
 import { SELF_SERVICE_API_ROUTES } from '../self-service/api.ts';
+import { REPORT_API_ROUTES } from '../reports/api.ts';
+import { FileAnswer } from './file-answer.ts';
 import type { EnrolmentService } from '../../authn/index.ts';
 
 export const API_BASE = '/portal/api';
@@ -51,6 +53,8 @@ export interface ApiRoute {
   readonly body?: z.ZodType;
   /** 201 for what creates something. */
   readonly status?: number;
+  /** Also answers text/csv (with format=csv). */
+  readonly csv?: boolean;
   handle(input: Input, actor: Principal, deps: ApiDependencies): Promise<unknown>;
 }
 
@@ -175,6 +179,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   ...FUNCTION_API_ROUTES,
   ...SELF_SERVICE_API_ROUTES,
+  ...REPORT_API_ROUTES,
 ];
 
 function problem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
@@ -207,6 +212,9 @@ export function apiRoutes(deps: ApiDependencies) {
             const input = { ip: request.ip, params: parse(route.params, request.params, 'path'), query: parse(route.query, request.query, 'query'), body: parse(route.body, request.body, 'body') };
             const actor = await loadActor(deps.cards.db, hsaId, deps.cards.now(), deps.cards.config.trainingValidForDays);
             const result = await route.handle(input, actor, deps);
+            if (result instanceof FileAnswer) {
+              return reply.code(route.status ?? 200).type(result.type).header('content-disposition', `attachment; filename="${result.fileName}"`).header('cache-control', 'no-store').send(result.body);
+            }
             return reply.code(route.status ?? 200).header('cache-control', 'no-store').send(result);
           } catch (error) {
             if (error instanceof PortalRefused) {
@@ -243,7 +251,7 @@ export function openApiDocument(): unknown {
       security: [{ bearer: [] }],
       parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
       responses: {
-        [String(route.status ?? 200)]: { description: 'done', content: { 'application/json': { schema: {} } } },
+        [String(route.status ?? 200)]: { description: 'done', content: { 'application/json': { schema: {} }, ...(route.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}) } },
         '400': { $ref: '#/components/responses/problem' },
         '401': { $ref: '#/components/responses/problem' },
         '403': { $ref: '#/components/responses/problem' },
