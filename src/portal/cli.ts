@@ -4,6 +4,7 @@ import type { PartContext } from '../server/part.ts';
 import { auditLine, readAudit, verifyAudit } from './audit.ts';
 import { PortalRefused } from './errors.ts';
 import { appointRole, listAssignments, recordTraining, removeRole } from './role-store.ts';
+import { registerReportCommands } from './reports/cli.ts';
 import { isRole, ROLES } from './roles.ts';
 
 type OpenContext = (command: Command) => Promise<PartContext & { close(): Promise<void> }>;
@@ -19,7 +20,7 @@ function positiveInteger(value: string): number {
 }
 
 /**
- * `tillit audit …` (verify the chain, export a period) and `tillit portal roles …`
+ * `tillit audit …` (verify the chain, export a period), `tillit report …` and `tillit portal roles …`
  * (how an operator appoints the first responsible issuer). `write` is for tests.
  */
 export function registerPortalCommands(program: Command, open: OpenContext, write: (text: string) => void = (t) => process.stdout.write(t)): void {
@@ -57,6 +58,8 @@ export function registerPortalCommands(program: Command, open: OpenContext, writ
         for await (const entry of readAudit(db, options)) print(auditLine(entry));
       }),
     );
+
+  registerReportCommands(program, open, write);
 
   const roles = program.command('portal').description('the eID portal').command('roles').description('role assignments (domain roles per organisation or unit subtree)');
   roles
