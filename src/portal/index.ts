@@ -20,7 +20,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   if (!started.has('oidc')) throw new Error('the oidc part must run (and start before) the portal: administrators sign in through it');
   // The sign-in and the pages reach the IdP's and the server's modules, and the server's part list names this
   // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
-  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts')]);
+  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }, { reportUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts'), import('./reports/ui.ts')]);
   await ensurePortalClient(db, config);
   // The person view reads mobile eIDs from the authentication service's records whether or not its part runs here.
   const enrolmentRecords = createEnrolmentService({ db, pki, now });
@@ -59,6 +59,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
       { href: '/portal', label: { sv: 'eID-portalen (ID-administratörer)', en: 'eID portal (ID administrators)' } },
       { href: '/portal/function-certificates', label: { sv: 'Funktionscertifikat', en: 'Function certificates' } },
       { href: '/portal/mine', label: { sv: 'Mina sidor', en: 'My pages' } },
+      { href: '/portal/reports', label: { sv: 'Rapporter', en: 'Reports' } },
       { href: '/portal/api/openapi.json', label: { sv: 'eID-portalens API (OpenAPI)', en: 'eID portal API (OpenAPI)' } },
     ],
     https: async (app: FastifyInstance) => {
@@ -74,6 +75,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
       };
       await app.register(apiRoutes({ cards, signer, authenticate, functions: { db, pki, now }, ...(enrolment ? { enrolment } : {}) }));
       await app.register(uiRoutes({ cards, ephemeral, signer, relyingParty, idleMs: config.portal.idleMinutes * 60_000 }));
+      await app.register(reportUiRoutes({ db, ephemeral, now, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
       await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: { ...cards, enrolment }, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),

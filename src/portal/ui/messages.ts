@@ -3,6 +3,7 @@ import { defineMessages } from '../../web/index.ts';
 export const messages = defineMessages({
   sv: {
     title: 'eID-portalen',
+    reports: 'Rapporter',
     intro: 'Här beställer, lämnar ut, aktiverar och spärrar ID-administratörer SITHS-kort.',
     signIn: 'Logga in med SITHS eID',
     signOut: 'Logga ut',
@@ -109,6 +110,7 @@ export const messages = defineMessages({
     forged: 'Formuläret kunde inte tas emot (ogiltig säkerhetstoken). Ladda om sidan och försök igen.',
   },
   en: {
+    reports: 'Reports',
     title: 'eID portal',
     intro: 'Where ID administrators order, hand out, activate and revoke SITHS cards.',
     signIn: 'Sign in with SITHS eID',

@@ -27,7 +27,7 @@ function page(frame: Frame, title: string, body: SafeHtml): string {
     currentUrl: frame.currentUrl,
     body: html`${
       frame.session
-        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> · <a class="ds-link" href="/portal/unknown-holders">${t('unknownHolders')}</a> ·
+        ? html`<nav class="tillit-portal-nav" aria-label="${t('title')}"><a class="ds-link" href="/portal">${t('title')}</a> · <a class="ds-link" href="/portal/production">${t('production')}</a> · <a class="ds-link" href="/portal/unknown-holders">${t('unknownHolders')}</a> · <a class="ds-link" href="/portal/reports">${t('reports')}</a> ·
 <span>${t('signedInAs')} ${frame.session.name} (${frame.session.hsaId})</span>
 <form method="post" action="/portal/logout" class="tillit-inline">${csrf(frame.session)}<button class="ds-button" data-variant="tertiary" type="submit">${t('signOut')}</button></form></nav>`
         : ''
