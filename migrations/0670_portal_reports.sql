@@ -53,6 +53,9 @@ create unique index portal_report_status_key on portal_report_status (organisati
 -- Function certificates that expired (or will), per organisation: the status and event reports count them by date.
 create index portal_function_certificate_expiry on portal_function_certificate (organisation_hsa_id, not_after) include (revoked_at);
 
+-- A card's revocation requests: the triggers and the listings look up the latest one per card.
+create index portal_revocation_card on portal_revocation (card_id, id);
+
 create function portal_report_status_add(o text, u text, t text, l smallint, s text, r text, n bigint) returns void language sql as $$
   insert into portal_report_status (organisation_hsa_id, unit_hsa_id, credential_type, loa, status, reason, count)
     values (o, u, t, l, s, r, n)
