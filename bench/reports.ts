@@ -90,8 +90,8 @@ async function generate(db: Database) {
       `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, unit_hsa_id, status, ordered_by, ordered_at, updated_at)
        select ${kindOf('g')}, ${loaOf('g')}, (190000000000 + g)::text, 'SE2321000099-H' || g, ${orgOf('g')}, ${unitOf('g')},
               (array['active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'revoked', 'revoked', 'revoked', 'withdrawn', 'sent', 'in-production', 'ordered', 'awaiting-confirmation'])[1 + (g * 7) % 20],
-              at, at
-         from generate_series(1, $1::int) g, lateral (select timestamptz '2021-06-01' + ((g * 7919) % (5 * 365 * 86400)) * interval '1 second' as at) t`,
+              'bench', at, at
+         from generate_series(1, $1::bigint) g, lateral (select timestamptz '2021-06-01' + ((g * 7919) % (5 * 365 * 86400)) * interval '1 second' as at) t`,
       [CARDS],
     ),
   );
