@@ -125,12 +125,16 @@ async function generate(db: Database) {
     db.exec(`insert into portal_report_event_day (organisation_hsa_id, day, unit_hsa_id, credential_type, loa, event, reason, count)
       select organisation_hsa_id, (at at time zone 'Europe/Stockholm')::date, unit_hsa_id, credential_type, loa, event, reason, count(*) from portal_report_event group by 1, 2, 3, 4, 5, 6, 7`),
   );
+  await step('per-month summary', () =>
+    db.exec(`insert into portal_report_event_month (organisation_hsa_id, month, unit_hsa_id, credential_type, loa, event, reason, count)
+      select organisation_hsa_id, date_trunc('month', day)::date, unit_hsa_id, credential_type, loa, event, reason, sum(count) from portal_report_event_day group by 1, 2, 3, 4, 5, 6, 7`),
+  );
   await step('status summary', () =>
     db.exec(`insert into portal_report_status (organisation_hsa_id, unit_hsa_id, credential_type, loa, status, reason, count)
         select c.organisation_hsa_id, c.unit_hsa_id, c.kind || '-card', c.loa, c.status, r.reason, count(*)
           from portal_card c left join portal_revocation r on r.card_id = c.id and c.status = 'revoked' group by 1, 2, 3, 4, 5, 6;
       insert into portal_report_status (organisation_hsa_id, unit_hsa_id, credential_type, loa, status, reason, count)
-        select organisation_hsa_id, null, 'function-certificate', null, case when revoked_at is null then 'active' else 'revoked' end, revocation_reason, count(*)
+        select organisation_hsa_id, null::text, 'function-certificate', null::smallint, case when revoked_at is null then 'active' else 'revoked' end, revocation_reason, count(*)
           from portal_function_certificate group by 1, 2, 3, 4, 5, 6;`),
   );
   await db.exec(`alter table portal_card enable trigger portal_report_card_changed;

@@ -5,7 +5,7 @@ import { migrate, readMigrations } from '../../store/index.ts';
 
 /** An installation upgraded to the reports: the history and the summaries are filled from the rows already there. */
 for (const target of databaseTargets()) {
-  describe(`migration 0670 backfills the report tables (${target.name})`, () => {
+  describe(`migrations 0670 and 0671 backfill the report tables (${target.name})`, () => {
     it('writes the events the existing cards and function certificates imply, and the summaries that count them', async () => {
       const db = await target.open({ migrated: false });
       try {
@@ -42,6 +42,12 @@ for (const target of databaseTargets()) {
         ]);
         const days = await db.query<{ n: number }>(`select sum(count)::int as n from portal_report_event_day`);
         assert.equal(days[0]!.n, 10);
+        const months = await db.query<{ month: string; n: number }>(`select to_char(month, 'YYYY-MM') as month, sum(count)::int as n from portal_report_event_month group by 1 order by 1`);
+        assert.deepEqual(months, [
+          { month: '2026-01', n: 6 },
+          { month: '2026-02', n: 3 },
+          { month: '2026-03', n: 1 },
+        ]);
         const status = await db.query<{ type: string; status: string; reason: string | null; count: number }>(
           `select credential_type as type, status, reason, count::int from portal_report_status order by 1, 2`,
         );

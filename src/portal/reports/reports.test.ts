@@ -218,7 +218,7 @@ for (const target of databaseTargets()) {
 
     it('the event report counts per week, month, quarter and year in Swedish days, within from and to', async () => {
       for (const per of ['week', 'month', 'quarter', 'year']) {
-        for (const [from, to] of [['2025-01-01', '2026-05-01'], ['2025-04-01', '2025-06-30'], ['2026-01-01', '2026-01-01']] as const) {
+        for (const [from, to] of [['2025-01-01', '2026-05-01'], ['2025-04-01', '2025-06-30'], ['2026-01-01', '2026-01-01'], ['2025-03-15', '2025-11-20'], ['2025-12-31', '2026-02-01']] as const) {
           const report = await events(actors['officerA']!, { organisation: orgA, from, to, per, by: 'event,reason' });
           const inRange = written.filter((w) => w.organisation === orgA && stockholmDay(w.at) >= from && stockholmDay(w.at) <= to);
           assert.deepEqual(reportTally(report), tally(inRange, ['period', 'event', 'reason'], (w, k) => (k === 'period' ? label(stockholmDay(w.at), per) : writtenKey(w, k))), `${per} ${from}..${to}`);
@@ -232,6 +232,14 @@ for (const target of databaseTargets()) {
       assert.notEqual(day, nearMidnight.at.toISOString().slice(0, 10), 'the chosen event is on the next day in Sweden');
       const oneDay = await events(actors['officerA']!, { organisation: orgA, from: day, to: day, by: 'type,loa,event' });
       assert.deepEqual(reportTally(oneDay), tally(written.filter((w) => w.organisation === orgA && stockholmDay(w.at) === day), ['type', 'loa', 'event'], writtenKey));
+    });
+
+    it('a range not on month boundaries, without periods, counts the same as its days', async () => {
+      for (const [from, to] of [['2025-03-15', '2025-11-20'], ['2025-02-01', '2026-04-30'], ['2025-01-31', '2025-03-01']] as const) {
+        const report = await events(actors['officerA']!, { organisation: orgA, from, to, by: 'type,loa,event,reason,unit' });
+        const inRange = written.filter((w) => w.organisation === orgA && stockholmDay(w.at) >= from && stockholmDay(w.at) <= to);
+        assert.deepEqual(reportTally(report), tally(inRange, ['type', 'loa', 'event', 'reason', 'unit'], writtenKey), `${from}..${to}`);
+      }
     });
 
     it('revocations by reason over a quarter: the question an issuer asks', async () => {

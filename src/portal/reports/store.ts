@@ -2,8 +2,8 @@ import type { Queryable } from '../../store/index.ts';
 import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
 
 /**
- * The reports' SQL: counts from the summaries the triggers of migration 0670
- * keep (portal_report_status, portal_report_event_day), listings from the
+ * The reports' SQL: counts from the summaries the triggers of migrations 0670
+ * and 0671 keep (portal_report_status, portal_report_event_day and _month), listings from the
  * cards, function certificates and the event history. Function certificates
  * expire without a write, so their expiry is counted from not_after here.
  */
@@ -36,22 +36,58 @@ export async function statusCounts(db: Queryable, request: StatusRequest, units:
   return rows;
 }
 
+const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+const monthStart = (day: string) => `${day.slice(0, 7)}-01`;
+const nextMonth = (day: string) => {
+  const date = new Date(`${monthStart(day)}T00:00:00Z`);
+  date.setUTCMonth(date.getUTCMonth() + 1);
+  return date.toISOString().slice(0, 10);
+};
+
+/**
+ * Which summary answers which part of the range: whole months from the
+ * monthly counts, the days before the first and after the last whole month
+ * from the daily ones. Weeks cut across months, so they are summed from days.
+ */
+export function splitRange(from: string, to: string, monthsUsable: boolean): { days: [string, string][]; months: [string, string] | null } {
+  const firstWhole = from.endsWith('-01') ? from : nextMonth(from);
+  const endWhole = monthStart(addDays(to, 1));
+  if (!monthsUsable || firstWhole >= endWhole) return { days: [[from, to]], months: null };
+  const days: [string, string][] = [];
+  if (from < firstWhole) days.push([from, addDays(firstWhole, -1)]);
+  if (endWhole <= to) days.push([endWhole, to]);
+  return { days, months: [firstWhole, endWhole] };
+}
+
 export async function eventCounts(db: Queryable, request: EventRequest, units: Units, now: Date): Promise<Row[]> {
   const dims = request.by.map((d) => COLUMN[d]);
   const groups = [...(request.per ? [`date_trunc('${request.per}', day)`] : []), ...dims];
   const select = [...(request.per ? [`to_char(date_trunc('${request.per}', day), 'YYYY-MM-DD') as period`] : []), ...dims.map((c, i) => `${c} as "${request.by[i]}"`)].join(', ');
-  return db.query<Row>(
+  const { days, months } = splitRange(request.from, request.to, request.per !== 'week');
+  const params: unknown[] = [request.organisation, units, request.from, request.to, now];
+  const unitFilter = '($2::text[] is null or unit_hsa_id = any($2))';
+  const parts = days.map(([first, last]) => {
+    params.push(first, last);
+    return `select day, unit_hsa_id, credential_type, loa, event, reason, count from portal_report_event_day
+             where organisation_hsa_id = $1 and day between $${params.length - 1}::date and $${params.length}::date and ${unitFilter}`;
+  });
+  if (months) {
+    params.push(months[0], months[1]);
+    parts.push(`select month as day, unit_hsa_id, credential_type, loa, event, reason, count from portal_report_event_month
+                 where organisation_hsa_id = $1 and month >= $${params.length - 1}::date and month < $${params.length}::date and ${unitFilter}`);
+  }
+  const rows = await db.query<Row>(
     `with s as (
-       select day, unit_hsa_id, credential_type, loa, event, reason, count from portal_report_event_day
-        where organisation_hsa_id = $1 and day between $3::date and $4::date and ($2::text[] is null or unit_hsa_id = any($2))
+       ${parts.join('\n       union all\n       ')}
        union all
        select (not_after at time zone 'Europe/Stockholm')::date, null, 'function-certificate', null, 'expired', null, 1 from portal_function_certificate
         where organisation_hsa_id = $1 and $2::text[] is null and (revoked_at is null or revoked_at > not_after) and not_after <= $5
           and not_after >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and not_after < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
      )
      select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${groups.length ? ` group by ${groups.join(', ')} order by ${groups.join(', ')}` : ''}`,
-    [request.organisation, units, request.from, request.to, now],
-  ).then((rows) => rows.filter((r) => Number(r['count']) !== 0));
+    params,
+  );
+  return rows.filter((r) => Number(r['count']) !== 0);
 }
 
 export interface StatusListingRow {
