@@ -1,5 +1,5 @@
 import { protectedAmong, unitSubtree } from '../../directory/index.ts';
-import type { Queryable } from '../../store/index.ts';
+import type { Database, Queryable } from '../../store/index.ts';
 import { authorize, isOperator, placeTarget, type Principal } from '../access.ts';
 import { may } from '../roles.ts';
 import { periodLabel, periodsBetween, type EventRequest, type Period, type ReportRequest, type StatusRequest } from './parameters.ts';
@@ -35,7 +35,7 @@ const EVENT_LISTING_COLUMNS = ['at', 'event', 'type', 'id', 'loa', 'reason', 'un
  * Counts show no one; listings hide a protected identity's personnummer and
  * HSA-id unless the caller also holds protected-identity-viewer in scope.
  */
-export async function runReport(db: Queryable, by: Principal, request: ReportRequest, now: Date): Promise<Report> {
+export async function runReport(db: Database, by: Principal, request: ReportRequest, now: Date): Promise<Report> {
   const target = await placeTarget(db, request.organisation, request.unit);
   authorize(by, 'report.read', target);
   const mayViewProtected = isOperator(by) || may(by, 'report.read', { ...target, protectedIdentity: true });

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../store/index.ts';
+import type { Database, Queryable } from '../../store/index.ts';
 import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
 
 /**
@@ -103,21 +103,23 @@ export interface StatusListingRow {
 }
 
 /** Cards (then function certificates) of the organisation or subtree, oldest first, at most `limit` + 1 (to tell there were more). */
-export async function statusListing(db: Queryable, request: StatusRequest, units: Units, now: Date): Promise<StatusListingRow[]> {
-  const cards = await db.query<StatusListingRow>(
-    `select c.kind || '-card' as type, c.id::text as id, c.loa, c.status, c.unit_hsa_id as unit, c.holder_hsa_id as subject, c.personnummer, c.ordered_at as since,
-            case when c.status = 'revoked' then (select r.reason from portal_revocation r where r.card_id = c.id order by r.id desc limit 1) end as reason
-       from portal_card c where c.organisation_hsa_id = $1 and ($2::text[] is null or c.unit_hsa_id = any($2)) order by c.id limit $3`,
-    [request.organisation, units, request.limit + 1],
-  );
-  if (units !== null || cards.length > request.limit) return cards;
-  const certificates = await db.query<StatusListingRow>(
-    `select 'function-certificate' as type, serial as id, null::smallint as loa, null as unit, function_object_hsa_id as subject, null as personnummer, ordered_at as since,
-            case when revoked_at is not null then 'revoked' when not_after <= $3 then 'expired' else 'active' end as status, revocation_reason as reason
-       from portal_function_certificate where organisation_hsa_id = $1 order by ordered_at, serial limit $2`,
-    [request.organisation, request.limit + 1 - cards.length, now],
-  );
-  return [...cards, ...certificates];
+export async function statusListing(db: Database, request: StatusRequest, units: Units, now: Date): Promise<StatusListingRow[]> {
+  return withoutJit(db, async (tx) => {
+    const cards = await tx.query<StatusListingRow>(
+      `select c.kind || '-card' as type, c.id::text as id, c.loa, c.status, c.unit_hsa_id as unit, c.holder_hsa_id as subject, c.personnummer, c.ordered_at as since,
+              case when c.status = 'revoked' then (select r.reason from portal_revocation r where r.card_id = c.id order by r.id desc limit 1) end as reason
+         from portal_card c where c.organisation_hsa_id = $1 and ($2::text[] is null or c.unit_hsa_id = any($2)) order by c.id limit $3`,
+      [request.organisation, units, request.limit + 1],
+    );
+    if (units !== null || cards.length > request.limit) return cards;
+    const certificates = await tx.query<StatusListingRow>(
+      `select 'function-certificate' as type, serial as id, null::smallint as loa, null as unit, function_object_hsa_id as subject, null as personnummer, ordered_at as since,
+              case when revoked_at is not null then 'revoked' when not_after <= $3 then 'expired' else 'active' end as status, revocation_reason as reason
+         from portal_function_certificate where organisation_hsa_id = $1 order by ordered_at, serial limit $2`,
+      [request.organisation, request.limit + 1 - cards.length, now],
+    );
+    return [...cards, ...certificates];
+  });
 }
 
 export interface EventListingRow {
@@ -133,8 +135,8 @@ export interface EventListingRow {
 }
 
 /** The period's events in time order, at most `limit` + 1. */
-export async function eventListing(db: Queryable, request: EventRequest, units: Units, now: Date): Promise<EventListingRow[]> {
-  return db.query<EventListingRow>(
+export async function eventListing(db: Database, request: EventRequest, units: Units, now: Date): Promise<EventListingRow[]> {
+  return withoutJit(db, (tx) => tx.query<EventListingRow>(
     `select * from (
        (select at, event, credential_type as type, coalesce(card_id::text, certificate_serial) as id, loa, reason, unit_hsa_id as unit, subject_hsa_id as subject, personnummer
           from portal_report_event
@@ -148,5 +150,17 @@ export async function eventListing(db: Queryable, request: EventRequest, units: 
          order by not_after limit $6)
      ) e order by at, id limit $6`,
     [request.organisation, units, request.from, request.to, now, request.limit + 1],
-  );
+  ));
+}
+
+/**
+ * A listing's plan looks costly (a long index range, cut by its limit), so
+ * PostgreSQL would compile it first: measured, the JIT took 220 ms of a
+ * 400 ms listing. Off for these reads only.
+ */
+function withoutJit<T>(db: Database, work: (tx: Queryable) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.query('set local jit = off');
+    return work(tx);
+  });
 }
