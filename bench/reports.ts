@@ -21,6 +21,8 @@ const ORGANISATIONS = 20;
 const UNITS = 25;
 const RUNS = 5;
 const AIM_MS = 1000;
+/** Bumped when the generated data changes shape: the kept data is then made anew. */
+const DATA_VERSION = 2;
 const url = process.env['DATABASE_URL'];
 if (!url) throw new Error('bench reports: set DATABASE_URL to a PostgreSQL database (10,000,000 rows are too many for the embedded PGlite)');
 
@@ -36,8 +38,8 @@ async function open(): Promise<Database> {
 
 /** The data if it is there and complete (the marker is written last), else a fresh schema filled anew. */
 async function prepare(): Promise<Database> {
-  const marked = await admin.query(`select cards, events from ${SCHEMA}.bench_marker`).catch(() => null);
-  if (marked?.rows[0] && Number(marked.rows[0].cards) === CARDS && Number(marked.rows[0].events) === EVENTS) {
+  const marked = await admin.query(`select cards, events, version from ${SCHEMA}.bench_marker`).catch(() => null);
+  if (marked?.rows[0] && Number(marked.rows[0].cards) === CARDS && Number(marked.rows[0].events) === EVENTS && Number(marked.rows[0].version) === DATA_VERSION) {
     const db = await open();
     try {
       await migrate(db, await readMigrations());
@@ -69,11 +71,13 @@ async function step(label: string, work: () => Promise<unknown>) {
  */
 async function generate(db: Database) {
   console.log(`generating ${CARDS} cards and ${EVENTS} events (set-based SQL; a few minutes on a loaded machine)`);
-  const orgOf = (c: string) => `'SE2321000099-R' || (case when ${c} % 4 = 0 then 0 else 1 + ${c} % ${ORGANISATIONS - 1} end)`;
-  const unitOf = (c: string) => `case when ${c} % 20 = 7 then null else ${orgOf(c)} || 'U' || ((${c} * 13) % ${UNITS}) end`;
-  const kindOf = (c: string) => `case when ${c} % 10 < 7 then 'ordinary' when ${c} % 10 < 9 then 'reserve' else 'test' end`;
-  const loaOf = (c: string) => `case when ${c} % 10 < 7 then 3 when ${c} % 10 < 9 then 2 + ${c} % 2 else null end`;
-  const reasonOf = (c: string) => `(array['lost', 'stolen', 'employment-ended', 'replaced', 'damaged', 'suspected-misuse'])[1 + ${c} % 6]`;
+  // Each attribute from its own multiplier modulo a prime, so type, LoA, unit, status and reason vary independently within an organisation.
+  const mix = (c: string, salt: number, n: number) => `((${c} * ${salt}) % 1000003) % ${n}`;
+  const orgOf = (c: string) => `'SE2321000099-R' || (case when ${c} % 4 = 0 then 0 else 1 + (${c} / 4) % ${ORGANISATIONS - 1} end)`;
+  const unitOf = (c: string) => `case when ${mix(c, 15485863, 20)} = 7 then null else ${orgOf(c)} || 'U' || ${mix(c, 104723, UNITS)} end`;
+  const kindOf = (c: string) => `case when ${mix(c, 7919, 10)} < 7 then 'ordinary' when ${mix(c, 7919, 10)} < 9 then 'reserve' else 'test' end`;
+  const loaOf = (c: string) => `case when ${mix(c, 7919, 10)} < 7 then 3 when ${mix(c, 7919, 10)} < 9 then 2 + ${mix(c, 104729, 2)} else null end`;
+  const reasonOf = (c: string) => `(array['lost', 'stolen', 'employment-ended', 'replaced', 'damaged', 'suspected-misuse'])[1 + ${mix(c, 49979687, 6)}]`;
   await db.exec(`alter table portal_card disable trigger portal_report_card_changed;
     alter table portal_function_certificate disable trigger portal_report_function_certificate_changed;
     alter table portal_report_event disable trigger portal_report_event_counted;`);
@@ -89,7 +93,7 @@ async function generate(db: Database) {
     db.query(
       `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, unit_hsa_id, status, ordered_by, ordered_at, updated_at)
        select ${kindOf('g')}, ${loaOf('g')}, (190000000000 + g)::text, 'SE2321000099-H' || g, ${orgOf('g')}, ${unitOf('g')},
-              (array['active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'revoked', 'revoked', 'revoked', 'withdrawn', 'sent', 'in-production', 'ordered', 'awaiting-confirmation'])[1 + (g * 7) % 20],
+              (array['active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'active', 'revoked', 'revoked', 'revoked', 'withdrawn', 'sent', 'in-production', 'ordered', 'awaiting-confirmation'])[1 + ${mix('g', 32452843, 20)}],
               'bench', at, at
          from generate_series(1, $1::bigint) g, lateral (select timestamptz '2021-06-01' + ((g * 7919) % (5 * 365 * 86400)) * interval '1 second' as at) t`,
       [CARDS],
@@ -142,8 +146,8 @@ async function generate(db: Database) {
     alter table portal_report_event enable trigger portal_report_event_counted;`);
   // Index-only scans need the visibility map: vacuum once after the load.
   await step('vacuum analyze', () => db.exec('vacuum analyze'));
-  await db.query('create table bench_marker (cards bigint not null, events bigint not null, made_at timestamptz not null default now())');
-  await db.query('insert into bench_marker (cards, events) values ($1, $2)', [CARDS, EVENTS]);
+  await db.query('create table bench_marker (cards bigint not null, events bigint not null, version integer not null, made_at timestamptz not null default now())');
+  await db.query('insert into bench_marker (cards, events, version) values ($1, $2, $3)', [CARDS, EVENTS, DATA_VERSION]);
 }
 
 const db = await prepare();
