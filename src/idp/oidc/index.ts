@@ -21,6 +21,7 @@ export { SCOPES, CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts'
 export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
 export { openSealer } from './secrets.ts';
 export { clientMetadata, SAML2_BEARER } from './clients.ts';
+export { inProcessRelyingParty, type InProcessRelyingPartyOptions } from './relying-party.ts';
 export type { SamlAssertionVerifier } from './saml-bearer.ts';
 export type { Sealer } from './sealing.ts';
 
