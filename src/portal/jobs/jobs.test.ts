@@ -24,7 +24,8 @@ import { orderFunctionCertificate, revokeFunctionCertificate } from '../function
 import { validateDomain } from '../function/domains.ts';
 import { authoriseOrderer } from '../function/orderers.ts';
 import { appointRole, removeRole } from '../role-store.ts';
-import type { Role } from '../roles.ts';
+import type { Actor, Role } from '../roles.ts';
+import { homePage } from '../ui/pages.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
 import { functionCertificateRemindersJob } from './function-certificate-reminders.ts';
 import { retentionJob } from './retention.ts';
@@ -294,6 +295,12 @@ for (const target of databaseTargets()) {
       assert.deepEqual(listed.map((s) => [s.assignment.id, s.reason]).sort((x, y) => Number(x[0]) - Number(y[0])), expected.filter(([id]) => id !== foreignRole.id));
       assert.deepEqual(await roleRemovalSuggestions(db, actors.admin, orgA), []);
       await assert.rejects(roleRemovalSuggestions(db, actors.adminB, orgA), (error: unknown) => error instanceof PortalRefused && error.kind === 'forbidden');
+      // The issuer's start page lists them, in Swedish by default.
+      const session = { hsaId: (actors.issuer as { hsaId: string }).hsaId, name: 'Issuer', csrf: 'x', signedInAt: 0 };
+      const home = homePage({ locale: 'sv', currentUrl: '/portal', session }, actors.issuer as Actor, listed);
+      assert.match(home, /Roller som föreslås tas bort/);
+      assert.match(home, new RegExp(`<td>${unitRole.id}</td><td>${unitHolder!.hsaId}</td><td>id-administrator</td><td>${elsewhere.hsaId}</td><td>Inget gällande medarbetaruppdrag i enheten eller under den</td>`));
+      assert.doesNotMatch(homePage({ locale: 'sv', currentUrl: '/portal', session }, actors.issuer as Actor, []), /föreslås tas bort/, 'no section without suggestions');
 
       const second = summaryOf(await run(job));
       assert.deepEqual([second['newlySuggested'], second['noLongerSuggested']], [[], []], 'the second run has nothing new');
