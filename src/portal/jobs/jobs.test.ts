@@ -15,7 +15,8 @@ import { readAudit, verifyAudit, type AuditEntry } from '../audit.ts';
 import type { CardContext } from '../cards/context.ts';
 import { handOutAndActivate } from '../cards/handout.ts';
 import { SEVEN_STEPS, type IdentityCheck } from '../cards/identity-check.ts';
-import { orderCard } from '../cards/orders.ts';
+import { deleteUnfinishedOrder, orderCard } from '../cards/orders.ts';
+import { revokeBySystem } from '../cards/revocation.ts';
 import { batchSigner, CARD_SLOTS, exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { adjustStock } from '../cards/stock.ts';
 import { certificatesOf, loadCard, type Card } from '../cards/store.ts';
@@ -204,6 +205,10 @@ for (const target of databaseTargets()) {
       assert.equal(JSON.stringify(deletions).includes(PNG.toString('base64')), false, 'never the photo');
 
       assert.deepEqual(summaryOf(await run(job))['deleted'], [], 'the second run has nothing to do');
+      // The rule itself refuses what moved on or is too young, whatever list it was handed.
+      assert.equal(await deleteUnfinishedOrder(cards, 'test', card[4]!.id, clock), null, 'in production');
+      assert.equal(await deleteUnfinishedOrder(cards, 'test', card[7]!.id, new Date(clock.getTime() - 90 * DAY)), null, 'ordered after the cut-off');
+      assert.equal((await loadCard(db, card[7]!.id)).status, 'ordered');
       const reordered = await order(holders[5]!, 'ordinary');
       assert.equal(reordered.status, 'ordered', 'the holder can be ordered a card again');
       assert.equal((await verifyAudit(db)).ok, true);
@@ -242,6 +247,8 @@ for (const target of databaseTargets()) {
       assert.equal((entry.after as { status: string }).status, 'revoked');
 
       assert.equal((await loadCard(db, card[0]!.id)).status, 'active', 'activated on day 99: kept');
+      // Handed out after the job listed it: the card is refused before anything is revoked.
+      await assert.rejects(revokeBySystem(cards, 'test', card[0]!.id, 'sent', 'not-activated', 'x'), (error: unknown) => error instanceof PortalRefused && error.kind === 'conflict' && /is active, no longer sent/.test(error.message));
       for (const c of await certificatesOf(db, card[0]!.id)) assert.equal((await pki.status(c.serial))?.status, 'good');
       assert.equal((await loadCard(db, card[2]!.id)).status, 'sent', 'a reserve card is not revoked by this rule');
       assert.equal((await loadCard(db, card[3]!.id)).status, 'sent', 'sent 95 days ago');
@@ -336,6 +343,11 @@ for (const target of databaseTargets()) {
       await revokeFunctionCertificate(functions, asOrderer, revoked.serial, 'cessationOfOperation');
       // The third orderer's service identity has ended: nobody is written to there.
       await db.query('update directory_service_identity set valid_to = $2 where hsa_id = $1', [gone.hsaId, clock]);
+      // A fourth orderer whose directory address the outbox refuses (two addresses in one): reported, the others still written to.
+      const malformed = holders[3]!;
+      await appointRole(db, operator, { holder: malformed.hsaId, role: 'function-certificate-orderer', organisation: orgA, unit: null, trainedOn: null }, clock);
+      await authoriseOrderer(functions, issuer, object.hsaId, malformed.hsaId);
+      await db.query('update directory_service_identity set mail = $2 where hsa_id = $1', [malformed.hsaId, 'a@region.example, b@attacker.example']);
 
       const job = functionCertificateRemindersJob(config);
       const send = mailSenderJob(config.mail);
@@ -363,6 +375,8 @@ for (const target of databaseTargets()) {
       const first = await remind(new Date(expiry - 60 * DAY + 3_600_000), 'two');
       assert.equal(first['queued'], 2);
       assert.deepEqual(first['reminders'][0].withoutAddress, [gone.hsaId]);
+      assert.deepEqual(first['refused'].map((r: { recipient: string }) => r.recipient), ['a@region.example, b@attacker.example']);
+      assert.ok(!sink.envelopes.flat().includes('b@attacker.example'), 'nothing went to the smuggled address');
       const sixty = mine();
       assert.deepEqual(sixty.map(addressOf).sort(), [orderer.mail!.toLowerCase(), english.mail!.toLowerCase()].sort(), 'the orderer and the other authorised orderer; not the one who left');
       const sv = sixty.find((m) => addressOf(m) === orderer.mail!.toLowerCase())!;
