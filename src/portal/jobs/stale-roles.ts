@@ -2,6 +2,7 @@ import { findPersonByServiceIdentity, unitAncestry } from '../../directory/index
 import type { Job } from '../../jobs/index.ts';
 import type { Database, Queryable } from '../../store/index.ts';
 import { ASSIGNMENT_COLUMNS, assignmentFromRow, authorize, isOperator, placeTarget, type Principal } from '../access.ts';
+import { PortalRefused } from '../errors.ts';
 import { may, type RoleAssignment } from '../roles.ts';
 import { listAssignments } from '../role-store.ts';
 
@@ -114,7 +115,10 @@ export async function roleRemovalSuggestions(db: Database, by: Principal, organi
   for (const row of rows) {
     const assignment = assignmentFromRow(row);
     // A unit closed since leaves only the organisation-wide roles to decide.
-    const target = await placeTarget(db, assignment.organisation, assignment.unit, { role: assignment.role }).catch(() => ({ organisation: assignment.organisation, units: [], role: assignment.role }));
+    const target = await placeTarget(db, assignment.organisation, assignment.unit, { role: assignment.role }).catch((error: unknown) => {
+      if (!(error instanceof PortalRefused)) throw error;
+      return { organisation: assignment.organisation, units: [], role: assignment.role };
+    });
     if (isOperator(by) || may(by, 'role.remove', target)) suggestions.push({ assignment, reason: row.reasons[0]!, since: row.first_suggested_at });
   }
   return suggestions;
