@@ -226,6 +226,8 @@ for (const target of databaseTargets()) {
       assert.deepEqual(dry['due'].map((d: { card: number }) => d.card), [card[1]!.id]);
       assert.deepEqual(dry['revoked'], []);
       assert.deepEqual(await footprint(), before, 'a dry run changes nothing');
+      const configured = loadConfig({ overrides: { dataDir: 'memory://', portal: { unactivatedCards: { revokeAfterDays: '101' } } } });
+      assert.deepEqual(summaryOf(await run(unactivatedCardsJob({ pki, config: configured.portal }), true))['due'], [], 'portal.unactivatedCards.revokeAfterDays moves the limit');
 
       const summary = await twoNodesAtOnce(job);
       assert.deepEqual(summary['revoked'].map((r: { card: number }) => r.card), [card[1]!.id]);
