@@ -5,6 +5,7 @@ import { DOCUMENT_TYPES, SEVEN_STEPS } from '../cards/identity-check.ts';
 import type { ExportedBatch } from '../cards/production.ts';
 import { REVOCATION_CAUSES, REVOCATION_CHANNELS } from '../cards/revocation.ts';
 import type { PersonHit, PersonPage, UnknownHolderCertificate } from '../person-view.ts';
+import type { RemovalSuggestion } from '../jobs/stale-roles.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
 import type { PortalSession } from './session.ts';
@@ -54,7 +55,7 @@ export function signInPage(frame: Frame, notice: string | null): string {
   );
 }
 
-export function homePage(frame: Frame & { session: PortalSession }, actor: Actor): string {
+export function homePage(frame: Frame & { session: PortalSession }, actor: Actor, removals: readonly RemovalSuggestion[] = []): string {
   const t = messages(frame.locale);
   return page(
     frame,
@@ -65,6 +66,14 @@ ${
   actor.assignments.length
     ? html`<ul>${actor.assignments.map((a) => html`<li>${a.role} · ${a.unit ?? a.organisation}${a.trainedOn ? html` · ${a.trainedOn.toISOString().slice(0, 10)}` : ''}</li>`)}</ul>`
     : html`<p class="ds-paragraph">${t('noRoles')}</p>`
+}
+${
+  removals.length
+    ? html`<h2 class="ds-heading" data-size="md">${t('roleRemovals')}</h2><p class="ds-paragraph">${t('roleRemovalsIntro')}</p>
+<table class="ds-table" data-role-removals><thead><tr><th scope="col">ID</th><th scope="col">HSA-id</th><th scope="col">${t('role')}</th><th scope="col">${t('organisation')}</th><th scope="col">${t('reason')}</th><th scope="col">${t('suggestedSince')}</th></tr></thead><tbody>
+${removals.map((r) => html`<tr><td>${r.assignment.id}</td><td>${r.assignment.holder}</td><td>${r.assignment.role}</td><td>${r.assignment.unit ?? r.assignment.organisation}</td><td>${t(`removal.${r.reason}`)}</td><td>${r.since.toISOString().slice(0, 10)}</td></tr>`)}
+</tbody></table>`
+    : ''
 }`,
   );
 }

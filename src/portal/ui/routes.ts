@@ -15,6 +15,7 @@ import { registerRevocation, type RevocationCause, type RevocationChannel } from
 import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import type { PortalRelyingParty } from '../idp.ts';
+import { roleRemovalSuggestions } from '../jobs/stale-roles.ts';
 import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
@@ -129,11 +130,20 @@ export function uiRoutes(deps: UiDependencies) {
       }
     };
 
+    const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
+
     app.get('/portal', async (request, reply) => {
       const found = await sessions.read(request, reply);
       const t = messages(rememberLocale(request, reply));
       if (!found) return sendPage(reply, signInPage(frame(request, reply, null), (request.query as Record<string, string>)['expired'] ? t('expired') : null));
-      return view(async (ctx) => homePage(frame(ctx.request, ctx.reply, ctx.session), ctx.actor))(request, reply);
+      return view(async (ctx) => {
+        // The issuers see the role removals the portal-stale-roles job suggests in their organisations.
+        const removals = (await Promise.all(organisationsOf(ctx.actor).map((organisation) => roleRemovalSuggestions(deps.cards.db, ctx.actor, organisation).catch((error: unknown) => {
+              if (error instanceof PortalRefused) return [];
+              throw error;
+            })))).flat();
+        return homePage(frame(ctx.request, ctx.reply, ctx.session), ctx.actor, removals);
+      })(request, reply);
     });
 
     app.get('/portal/login', async (_request, reply) => {
@@ -275,7 +285,6 @@ export function uiRoutes(deps: UiDependencies) {
       }, backToCard),
     );
 
-    const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
     app.get(
       '/portal/unknown-holders',
       view(async ({ request, reply, session, actor }) => {
