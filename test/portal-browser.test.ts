@@ -382,6 +382,10 @@ describe('eID portal in Chromium: a card from order to revocation', { skip: brow
     await page.goto(`${base}/portal/persons/${cardholder.personnummer}`);
     await page.waitForURL(`${base}/portal?expired=1`);
     assert.match((await page.locator('[role="alert"]').textContent()) ?? '', /inaktiv för länge/);
+    // The unlock page's status poll without a session: told to sign in again, nothing about the card.
+    const status = await call(`${base}/portal/cards/1/unlock/status`, { ca: system.tls.ca });
+    assert.equal(status.status, 401);
+    assert.deepEqual(JSON.parse(status.body), { status: 'gone', next: '/portal?expired=1' });
   });
 
   /** An access token the IdP issued to the portal's client (as an HR system acting for the administrator would hold). */
