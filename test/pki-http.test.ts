@@ -173,6 +173,44 @@ describe('PKI over plain HTTP: CRL, CA certificates and OCSP, checked with OpenS
     assert.match((await ocsp(good)).output, /good\.pem: revoked/, 'OCSP sees the revocation at once');
   });
 
+  it('carries a recorded invalidity date in the answer (singleExtensions), and none when none was recorded', async () => {
+    const name = 'outage';
+    const issued = await pki.issueFromCsr('person-auth-pnr-loa3', opensslCsr(files, name, { subject: `/CN=${name}/GN=${name}/SN=Test/serialNumber=198112289874` }));
+    const cert = files.file(`${name}.pem`, issued.certificatePem);
+    // Reported on paper during an outage, 2 h 30 min before it is registered; the fraction of a second is not kept.
+    const reported = new Date(Date.now() - 9_000_000 - 123);
+    await pki.revoke({ serial: issued.serial, reason: 'keyCompromise', invalidityDate: reported, actor: 'test' });
+    const answer = await ocsp(cert, ['-resp_text']);
+    assert.match(answer.output, /outage\.pem: revoked/);
+    assert.match(answer.output, /Response verify OK/);
+    const [, day, month, year, time] = /^\w+, (\d+) (\w+) (\d+) ([\d:]+)/.exec(reported.toUTCString())!;
+    assert.match(answer.output, new RegExp(`Invalidity Date:\\s+${month} +${Number(day)} ${time} ${year} GMT`), answer.output);
+    // The same in the cached, nonce-less answer (RFC 5019 GET).
+    openssl(['ocsp', '-issuer', files.path('issuer.pem'), '-cert', cert, '-no_nonce', '-reqout', files.path('outage-req.der')]);
+    files.file('outage-resp.der', (await getBytes(`${system.httpUrl}/ocsp/${encodeURIComponent(files.read('outage-req.der').toString('base64'))}`)).body);
+    const fromGet = openssl(['ocsp', '-respin', files.path('outage-resp.der'), '-issuer', files.path('issuer.pem'), '-CAfile', files.path('root.pem'), '-cert', cert, '-no_nonce', '-resp_text']);
+    assert.match(fromGet.output, /Response verify OK/);
+    assert.match(fromGet.output, /Invalidity Date:/);
+    // A revocation without one, and a good certificate: no single extensions at all.
+    assert.doesNotMatch((await ocsp(revoked, ['-resp_text'])).output, /Invalidity Date/);
+    const goodAnswer = await ocsp(good, ['-resp_text']);
+    assert.doesNotMatch(goodAnswer.output, /Invalidity Date/);
+  });
+
+  it('issues a card certificate already on hold: OCSP never says good before the hold is released', async () => {
+    const csr = opensslCsr(files, 'held', { subject: '/CN=held/serialNumber=199001012385' });
+    const issued = await pki.issueOnHold('person-auth-pnr-loa3', csr, { commonName: 'Held Card', givenName: 'Held', surname: 'Card', serialNumber: '199001012385' }, 'portal:test');
+    const cert = files.file('held.pem', issued.certificatePem);
+    const held = await ocsp(cert, ['-resp_text']);
+    assert.match(held.output, /held\.pem: revoked/);
+    assert.match(held.output, /Reason: certificateHold/);
+    assert.doesNotMatch(held.output, /Invalidity Date/, 'a hold for issuance claims no invalidity');
+    const [event] = await system.db.query<{ actor: string; details: { reason: string } }>(`select actor, details from pki_events where serial = $1 and action = 'revoked'`, [issued.serial]);
+    assert.deepEqual({ actor: event?.actor, reason: event?.details.reason }, { actor: 'portal:test', reason: 'certificateHold' }, 'the hold is recorded like any revocation');
+    await pki.releaseIssuanceHold(issued.serial, 'portal:test');
+    assert.match((await ocsp(cert)).output, /held\.pem: good/);
+  });
+
   it('serves CA certificates for AIA and 404 for anything else', async () => {
     const ca = await getBytes(`${system.httpUrl}/ca/person-pnr-loa3.crt`);
     assert.equal(ca.status, 200);

@@ -118,6 +118,15 @@ describe('the running system', () => {
     assert.equal((await call(`${system.httpsUrl}/assets/index.css`, { ca })).status, 404);
   });
 
+  it('serves the QR pages\' one script as JavaScript, whatever parts run, and no other script of its folder', async () => {
+    const script = await call(`${system.httpsUrl}/assets/qr-poll.js`, { ca });
+    assert.equal(script.status, 200);
+    assert.match(String(script.headers['content-type']), /^text\/javascript/);
+    assert.match(script.body, /data-status-url/);
+    assert.equal((await call(`${system.httpsUrl}/assets/i18n.ts`, { ca })).status, 404);
+    assert.equal((await call(`${system.httpsUrl}/assets/qr-poll.js/..%2Fi18n.ts`, { ca })).status, 404);
+  });
+
   it('answers unknown paths with 404 as JSON for APIs and as a page for browsers', async () => {
     const api = await call(`${system.httpsUrl}/no/such/thing`, { ca });
     assert.equal(api.status, 404);

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import qrcode from 'qrcode-generator';
 import type { EphemeralStore } from '../store/index.ts';
-import { defineMessages, html, pickLocale, renderPage, type Locale } from '../web/index.ts';
+import { ASSET_PATHS, defineMessages, html, pickLocale, renderPage, type Locale } from '../web/index.ts';
 import { EnrolmentError, type EnrolmentService } from './enrolment.ts';
 import type { OrderService, PendingHint, FailedHint, Requester } from './orders.ts';
 import { qrContent } from './qr.ts';
@@ -12,7 +11,6 @@ const PATH = '/authn/enrol';
 const COOKIE = 'tillit_enrol';
 /** The authentication service asks for the login itself: its own requester, not an IdP's. */
 const REQUESTER: Requester = { clientId: 'tillit.enrolment', displayName: 'Tillit – mobilt eID' };
-const script = readFile(new URL('./enrol-page.js', import.meta.url), 'utf8');
 
 const messages = defineMessages({
   sv: {
@@ -133,7 +131,6 @@ export function enrolPageRoutes(deps: EnrolPageDependencies): FastifyPluginAsync
 
   return async (app) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_request, _body, done) => done(null, {}));
-    app.get(`${PATH}/assets/enrol.js`, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await script));
 
     app.get(PATH, async (request, reply) => {
       const found = await visitOf(request);
@@ -221,14 +218,14 @@ ${failed ? html`<p class="ds-paragraph" role="alert">${t(`hint.${failed}`)}</p>`
     title: t('title'),
     currentUrl,
     body: html`${heading}
-<div id="tillit-enrol" data-status-url="${PATH}/status">
+<div id="tillit-enrol" data-status-url="${PATH}/status" data-on-end="reload">
 <p class="ds-paragraph">${t('scan')}</p>
 <p><img id="tillit-qr" src="${loginQr(visit, now)}" alt="${t('qrAlt')}" width="240" height="240"></p>
 <p class="ds-paragraph" id="tillit-hint" role="status" aria-live="polite">${t(`hint.${hint ?? 'outstandingTransaction'}`)}</p>
 <p><a id="tillit-same-device" class="ds-button" data-variant="secondary" href="${autoStart}">${t('sameDevice')}</a></p>
 <noscript><p class="ds-paragraph">${t('noScript')}</p></noscript>
-<p id="tillit-continue"><a class="ds-button" data-variant="secondary" href="${PATH}">${t('continue')}</a></p>
+<p id="tillit-continue" data-without-script><a class="ds-button" data-variant="secondary" href="${PATH}">${t('continue')}</a></p>
 </div>
-<script src="${PATH}/assets/enrol.js"></script>`,
+<script src="${ASSET_PATHS.qrPoll}"></script>`,
   });
 }

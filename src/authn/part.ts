@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { findPersonByServiceIdentity, loginAttributes } from '../directory/index.ts';
 import type { FastifyPluginAsync } from 'fastify';
 import { pkiFrom, POLICY_SUFFIX, type Pki } from '../pki/index.ts';
-import { functionCaCertificateMaker, loadOrCreateServerCertificate } from '../server/index.ts';
+import { functionCaCertificateMaker, loadOrCreateServerCertificate, serverHostNames } from '../server/index.ts';
 import type { Part, PartContext } from '../server/part.ts';
 import type { CardCheckOptions } from './card-check.ts';
 import { rollingHost } from './card-config.ts';
@@ -64,7 +64,7 @@ export async function createAuthnPart(context: PartContext, started: ReadonlyMap
           log: context.log,
           host: context.config.server.host,
           port: context.config.authn.callerMtls.port,
-          ...(await serverCredentials(context, pki, publicHostNames(context.config.server.publicBaseUrl), 'tls-authn-callers')),
+          ...(await serverCredentials(context, pki, serverHostNames(context.config.server.publicBaseUrl), 'tls-authn-callers')),
           acceptableCas: functionTrust.anchors,
           routes: orderApiRoutes({ orders, authenticate: callerByCertificate(context.db, checkFunctionClient) }),
         })
@@ -122,12 +122,6 @@ export interface AuthnServices {
   checkFunctionClient(pem: string | undefined): Promise<FunctionClientCheck>;
   /** Port of the order API for callers authenticated by function certificate, when `authn.callerMtls.enabled`. */
   readonly callerMtlsPort?: number;
-}
-
-/** The names a listener on the public host answers to (and loopback, for a laptop). */
-function publicHostNames(publicBaseUrl: string): string[] {
-  const host = new URL(publicBaseUrl).hostname.replace(/^\[|\]$/g, '');
-  return [...new Set([host, 'localhost', '127.0.0.1'])];
 }
 
 /** The card login's listener on its rolling hosts, and the service the IdP and the test page start logins on. */

@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import * as x509 from '@peculiar/x509';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import qrcode from 'qrcode-generator';
 import type { PersonView } from '../directory/index.ts';
 import { sendPage } from '../server/index.ts';
 import type { EphemeralStore } from '../store/index.ts';
-import { defineMessages, html, pickLocale, renderPage, type Locale, type SafeHtml } from '../web/index.ts';
+import { ASSET_PATHS, defineMessages, html, pickLocale, renderPage, type Locale, type SafeHtml } from '../web/index.ts';
 import { summarize, type CertificateSummary } from './card-check.ts';
 import type { CardLoginService } from './card-login.ts';
 import { cardMessages, cardRefusalAdvice, shortDate } from './card-pages.ts';
@@ -103,12 +102,10 @@ interface EidReport {
  * revocation status, the LoA and what the directory knows.
  */
 export function testEidRoutes(deps: TestEidDependencies) {
-  const script = readFile(new URL('./test-eid.js', import.meta.url));
   const key = (kind: 'card' | 'app', id: string) => `authn:eidtest:${kind}:${id}`;
   return async (app: FastifyInstance) => {
     // The forms here send nothing but the button.
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_request, _body, done) => done(null, {}));
-    app.get('/authn/assets/test-eid.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await script));
 
     app.get('/authn/test', async (request, reply) => {
       const locale = pickLocale(request);
@@ -158,14 +155,14 @@ ${deps.cards ? html`<h2 class="ds-heading" data-size="md">${t('test.card')}</h2>
       const autoStart = `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent('/authn/test/app')}`;
       return sendPage(
         reply,
-        page(locale, request.url, html`<div id="tillit-eid-test" data-status-url="/authn/test/app/status">
+        page(locale, request.url, html`<div id="tillit-eid-test" data-status-url="/authn/test/app/status" data-on-end="poll">
 <p class="ds-paragraph">${t('test.app.scan')}</p>
 <p><img id="tillit-qr" src="${qrImage(pending, deps.now().getTime())}" alt="${t('test.app.qrAlt')}" width="240" height="240"></p>
 <p class="ds-paragraph" id="tillit-hint" role="status" aria-live="polite">${t('test.app.pending')}</p>
 <p><a class="ds-button" data-variant="secondary" href="${autoStart}">${t('test.app.sameDevice')}</a></p>
-<p><a class="ds-button" data-variant="secondary" id="tillit-continue" href="/authn/test/app/result">${t('test.app.continue')}</a></p>
+<p><a class="ds-button" data-variant="secondary" id="tillit-continue" data-without-script href="/authn/test/app/result">${t('test.app.continue')}</a></p>
 </div>
-<script src="/authn/assets/test-eid.js"></script>`),
+<script src="${ASSET_PATHS.qrPoll}"></script>`),
       );
     });
 

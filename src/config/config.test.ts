@@ -67,6 +67,14 @@ describe('loadConfig', () => {
     assert.equal(config.redis.url, 'redis://cache:6379');
   });
 
+  it('waits 30 s for a PostgreSQL connection unless told otherwise, and refuses no wait or nonsense', () => {
+    assert.equal(loadConfig().database.connectionTimeoutMs, 30_000);
+    assert.equal(loadConfig({ env: { TILLIT_DATABASE__CONNECTION_TIMEOUT_MS: '60000' } }).database.connectionTimeoutMs, 60_000);
+    for (const bad of ['0', '-5', '1.5', 'soon', '600001']) {
+      assert.match(refusal(() => loadConfig({ env: { TILLIT_DATABASE__CONNECTION_TIMEOUT_MS: bad } })), /^invalid configuration: database\.connectionTimeoutMs \(from TILLIT_DATABASE__CONNECTION_TIMEOUT_MS\): /, bad);
+    }
+  });
+
   it('names the key, where it came from and what is wrong', async () => {
     assert.equal(
       refusal(() => loadConfig({ env: { TILLIT_SERVER__HTTPS_PORT: '70000' } })),

@@ -11,16 +11,12 @@ import { cardLoginConfigSchema } from '../authn/card-config.ts';
 import { callerMtlsConfigSchema } from '../authn/caller-config.ts';
 import { portalConfigSchema } from '../portal/config.ts';
 import { samlConfigSchema } from '../idp/saml/config.ts';
+import { databaseConfigSchema } from '../store/config.ts';
 
 export const configSchema = z.strictObject({
   /** Folder of the embedded database, keys and certificates; `memory://` keeps everything in memory (tests). */
   dataDir: z.string().min(1).default('./data'),
-  database: z
-    .strictObject({
-      url: secret(z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional()),
-      poolSize: z.coerce.number().int().min(1).max(500).default(10),
-    })
-    .prefault({}),
+  database: databaseConfigSchema,
   redis: z
     .strictObject({
       url: secret(z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional()),

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { CommandContext } from '../cli/context.ts';
+import type { CommandContext } from '../cli/index.ts';
 import { listDeadLetters, listOutbox, retryDeadLetters, type OutboxMessage } from './outbox.ts';
 
 const positiveInt = (value: string) => {

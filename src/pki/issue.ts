@@ -171,8 +171,12 @@ function checkIdentifier(profile: Profile, serialNumber: string | undefined): vo
   }
 }
 
-/** Issues a certificate for `publicKey` (SPKI DER, a Node or a WebCrypto key) under `profile` after every check, and records it. */
-export async function issue(context: IssuerContext, profileName: ProfileName, publicKey: Uint8Array | KeyObject | CryptoKey, requested: SubjectRequest, caOverride?: CaId): Promise<IssuedCertificate> {
+/**
+ * Issues a certificate for `publicKey` (SPKI DER, a Node or a WebCrypto key) under `profile` after every check, and records it.
+ * `heldBy`: the certificate is recorded on hold (certificateHold) in the very row that records it, so no reader ever sees it
+ * good; the caller runs this in a transaction with the hold's event (`recordIssuanceHold`).
+ */
+export async function issue(context: IssuerContext, profileName: ProfileName, publicKey: Uint8Array | KeyObject | CryptoKey, requested: SubjectRequest, caOverride?: CaId, heldBy?: string): Promise<IssuedCertificate> {
   const profile = PROFILES[profileName];
   let key: KeyObject;
   try {
@@ -201,9 +205,11 @@ export async function issue(context: IssuerContext, profileName: ProfileName, pu
     const serial = randomSerial();
     const tbs = encodeTbsCertificate({ serial, signatureAlgorithm: ca.signer.params.algorithmIdentifier, issuer: issuer.name, notBefore, notAfter, subject: subjectDer, spki, extensions });
     const der = encodeCertificate(tbs, ca.signer.params.algorithmIdentifier, await ca.signer.sign(tbs));
+    const held = heldBy !== undefined;
     const inserted = await context.db.query(
-      `insert into pki_certificates (serial, ca_id, profile, subject, identifier, not_before, not_after, der) values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (serial) do nothing returning serial`,
-      [serial, ca.id, profileName, subjectText, subject.serialNumber ?? null, notBefore, notAfter, der],
+      `insert into pki_certificates (serial, ca_id, profile, subject, identifier, not_before, not_after, der, revoked_at, revocation_reason, on_hold)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (serial) do nothing returning serial`,
+      [serial, ca.id, profileName, subjectText, subject.serialNumber ?? null, notBefore, notAfter, der, held ? new Date(Math.floor(now.getTime() / 1000) * 1000) : null, held ? 'certificateHold' : null, held],
     );
     // A 128-bit collision means a broken random source; never reuse a serial, and never loop for ever.
     if (inserted.length === 0) {

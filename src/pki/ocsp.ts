@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Queryable } from '../store/index.ts';
-import { subjectNameOf } from './certificate-der.ts';
+import { extension, subjectNameOf } from './certificate-der.ts';
 import { concat, derBitString, derEnumerated, derExplicit, derGeneralizedTime, derOctetString, derSequence, derTlv } from './der.ts';
 import { childrenOf, DerError, expectTag, oidText, readOnly, type Tlv } from './der-reader.ts';
 import type { CaId, LoadedCa } from './hierarchy.ts';
@@ -12,6 +12,7 @@ import { caRevisions, REVOCATION_REASONS, type RevocationReason } from './revoke
 export const OCSP_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
 
 const NONCE_OID = '1.3.6.1.5.5.7.48.1.2';
+const INVALIDITY_DATE_OID = '2.5.29.24';
 const BASIC_OID = '1.3.6.1.5.5.7.48.1.1';
 const SHA1_OID = '1.3.14.3.2.26';
 const SHA256_OID = '2.16.840.1.101.3.4.2.1';
@@ -113,8 +114,8 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     if (!responder || !parts) return statusOnly('unauthorized');
     const revision = (await currentRevisions()).get(caId) ?? 0;
     const serials = list.map((c) => c.serial);
-    const rows = await options.db.query<{ serial: string; revoked_at: Date | null; revocation_reason: RevocationReason | null }>(
-      'select serial, revoked_at, revocation_reason from pki_certificates where ca_id = $1 and serial = any($2::text[])',
+    const rows = await options.db.query<StatusRow>(
+      'select serial, revoked_at, revocation_reason, invalidity_date from pki_certificates where ca_id = $1 and serial = any($2::text[])',
       [caId, serials],
     );
     const known = new Map(rows.map((r) => [r.serial, r]));
@@ -122,8 +123,11 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     const nextUpdate = new Date(thisUpdate.getTime() + options.validityMinutes * 60_000);
     const produced = derGeneralizedTime(thisUpdate);
     const next = derExplicit(0, derGeneralizedTime(nextUpdate));
-    // SingleResponse: the CertID exactly as asked (so the client matches it), status, thisUpdate, nextUpdate.
-    const responses = list.map((certId, i) => derSequence([certId.raw, certStatus(known.get(serials[i]!)), produced, next]));
+    // SingleResponse: the CertID exactly as asked (so the client matches it), status, thisUpdate, nextUpdate, and a recorded invalidity date.
+    const responses = list.map((certId, i) => {
+      const row = known.get(serials[i]!);
+      return derSequence([certId.raw, certStatus(row), produced, next, ...singleExtensions(row)]);
+    });
     const responseData = derSequence([
       parts.responderId,
       produced,
@@ -165,12 +169,30 @@ const SUCCESSFUL = derEnumerated(OCSP_STATUS.successful);
 const BASIC_OID_DER = encodeOid(BASIC_OID);
 const NONCE_OID_DER = encodeOid(NONCE_OID);
 
+interface StatusRow {
+  readonly serial: string;
+  readonly revoked_at: Date | null;
+  readonly revocation_reason: RevocationReason | null;
+  readonly invalidity_date: Date | null;
+}
+
 /** CertStatus: good [0] and unknown [2] are empty; revoked [1] carries the time and, when it says something, the reason. */
-function certStatus(row: { revoked_at: Date | null; revocation_reason: RevocationReason | null } | undefined): Uint8Array {
+function certStatus(row: StatusRow | undefined): Uint8Array {
   if (!row) return Uint8Array.of(0x82, 0x00);
   if (!row.revoked_at) return Uint8Array.of(0x80, 0x00);
   const reason = row.revocation_reason && row.revocation_reason !== 'unspecified' ? derExplicit(0, derEnumerated(REVOCATION_REASONS[row.revocation_reason])) : new Uint8Array();
   return derTlv(0xa1, concat([derGeneralizedTime(wholeSeconds(row.revoked_at)), reason]));
+}
+
+/**
+ * singleExtensions [1]: a revoked certificate's invalidityDate (RFC 5280
+ * §5.3.2, the CRL entry extension RFC 6960 §4.4.7 allows here), when one was
+ * recorded: the time it was reported or the key is believed compromised,
+ * which may be earlier than the revocation time (a report logged after an outage).
+ */
+function singleExtensions(row: StatusRow | undefined): Uint8Array[] {
+  if (!row?.revoked_at || !row.invalidity_date) return [];
+  return [derExplicit(1, derSequence([extension(INVALIDITY_DATE_OID, false, derGeneralizedTime(wholeSeconds(row.invalidity_date)))]))];
 }
 
 interface CertId {

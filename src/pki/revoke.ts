@@ -148,6 +148,18 @@ export async function releaseHold(db: Database, serialInput: string, actor: stri
   });
 }
 
+/** The record of a certificate issued on hold (`issue` with `heldBy`), in the transaction that issued it: as a hold placed at issuance. */
+export async function recordIssuanceHold(tx: Queryable, serial: string, caId: string, actor: string, at: Date): Promise<void> {
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > MAX_ACTOR) throw new RevocationRefused('say who registers the hold (actor: 1 to 200 characters)');
+  await bumpRevision(tx, caId);
+  await tx.query(`insert into pki_events (action, serial, ca_id, actor, details) values ('revoked', $1, $2, $3, $4)`, [
+    serial,
+    caId,
+    actor,
+    JSON.stringify({ reason: 'certificateHold', invalidityDate: null, registeredAt: new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString(), atIssuance: true }),
+  ]);
+}
+
 async function bumpRevision(tx: Queryable, caId: string): Promise<void> {
   await tx.query('insert into pki_ca_revisions (ca_id, revision) values ($1, 1) on conflict (ca_id) do update set revision = pki_ca_revisions.revision + 1', [caId]);
 }

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { openssl, opensslCsr, scratch } from '../../test/support/openssl.ts';
 import { loadConfig } from '../config/index.ts';
-import type { Database } from '../store/index.ts';
+import type { Database, Queryable } from '../store/index.ts';
 import { revokeCertificate } from './revoke.ts';
 import { openPki, type Pki } from './service.ts';
 
@@ -70,6 +70,51 @@ for (const target of databaseTargets()) {
       // The test clock is days behind the real one, so OpenSSL calls the times stale; the answer itself is read.
       assert.match(openssl(['ocsp', '-respin', files.file('renewed.der', renewed.der), '-issuer', ca, '-cert', leaf, '-no_nonce', '-noverify']).output, /ocsp\.pem: (WARNING: Status times invalid[\s\S]*)?\ngood\n/);
       assert.notEqual(thisUpdate(renewed.der), thisUpdate(first.der));
+    });
+
+    it('issues a card certificate on hold in the same statement that records it: never good, and nothing left when the hold cannot be recorded', async () => {
+      // The PKI over a database that shows every statement run inside a transaction, and can fail the hold's event.
+      let failEvent = false;
+      const seen: { serial: string; status: { revoked_at: Date | null; on_hold: boolean } }[] = [];
+      const watch = (tx: Queryable): Queryable => ({
+        exec: (script) => tx.exec(script),
+        async query(text, params) {
+          if (failEvent && text.includes('insert into pki_events')) throw new Error('the event store failed');
+          const rows = await tx.query(text, params);
+          if (text.includes('insert into pki_certificates')) {
+            const serial = String(params![0]);
+            const [status] = await tx.query<{ revoked_at: Date | null; on_hold: boolean }>('select revoked_at, on_hold from pki_certificates where serial = $1', [serial]);
+            seen.push({ serial, status: status! });
+          }
+          return rows as never;
+        },
+      });
+      const watched: Database = { kind: db.kind, query: (t, p) => db.query(t, p), exec: (s) => db.exec(s), close: async () => undefined, transaction: (work) => db.transaction((tx) => work(watch(tx))) };
+      const held = await openPki({ config, db: watched, log: pino({ level: 'silent' }), now: () => clock });
+      const ca = files.file('pnr-ca.pem', held.caCertificate('person-pnr-loa3')!.certificate.toString('pem'));
+      const ocspOf = async (serial: string) => {
+        // With a nonce: a fresh answer every time, never one cached before the change.
+        assert.ok(openssl(['ocsp', '-issuer', ca, '-serial', `0x${serial}`, '-reqout', files.path(`${serial}.der`)]).ok);
+        return openssl(['ocsp', '-respin', files.file(`${serial}-resp.der`, (await held.ocsp.respond(files.read(`${serial}.der`))).der), '-resp_text', '-noverify']).output;
+      };
+      const subject = { commonName: 'Held Card', givenName: 'Held', surname: 'Card', serialNumber: '199001012385' };
+      const issued = await held.issueOnHold('person-auth-pnr-loa3', opensslCsr(files, 'held', { subject: '/CN=held' }), subject, 'portal:production');
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.serial, issued.serial);
+      assert.equal(seen[0]!.status.on_hold, true, 'on hold already in the statement that inserts it');
+      assert.notEqual(seen[0]!.status.revoked_at, null);
+      assert.match(await ocspOf(issued.serial), /Cert Status: revoked[\s\S]*Reason: certificateHold/);
+      assert.equal((await held.status(issued.serial))?.status, 'on-hold');
+
+      failEvent = true;
+      await assert.rejects(held.issueOnHold('person-auth-pnr-loa3', opensslCsr(files, 'held-2', { subject: '/CN=held' }), subject, 'portal:production'), /event store failed/);
+      const lost = seen[1]!.serial;
+      assert.equal(await held.status(lost), undefined, 'rolled back: no certificate with that serial');
+      assert.match(await ocspOf(lost), /Cert Status: unknown/);
+      failEvent = false;
+
+      await held.releaseIssuanceHold(issued.serial, 'portal:activation');
+      assert.match(await ocspOf(issued.serial), /Cert Status: good/);
     });
   });
 }

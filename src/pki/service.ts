@@ -9,7 +9,7 @@ import { chainOf, issue, issueWithNewKey, readCsr, type IssuedCertificate, type 
 import { decryptPrivateKey, encryptPrivateKey, softwareSigner, type Signer } from './keys.ts';
 import { createOcspResponder, type OcspResponderKey } from './ocsp.ts';
 import { POLICY_SUFFIX, type ProfileName } from './profiles.ts';
-import { caRevisions, certificateStatus, releaseHold, revokeCertificate, RevocationRefused, type CertificateStatus, type RevokeRequest } from './revoke.ts';
+import { caRevisions, certificateStatus, recordIssuanceHold, releaseHold, revokeCertificate, RevocationRefused, type CertificateStatus, type RevokeRequest } from './revoke.ts';
 
 /** Renew a responder certificate this long before it expires. */
 const RESPONDER_RENEW_MS = 14 * 86_400_000;
@@ -105,8 +105,13 @@ export async function openPki(deps: PkiDependencies) {
      */
     async issueOnHold(profile: ProfileName, csrPem: string, subject: SubjectRequest, actor: string): Promise<IssuedCertificate> {
       const { publicKey } = await readCsr(csrPem);
-      const issued = await issue(issuer, profile, publicKey, subject);
-      await revokeCertificate(db, { serial: issued.serial, reason: 'certificateHold', actor }, now(), true);
+      // One transaction, and the row is inserted already on hold: there is no moment, committed or not, in which it is good.
+      const issued = await db.transaction(async (tx) => {
+        const made = await issue({ ...issuer, db: tx }, profile, publicKey, subject, undefined, actor);
+        await recordIssuanceHold(tx, made.serial, made.caId, actor, now());
+        return made;
+      });
+      publishSoon(issued.caId);
       return issued;
     },
     /** Activation of a certificate issued on hold (`issueOnHold`): the hold is released and the certificate is good. */

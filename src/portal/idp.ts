@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import * as client from 'openid-client';
-import { addClient, clientMetadata, findClient, openSealer } from '../idp/oidc/index.ts';
+import { addClient, findClient, inProcessRelyingParty, openSealer } from '../idp/oidc/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../store/index.ts';
 
@@ -30,42 +30,12 @@ export interface PortalRelyingParty {
 }
 
 /**
- * The portal's side of OpenID Connect. It talks to the provider in-process
- * (Fastify inject), as the demo e-service does: no network path or
- * certificate trust back to itself.
+ * The portal's side of OpenID Connect, talking to the provider in-process
+ * as the demo e-service does.
  */
 export function portalRelyingParty(app: FastifyInstance, db: Database, config: Config, now: () => number): PortalRelyingParty {
   const base = config.server.publicBaseUrl;
-  const fetchInProcess = async (url: string, init: { method?: string; headers?: HeadersInit; body?: unknown }) => {
-    const headers: Record<string, string> = {};
-    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-    const target = new URL(url);
-    const answer = await app.inject({ method: (init.method ?? 'GET') as 'GET', url: `${target.pathname}${target.search}`, headers: { ...headers, host: target.host }, ...(init.body !== undefined && init.body !== null ? { payload: String(init.body) } : {}) });
-    const responseHeaders = new Headers();
-    for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : String(v));
-    return new Response(answer.statusCode === 204 ? null : new Uint8Array(answer.rawPayload), { status: answer.statusCode, headers: responseHeaders });
-  };
-  let configuration: Promise<client.Configuration> | undefined;
-  const rp = () =>
-    (configuration ??= (async () => {
-      const metadata = await clientMetadata(db, await openSealer(config), PORTAL_CLIENT_ID);
-      const issuer = `${base}/oidc`;
-      const server = {
-        issuer,
-        authorization_endpoint: `${issuer}/auth`,
-        token_endpoint: `${issuer}/token`,
-        jwks_uri: `${issuer}/jwks`,
-        end_session_endpoint: `${issuer}/session/end`,
-        introspection_endpoint: `${issuer}/token/introspection`,
-        userinfo_endpoint: `${issuer}/me`,
-      };
-      const rpConfig = new client.Configuration(server, PORTAL_CLIENT_ID, undefined, client.ClientSecretBasic(String(metadata?.['client_secret'])));
-      rpConfig[client.customFetch] = fetchInProcess;
-      return rpConfig;
-    })().catch((error: unknown) => {
-      configuration = undefined;
-      throw error;
-    }));
+  const rp = inProcessRelyingParty(app, { baseUrl: base, clientId: PORTAL_CLIENT_ID, db, sealer: () => openSealer(config) });
 
   const cache = new Map<string, { hsaId: string | null; until: number }>();
   return {

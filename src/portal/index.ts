@@ -6,6 +6,11 @@ import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
 import { supersedeOverdue } from './function/certificates.ts';
+import { functionCertificateRemindersJob } from './jobs/function-certificate-reminders.ts';
+import { retentionJob } from './jobs/retention.ts';
+import { staleRolesJob } from './jobs/stale-roles.ts';
+import { unactivatedCardsJob } from './jobs/unactivated-cards.ts';
+import { unfinishedOrdersJob } from './jobs/unfinished-orders.ts';
 import { seedPortalDemo } from './seed.ts';
 
 /**
@@ -79,6 +84,14 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
       await app.register(functionUiRoutes({ functions: { db, pki, now }, selfService: { ...cards, enrolment }, ephemeral, idleMs: config.portal.idleMinutes * 60_000, trainingValidForDays: config.portal.trainingValidForDays }));
     },
     seedDemo: () => seedPortalDemo(context),
+    // The rules that keep the registry clean (src/portal/jobs); the reminders only where the outbox is delivered.
+    jobs: [
+      unactivatedCardsJob({ pki, config: config.portal }),
+      unfinishedOrdersJob({ pki, config: config.portal }),
+      staleRolesJob,
+      retentionJob,
+      ...(started.has('mail') ? [functionCertificateRemindersJob(config)] : []),
+    ],
     stop: async () => clearInterval(superseding),
   };
 };

@@ -105,6 +105,8 @@ for (const target of databaseTargets()) {
       const operatorSees = await serialsFor({ operator: 't' }, orgA);
       assert.ok(operatorSees.includes(onCard.serial) && operatorSees.includes(loose.serial), 'the operator sees both');
       assert.ok(!operatorSees.includes(held.serial), 'a certificate of a known HSA-id is not listed');
+      const responders = await db.query<{ serial: string }>(`select serial from pki_certificates where profile = 'ocsp-signer'`);
+      assert.ok(responders.length > 0 && responders.every((r) => !operatorSees.includes(r.serial)), "the CAs' OCSP responders name no holder and are no eIDs: not listed");
       assert.deepEqual(await serialsFor(adminB, orgB), [], "another organisation's administrator does not see it");
       await assert.rejects(unknownHolderCertificates(db, adminB, orgA, now), (e) => e instanceof PortalRefused && e.kind === 'forbidden');
       await pki.revoke({ serial: onCard.serial, reason: 'cessationOfOperation', actor: 'test' });

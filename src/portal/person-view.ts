@@ -1,6 +1,6 @@
 import type { MobileEidRecord } from '../authn/index.ts';
-import { EID_CA_IDS } from '../pki/index.ts';
-import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
+import { eidCertificatesInForce, type EidCertificate } from '../pki/index.ts';
+import { findPerson, findPersonByServiceIdentity, holderStandings, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
 import { cardTarget, type CardPki } from './cards/context.ts';
@@ -150,6 +150,15 @@ export interface UnknownHolderCertificate {
   readonly cardId: number | null;
 }
 
+/** How many certificates go to the PKI and the directory in one round trip. */
+const HOLDER_PAGE = 2_000;
+
+/** Of these certificates in force, those whose identifier names nobody the directory knows (or that name no one). */
+async function ofUnknownHolders(db: Queryable, certificates: readonly EidCertificate[]): Promise<EidCertificate[]> {
+  const standings = await holderStandings(db, [...new Set(certificates.flatMap((c) => (c.identifier ? [c.identifier] : [])))]);
+  return certificates.filter((c) => !c.identifier || !standings.get(c.identifier)?.known);
+}
+
 /**
  * Certificates in force from the person and mobile CAs whose subject
  * serialNumber names no person (personnummer) and no HSA-id in the directory:
@@ -160,29 +169,40 @@ export interface UnknownHolderCertificate {
  * unit): an ID administrator with `revocation.register` there sees it. A
  * certificate issued outside the portal (a mobile eID, an operator's
  * `tillit pki issue`) belongs to no organisation and is listed to operators
- * only. One query that reads the PKI's, directory's and portal's tables
- * together: per table through the domains' functions it would be a round
- * trip per certificate, over a million of them.
+ * only. The PKI says which certificates are in force and the directory which
+ * holders it knows, each through its index, a page of certificates at a time.
  */
 export async function unknownHolderCertificates(db: Queryable, principal: Principal, organisation: string, at: Date, limit = 200): Promise<UnknownHolderCertificate[]> {
   const operator = isOperator(principal);
   if (!operator && !principal.assignments.some((a) => a.organisation === organisation)) throw new PortalRefused('forbidden', `you hold no role in ${organisation}`);
-  const rows = await db.query<UnknownHolderCertificate & { organisation: string | null; unit: string | null }>(
-    `select c.serial, c.ca_id as "caId", c.subject, c.identifier, c.not_after as "notAfter", pc.id::int as "cardId", pc.organisation_hsa_id as organisation, pc.unit_hsa_id as unit
-       from pki_certificates c
-       left join portal_card_certificate pcc on pcc.serial = c.serial
-       left join portal_card pc on pc.id = pcc.card_id
-      where c.ca_id = any($1) and c.revoked_at is null and not c.on_hold and c.not_before <= $2 and c.not_after > $2
-        and (c.identifier is null or (not exists (select 1 from directory_person p where p.personnummer = c.identifier)
-                                      and not exists (select 1 from directory_service_identity si where si.hsa_id = c.identifier)))
-        and (pc.organisation_hsa_id = $3 or ($4 and pc.id is null))
-      order by c.serial limit $5`,
-    [EID_CA_IDS, at, organisation, operator, limit],
+  const onCards = await db.query<{ serial: string; cardId: number; unit: string | null }>(
+    `select pcc.serial, pc.id::int as "cardId", pc.unit_hsa_id as unit from portal_card_certificate pcc join portal_card pc on pc.id = pcc.card_id where pc.organisation_hsa_id = $1 order by pcc.serial`,
+    [organisation],
   );
+  const cardOf = new Map(onCards.map((c) => [c.serial, c]));
   const found: UnknownHolderCertificate[] = [];
-  for (const { organisation: org, unit, ...certificate } of rows) {
-    const units = unit ? ((await unitAncestry(db, unit))?.units ?? []) : [];
-    if (operator || (org && may(principal, 'revocation.register', { organisation: org, units, protectedIdentity: false }))) found.push(certificate);
+  const ancestry = new Map<string, readonly string[]>();
+  for (let i = 0; i < onCards.length && found.length < limit; i += HOLDER_PAGE) {
+    const inForce = await eidCertificatesInForce(db, at, { serials: onCards.slice(i, i + HOLDER_PAGE).map((c) => c.serial) });
+    for (const certificate of await ofUnknownHolders(db, inForce)) {
+      const card = cardOf.get(certificate.serial)!;
+      if (card.unit && !ancestry.has(card.unit)) ancestry.set(card.unit, (await unitAncestry(db, card.unit))?.units ?? []);
+      const units = card.unit ? ancestry.get(card.unit)! : [];
+      if (operator || may(principal, 'revocation.register', { organisation, units, protectedIdentity: false })) found.push(listed(certificate, card.cardId));
+    }
   }
-  return found;
+  if (operator) {
+    // Certificates on no card at all: every eID certificate in force, a page at a time, less those the portal issued for a card.
+    for (let after: string | undefined; found.length < limit; ) {
+      const page = await eidCertificatesInForce(db, at, { limit: HOLDER_PAGE, ...(after ? { afterSerial: after } : {}) });
+      if (page.length === 0) break;
+      after = page.at(-1)!.serial;
+      const unknown = await ofUnknownHolders(db, page);
+      const carded = new Set((await db.query<{ serial: string }>('select serial from portal_card_certificate where serial = any($1::text[])', [unknown.map((c) => c.serial)])).map((r) => r.serial));
+      found.push(...unknown.filter((c) => !carded.has(c.serial)).map((c) => listed(c, null)));
+    }
+  }
+  return found.sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0)).slice(0, limit);
 }
+
+const listed = (c: EidCertificate, cardId: number | null): UnknownHolderCertificate => ({ serial: c.serial, caId: c.caId, subject: c.subject, identifier: c.identifier, notAfter: c.notAfter, cardId });

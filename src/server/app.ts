@@ -157,9 +157,10 @@ const ASSET_FILES: Record<string, { file: string; type: string }> = {
   [ASSET_PATHS.designsystem]: { file: require.resolve('@digdir/designsystemet-css'), type: 'text/css; charset=utf-8' },
   [ASSET_PATHS.theme]: { file: require.resolve('@digdir/designsystemet-css/theme.css'), type: 'text/css; charset=utf-8' },
   [ASSET_PATHS.site]: { file: new URL('../web/tillit.css', import.meta.url).pathname, type: 'text/css; charset=utf-8' },
+  [ASSET_PATHS.qrPoll]: { file: new URL('../web/qr-poll.js', import.meta.url).pathname, type: 'text/javascript; charset=utf-8' },
 };
 
-/** Only the named style sheets are served: no directory is exposed. Read once at start. */
+/** Only the named style sheets and script are served: no directory is exposed. Read once at start. */
 async function registerAssets(app: FastifyInstance): Promise<void> {
   for (const [path, asset] of Object.entries(ASSET_FILES)) {
     const body = await readFile(asset.file);

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import { CONNECTION_TIMEOUT_MS } from './config.ts';
 import type { Database } from './database.ts';
 import { createMemoryStore, type EphemeralStore } from './ephemeral.ts';
 import { openPglite } from './pglite.ts';
@@ -13,8 +14,9 @@ export { migrate, isMigrated, readMigrations, MigrationError, type Migration, ty
 export { redactUrl } from './postgres.ts';
 
 /** PostgreSQL when `database.url` is set, else the embedded PGlite in `dataDir`. */
-export function openDatabase(config: Pick<Config, 'database' | 'dataDir'>): Promise<Database> {
-  return config.database.url ? openPostgres(config.database.url, config.database.poolSize) : openPglite(config.dataDir);
+export function openDatabase(config: Pick<Config, 'dataDir'> & { readonly database: Omit<Config['database'], 'connectionTimeoutMs'> & { readonly connectionTimeoutMs?: number } }): Promise<Database> {
+  const { url, poolSize, connectionTimeoutMs = CONNECTION_TIMEOUT_MS } = config.database;
+  return url ? openPostgres(url, { poolSize, connectionTimeoutMs }) : openPglite(config.dataDir);
 }
 
 /** Redis when `redis.url` is set, else memory (one process only). */

@@ -10,11 +10,12 @@ const typeParsers: Record<number, (value: string) => unknown> = {
 };
 
 /** Opens a pool on a real PostgreSQL server and checks that it answers. */
-export async function openPostgres(url: string, poolSize: number): Promise<Database> {
+export async function openPostgres(url: string, options: { readonly poolSize: number; readonly connectionTimeoutMs: number }): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
-    max: poolSize,
-    connectionTimeoutMillis: 5_000,
+    max: options.poolSize,
+    // Also bounds the wait for a free client when every connection is busy.
+    connectionTimeoutMillis: options.connectionTimeoutMs,
     types: { getTypeParser: ((oid: number, format?: string) => typeParsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser },
   });
   // An idle client that loses its server must not crash the process; the next query reports it.

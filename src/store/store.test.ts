@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { databaseTargets } from '../../test/support/stores.ts';
-import { migrate, isMigrated, readMigrations, MigrationError, openDatabase, StoreUnavailableError } from './index.ts';
+import { migrate, isMigrated, readMigrations, MigrationError, openDatabase, StoreUnavailableError, type Database } from './index.ts';
 
 const made: string[] = [];
 after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -154,6 +154,40 @@ describe('embedded database folder', () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('waits for a pooled PostgreSQL connection as long as database.connectionTimeoutMs says, then gives up', { skip: !process.env['DATABASE_URL'] && 'needs DATABASE_URL' }, async () => {
+    /** Holds the pool's one connection in a transaction until `release`. */
+    const hold = (db: Database) => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const busy = db.transaction(async (tx) => {
+        await tx.query('select 1');
+        await held;
+      });
+      return async () => {
+        release();
+        await busy;
+      };
+    };
+    const impatient = await openDatabase({ dataDir: 'memory://', database: { url: process.env['DATABASE_URL'], poolSize: 1, connectionTimeoutMs: 200 } });
+    const releaseImpatient = hold(impatient);
+    try {
+      await assert.rejects(impatient.query('select 1'), /timeout/i);
+    } finally {
+      await releaseImpatient();
+    }
+    assert.deepEqual(await impatient.query('select 1 as one'), [{ one: 1 }], 'the pool serves again once the connection is free');
+    await impatient.close();
+
+    // Longer than the 5 s the pool once had built in: the queued query is served when the connection comes free.
+    const patient = await openDatabase({ dataDir: 'memory://', database: { url: process.env['DATABASE_URL'], poolSize: 1, connectionTimeoutMs: 20_000 } });
+    const releasePatient = hold(patient);
+    const queued = patient.query<{ one: number }>('select 1 as one');
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    await releasePatient();
+    assert.deepEqual(await queued, [{ one: 1 }]);
+    await patient.close();
   });
 
   it('reports an unreachable PostgreSQL without its password', async () => {

@@ -14,6 +14,8 @@ export const ASSET_PATHS = {
   designsystem: '/assets/designsystemet.css',
   theme: '/assets/designsystemet-theme.css',
   site: '/assets/tillit.css',
+  /** The one script of the eID app's QR pages (see qr-poll.js): pages stay without inline script. */
+  qrPoll: '/assets/qr-poll.js',
 } as const;
 
 /** The frame of every page: language, landmarks, skip link and the design system's styles. */

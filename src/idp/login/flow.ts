@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import qrcode from 'qrcode-generator';
 import { qrContent, type CardLoginService, type CardOutcome, type OrderService, type Requester, type Requirements } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
@@ -135,6 +134,3 @@ export function qrImage(pending: PendingLogin, now: number): string {
 export function autoStartLink(pending: PendingLogin, waitPath: string): string {
   return `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent(waitPath)}`;
 }
-
-/** The QR page's one script (refresh and status poll), for each protocol to serve under its own path. */
-export const loginScript: Promise<Buffer> = readFile(new URL('./login.js', import.meta.url));

@@ -1,5 +1,5 @@
 import type { CommissionView, ServiceIdentityView } from '../../directory/index.ts';
-import { defineMessages, html, raw, renderPage, type Locale, type SafeHtml } from '../../web/index.ts';
+import { ASSET_PATHS, defineMessages, html, raw, renderPage, type Locale, type SafeHtml } from '../../web/index.ts';
 
 /** A login method a page can offer (the same names as the session's AuthnMethod). */
 export type LoginMethod = 'oob-other' | 'oob-same' | 'mtls';
@@ -139,7 +139,7 @@ ${methods.map((m) =>
   });
 }
 
-export function waitPage(locale: Locale, currentUrl: string, base: string, scriptSrc: string, clientName: string, qrDataUrl: string, autoStartLink: string, hintCode: string): string {
+export function waitPage(locale: Locale, currentUrl: string, base: string, clientName: string, qrDataUrl: string, autoStartLink: string, hintCode: string): string {
   const t = loginMessages(locale);
   return renderPage({
     locale,
@@ -153,10 +153,10 @@ export function waitPage(locale: Locale, currentUrl: string, base: string, scrip
 <p id="tillit-retry" hidden><a class="ds-button" data-variant="primary" href="${base}">${t('wait.retry')}</a></p>
 <p><a class="ds-button" data-variant="secondary" href="${autoStartLink}">${t('wait.sameDevice')}</a></p>
 <noscript><p class="ds-paragraph">${t('wait.noScript')}</p></noscript>
-<form id="tillit-collect" method="post" action="${base}/collect"><button class="ds-button" data-variant="secondary" type="submit">${t('wait.continue')}</button></form>
+<form id="tillit-collect" data-without-script method="post" action="${base}/collect"><button class="ds-button" data-variant="secondary" type="submit">${t('wait.continue')}</button></form>
 <form method="post" action="${base}/cancel"><button class="ds-button" data-variant="tertiary" type="submit">${t('wait.cancel')}</button></form>
 </div>
-<script src="${scriptSrc}"></script>`,
+<script src="${ASSET_PATHS.qrPoll}"></script>`,
   });
 }
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import type { PartContext } from '../../server/index.ts';
+import { contextRunner, printList, printRecord, type OpenCommandContext } from '../../cli/index.ts';
 import { addClient, ClientError, findClient, listClients, removeClient, rotateClientSecret, type ClientAuthMethod, type ClientRecord, type LoginMethod } from './clients.ts';
 import { openSealer } from './secrets.ts';
 
-type OpenContext = (command: Command) => Promise<PartContext & { close(): Promise<void> }>;
+const withContext = contextRunner(ClientError);
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const commaList = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -25,7 +25,7 @@ interface AddOptions {
 }
 
 /** `tillit clients …`: the e-services (OpenID Connect relying parties) allowed to log people in. */
-export function registerClientCommands(program: Command, open: OpenContext): void {
+export function registerClientCommands(program: Command, open: OpenCommandContext): void {
   const clients = program.command('clients').description('OpenID Connect clients (e-services) of the identity provider');
 
   clients
@@ -72,9 +72,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
     .action((options: { json?: boolean }, command: Command) =>
       withContext(open, command, async (context) => {
         const all = (await listClients(context.db)).map(view);
-        if (options.json) console.log(JSON.stringify(all));
-        else if (!all.length) console.log('no clients registered');
-        else for (const c of all) console.log(`${c.clientId}\t${c.displayName}\t${c.redirectUris.join(' ')}`);
+        printList(all, options.json, (c) => `${c.clientId}\t${c.displayName}\t${c.redirectUris.join(' ')}`, 'no clients registered');
       }),
     );
 
@@ -86,9 +84,7 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
       withContext(open, command, async (context) => {
         const client = await findClient(context.db, clientId);
         if (!client) throw new ClientError(`no client ${clientId}`);
-        const shown = view(client);
-        if (options.json) console.log(JSON.stringify(shown));
-        else for (const [key, value] of Object.entries(shown)) console.log(`${key}: ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+        printRecord(view(client), options.json);
       }),
     );
 
@@ -113,19 +109,6 @@ export function registerClientCommands(program: Command, open: OpenContext): voi
         console.log(options.json ? JSON.stringify({ clientId, secret }) : `new secret for ${clientId}: ${secret}`);
       }),
     );
-}
-
-async function withContext(open: OpenContext, command: Command, work: (context: PartContext) => Promise<void>): Promise<void> {
-  const context = await open(command);
-  try {
-    await work(context);
-  } catch (error) {
-    // A refusal the operator can act on is a message and exit code 1, not a stack.
-    if (error instanceof ClientError) command.error(`error: ${error.message}`, { exitCode: 1 });
-    throw error;
-  } finally {
-    await context.close();
-  }
 }
 
 function view(client: ClientRecord) {

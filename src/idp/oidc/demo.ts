@@ -6,7 +6,8 @@ import type { Database, EphemeralStore } from '../../store/index.ts';
 import { defineMessages, html, renderPage, type Locale } from '../../web/index.ts';
 import { readCookie } from '../session/index.ts';
 import { CLAIM_NAMES } from '../claims/index.ts';
-import { addClient, clientMetadata, findClient } from './clients.ts';
+import { addClient, findClient } from './clients.ts';
+import { inProcessRelyingParty } from './relying-party.ts';
 import type { Sealer } from './sealing.ts';
 
 export const DEMO_CLIENT_ID = 'tillit-demo';
@@ -58,34 +59,11 @@ export async function ensureDemoClient(db: Database, sealer: Sealer, baseUrl: st
 
 /**
  * `/demo`: a relying party built in, the way an e-service would be written
- * with openid-client. It talks to the provider in-process (Fastify inject), so
- * it needs no network path or certificate trust back to itself.
+ * with openid-client, talking to the provider in-process (see relying-party.ts).
  */
 export function demoRoutes(deps: { baseUrl: string; db: Database; sealer: Sealer; ephemeral: EphemeralStore }) {
   return async (app: FastifyInstance) => {
-    const fetchInProcess = async (url: string, init: { method?: string; headers?: HeadersInit; body?: unknown }) => {
-      const headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-      const target = new URL(url);
-      const answer = await app.inject({ method: (init.method ?? 'GET') as 'GET', url: `${target.pathname}${target.search}`, headers: { ...headers, host: target.host }, ...(init.body !== undefined && init.body !== null ? { payload: String(init.body) } : {}) });
-      const responseHeaders = new Headers();
-      for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : String(v));
-      return new Response(answer.statusCode === 204 ? null : new Uint8Array(answer.rawPayload), { status: answer.statusCode, headers: responseHeaders });
-    };
-    let configuration: Promise<client.Configuration> | undefined;
-    const rp = () =>
-      (configuration ??= (async () => {
-        const metadata = await clientMetadata(deps.db, deps.sealer, DEMO_CLIENT_ID);
-        // The endpoints are ours and known: no discovery round trip (through inject the provider would see plain HTTP and advertise http URLs).
-        const issuer = `${deps.baseUrl}/oidc`;
-        const server = { issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, end_session_endpoint: `${issuer}/session/end` };
-        const config = new client.Configuration(server, DEMO_CLIENT_ID, undefined, client.ClientSecretBasic(String(metadata?.['client_secret'])));
-        config[client.customFetch] = fetchInProcess;
-        return config;
-      })().catch((error: unknown) => {
-        configuration = undefined;
-        throw error;
-      }));
+    const rp = inProcessRelyingParty(app, { baseUrl: deps.baseUrl, clientId: DEMO_CLIENT_ID, db: deps.db, sealer: async () => deps.sealer });
 
     const stateOf = async (request: FastifyRequest): Promise<{ id: string; state: DemoState }> => {
       const id = readCookie(request.headers.cookie, COOKIE);

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { createOrderService, type AnswerVerifier, type AuthnServices, type CardLoginService, type ClientCertificateListener, type OrderService } from '../../authn/index.ts';
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
-import type { Part, PartContext, PartFactory } from '../../server/index.ts';
+import { serverHostNames, type Part, type PartContext, type PartFactory } from '../../server/index.ts';
 import type { Database } from '../../store/index.ts';
 import { createSessionStore, readCookie, SSO_COOKIE, type Participant } from '../session/index.ts';
 import { demoRoutes, ensureDemoClient } from './demo.ts';
@@ -21,6 +21,7 @@ export { SCOPES, CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts'
 export { planRotation, type RotationPolicy, type RotationStep } from './keys.ts';
 export { openSealer } from './secrets.ts';
 export { clientMetadata, SAML2_BEARER } from './clients.ts';
+export { inProcessRelyingParty, type InProcessRelyingPartyOptions } from './relying-party.ts';
 export type { SamlAssertionVerifier } from './saml-bearer.ts';
 export type { Sealer } from './sealing.ts';
 
@@ -75,14 +76,14 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     let aliasListener: ClientCertificateListener | undefined;
     let mtlsAliasBaseUrl: string | undefined;
     if (functionClients) {
-      const host = new URL(config.server.publicBaseUrl).hostname.replace(/^\[|\]$/g, '');
       aliasListener = await functionClients.openClientCertificateListener({
-        hostNames: [...new Set([host, 'localhost', '127.0.0.1'])],
+        hostNames: serverHostNames(config.server.publicBaseUrl),
         port: oidc.mtls.port,
         folder: 'tls-oidc-mtls',
         routes: providerRoutes(() => provider, { paths: Object.values(ALIASED_PATHS), prepare: (request) => checkRequestCertificate(request, functionClients.checkFunctionClient) }),
       });
-      mtlsAliasBaseUrl = oidc.mtls.publicBaseUrl ?? `https://${host.includes(':') ? `[${host}]` : host}:${aliasListener.port}`;
+      // URL's hostname keeps an IPv6 address's brackets.
+      mtlsAliasBaseUrl = oidc.mtls.publicBaseUrl ?? `https://${new URL(config.server.publicBaseUrl).hostname}:${aliasListener.port}`;
     }
     const loadPerson = (personnummer: string): Promise<PersonView | null> => loginAttributes(db, personnummer);
     const policy: RotationPolicy = {

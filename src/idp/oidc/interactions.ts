@@ -10,7 +10,7 @@ import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, t
 import { choiceNeeded, grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from '../claims/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
+import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, methodPage, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
 import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
 export interface InteractionDependencies {
@@ -40,7 +40,6 @@ interface LoginRequest {
   readonly maxAge: number | undefined;
 }
 
-const LOGIN_SCRIPT = '/oidc/assets/login.js';
 const baseOf = (uid: string) => `/oidc/interaction/${uid}`;
 /** `amr` values: the method, except card login, which is TLS client authentication (domain.md §9). */
 export const TLS_CLIENT_AMR = 'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient';
@@ -57,8 +56,6 @@ export function interactionRoutes(deps: InteractionDependencies) {
   const offered = flow.offered;
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
-
-    app.get(LOGIN_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginScript));
 
     app.get<{ Params: { uid: string } }>('/oidc/interaction/:uid', async (request, reply) => {
       const login = await loadRequest(request, reply);
@@ -84,7 +81,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
       const pending = await flow.readPending(login.uid);
       if (!pending) return reply.redirect(`/oidc/interaction/${login.uid}`, 303);
       const locale = localeOf(request);
-      return sendPage(reply, waitPage(locale, request.url, baseOf(login.uid), LOGIN_SCRIPT, login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, `${baseOf(login.uid)}/wait`), 'outstandingTransaction'));
+      return sendPage(reply, waitPage(locale, request.url, baseOf(login.uid), login.client.displayName, qrImage(pending, deps.now()), autoStartLink(pending, `${baseOf(login.uid)}/wait`), 'outstandingTransaction'));
     });
 
     /** What the QR page polls: a fresh QR code and the hint, or where to go next. */

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { PartContext } from '../../server/index.ts';
+import { contextRunner, printList, printRecord, type OpenCommandContext } from '../../cli/index.ts';
 import { MAX_AGGREGATE_BYTES } from './sp-metadata.ts';
 import { addServiceProvider, addServiceProvidersFromAggregate, findServiceProvider, listServiceProviders, readMetadataSource, removeServiceProvider, ServiceProviderError, type ServiceProvider } from './sps.ts';
 
-type OpenContext = (command: Command) => Promise<PartContext & { close(): Promise<void> }>;
+const withContext = contextRunner(ServiceProviderError);
 
 const commaList = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -22,7 +22,7 @@ interface AddOptions {
 }
 
 /** `tillit sp …`: the e-services (SAML service providers) allowed to log people in. */
-export function registerSpCommands(program: Command, open: OpenContext): void {
+export function registerSpCommands(program: Command, open: OpenCommandContext): void {
   const sp = program.command('sp').description('SAML service providers (e-services) of the identity provider');
 
   sp.command('add')
@@ -91,9 +91,7 @@ export function registerSpCommands(program: Command, open: OpenContext): void {
     .action((options: { json?: boolean }, command: Command) =>
       withContext(open, command, async (context) => {
         const all = (await listServiceProviders(context.db)).map(view);
-        if (options.json) console.log(JSON.stringify(all));
-        else if (!all.length) console.log('no service providers registered');
-        else for (const s of all) console.log(`${s.entityId}\t${s.displayName}`);
+        printList(all, options.json, (s) => `${s.entityId}\t${s.displayName}`, 'no service providers registered');
       }),
     );
 
@@ -104,12 +102,7 @@ export function registerSpCommands(program: Command, open: OpenContext): void {
       withContext(open, command, async (context) => {
         const found = await findServiceProvider(context.db, entityId);
         if (!found) throw new ServiceProviderError(`no service provider ${entityId}`);
-        const shown = view(found);
-        if (options.json) console.log(JSON.stringify(shown));
-        else
-          for (const [key, value] of Object.entries(shown)) {
-            console.log(`${key}: ${Array.isArray(value) ? value.join(', ') : typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
-          }
+        printRecord(view(found), options.json);
       }),
     );
 
@@ -122,19 +115,6 @@ export function registerSpCommands(program: Command, open: OpenContext): void {
         console.log(options.json ? JSON.stringify({ entityId, removed: true }) : `service provider ${entityId} removed`);
       }),
     );
-}
-
-async function withContext(open: OpenContext, command: Command, work: (context: PartContext) => Promise<void>): Promise<void> {
-  const context = await open(command);
-  try {
-    await work(context);
-  } catch (error) {
-    // A refusal the operator can act on is a message and exit code 1, not a stack.
-    if (error instanceof ServiceProviderError) command.error(`error: ${error.message}`, { exitCode: 1 });
-    throw error;
-  } finally {
-    await context.close();
-  }
 }
 
 /** What `show` and `--json` print: the settings and the endpoints and keys read from the metadata. */

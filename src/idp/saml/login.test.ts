@@ -152,7 +152,7 @@ describe('SAML Web SSO with node-saml as the SP and the eID app (PGlite, memory)
     assert.equal(landed.answer.status, 200, landed.answer.body.slice(0, 300));
     assert.match(landed.location, /\/saml\/login\/[^/]+\/wait$/);
     assert.match(landed.answer.body, /id="tillit-qr" src="data:image\/svg\+xml;base64,/);
-    assert.match(landed.answer.body, /src="\/saml\/assets\/login\.js"/);
+    assert.match(landed.answer.body, /src="\/assets\/qr-poll\.js"/);
     const server = { baseUrl: base, ca: system.tls.ca };
     const challenge = (await postJson(server, 'app/v1/claim', { qr: await currentQr(landed.location) })) as Challenge;
     await postJson(server, 'app/v1/answer', { orderRef: challenge.orderRef, nonce: challenge.nonce, ...holder.answer(challenge) });

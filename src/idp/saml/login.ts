@@ -8,7 +8,7 @@ import { sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { pickLocale, type Locale } from '../../web/index.ts';
 import { buildClaims, choiceNeeded, type Choice, type RequestedClaims } from '../claims/index.ts';
-import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, loginScript, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
+import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
 import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type Participant, type SessionStore, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
@@ -59,7 +59,6 @@ interface LogoutChain {
 /** A validated request while the person is on the login pages (the SP is read again at each step). */
 type PendingRequest = Omit<ValidatedAuthnRequest, 'sp'> & { readonly spEntityId: string };
 
-const LOGIN_SCRIPT = '/saml/assets/login.js';
 const baseOf = (key: string) => `/saml/login/${key}`;
 const requestKey = (key: string) => `saml:login:${key}`;
 const freshKey = (key: string) => `saml:fresh:${key}`;
@@ -89,7 +88,6 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const bodyLimit = Math.ceil((deps.requestEnvironment.maxBytes * 4) / 3) + 4096;
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, parseForm(body as string)));
 
-    app.get(LOGIN_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await loginScript));
     app.get(POST_SCRIPT, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(await postJs));
 
     app.get('/saml/sso', async (request, reply) => receive(request, reply, { binding: 'redirect', rawQuery: request.raw.url!.split('?')[1] ?? '' }));
@@ -155,7 +153,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       if (!login) return reply;
       const pending = await flow.readPending(login.key);
       if (!pending) return reply.redirect(baseOf(login.key), 303);
-      return sendPage(reply, waitPage(localeOf(request), request.url, baseOf(login.key), LOGIN_SCRIPT, login.sp.displayName, qrImage(pending, deps.now().getTime()), autoStartLink(pending, `${baseOf(login.key)}/wait`), 'outstandingTransaction'));
+      return sendPage(reply, waitPage(localeOf(request), request.url, baseOf(login.key), login.sp.displayName, qrImage(pending, deps.now().getTime()), autoStartLink(pending, `${baseOf(login.key)}/wait`), 'outstandingTransaction'));
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key/status', async (request, reply) => {

@@ -14,6 +14,8 @@ import { SEVEN_STEPS } from '../cards/identity-check.ts';
 import { batchSigner, CARD_SLOTS } from '../cards/production.ts';
 import { appointRole } from '../role-store.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
+import { runJob } from '../../jobs/index.ts';
+import { staleRolesJob } from '../jobs/stale-roles.ts';
 import { apiRoutes, openApiDocument } from './routes.ts';
 
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
@@ -179,6 +181,13 @@ for (const target of databaseTargets()) {
       assert.equal(appointed.status, 201, JSON.stringify(appointed.body));
       assert.ok((await call('issuer', 'GET', `/roles?organisation=${orgA}`)).body.some((a: { id: number }) => a.id === appointed.body.id));
       assert.equal((await call('other', 'GET', `/roles?organisation=${orgA}`)).status, 403);
+      // The directory no longer gives the newcomer a commission: the stale-roles job suggests the removal to the issuer.
+      await db.query('update directory_commission set valid_to = $2 where service_identity_hsa_id = $1', [newcomer.hsaId, clock]);
+      assert.equal((await runJob({ db, log: pino({ level: 'silent' }), now: () => clock, node: 'test', leaseMs: 60_000 }, staleRolesJob, { trigger: 'manual', dryRun: false })).status, 'succeeded');
+      const suggested = await call('issuer', 'GET', `/role-removal-suggestions?organisation=${orgA}`);
+      assert.deepEqual(suggested.body.map((s: { assignment: { id: number }; reason: string }) => [s.assignment.id, s.reason]), [[appointed.body.id, 'no current commission']]);
+      assert.equal((await call('other', 'GET', `/role-removal-suggestions?organisation=${orgA}`)).status, 403);
+      assert.equal((await call('issuer', 'GET', '/role-removal-suggestions?organisation=nonsense')).status, 400);
       assert.equal((await call('admin', 'DELETE', `/roles/${appointed.body.id}`)).status, 403);
       assert.equal((await call('issuer', 'DELETE', `/roles/${appointed.body.id}`)).status, 200);
     });

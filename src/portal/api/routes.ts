@@ -11,6 +11,7 @@ import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import { appointRole, listAssignments, removeRole } from '../role-store.ts';
+import { roleRemovalSuggestions } from '../jobs/stale-roles.ts';
 import { authorize, placeTarget } from '../access.ts';
 import * as schemas from './schemas.ts';
 import type { FunctionContext } from '../function/context.ts';
@@ -176,6 +177,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
       await removeRole(d.cards.db, actor, params.id, d.cards.now());
       return { removed: params.id };
     },
+  },
+  {
+    method: 'GET',
+    path: '/role-removal-suggestions',
+    summary: "Role assignments in the organisation whose holder has no matching commission any more (suggested by the portal-stale-roles job; only those the caller may remove)",
+    query: schemas.rolesQuery,
+    handle: async ({ query }, actor, d) => roleRemovalSuggestions(d.cards.db, actor, query.organisation),
   },
   ...FUNCTION_API_ROUTES,
   ...SELF_SERVICE_API_ROUTES,

@@ -6,7 +6,7 @@ import { cardTarget, type CardContext } from './context.ts';
 import { checkEligibility, type CardKind, type Loa } from './eligibility.ts';
 import { sniffPhoto } from './photo.ts';
 import { recordMovement, type StockLevel } from './stock.ts';
-import { CARD_COLUMNS, cardFromRow, cardSnapshot, loadCard, moveCard, OPEN_STATUSES, type Card } from './store.ts';
+import { CARD_COLUMNS, cardFromRow, cardSnapshot, loadCard, moveCard, OPEN_STATUSES, type Card, type CardStatus } from './store.ts';
 
 export interface OrderRequest {
   readonly kind: CardKind;
@@ -96,5 +96,36 @@ export async function withdrawOrder(context: CardContext, by: Principal, cardId:
     if (card.office) await recordMovement(tx, { organisation: card.organisation, office: card.office, kind: 'returned', count: 1, cardId: card.id, actor: recorded.actor }, now, context.config.lowStockThreshold);
     await appendAudit(tx, { ...recorded, action: 'order.withdraw', target: `card:${card.id}`, before: cardSnapshot(card), after: cardSnapshot(withdrawn) }, now);
     return withdrawn;
+  });
+}
+
+/** An order not yet in production: what the system deletes when it is left too long. */
+export const UNFINISHED_STATUSES: readonly CardStatus[] = ['awaiting-confirmation', 'ordered'];
+
+/**
+ * The system deletes an order left unfinished (ordered before `orderedBefore`,
+ * still awaiting confirmation or ordered, never in a batch): the row and its
+ * photo go, a reserve card goes back to its office's stock, and the audit
+ * trail records what was deleted and by which job. Null when the order has
+ * moved on meanwhile (exported, withdrawn): then nothing changes.
+ */
+export async function deleteUnfinishedOrder(context: CardContext, system: string, cardId: number, orderedBefore: Date): Promise<Card | null> {
+  const now = context.now();
+  const actor = `system:${system}`;
+  return context.db.transaction(async (tx) => {
+    const [row] = await tx.query<Parameters<typeof cardFromRow>[0]>(
+      `select ${CARD_COLUMNS} from portal_card where id = $1 and status = any($2::text[]) and batch_id is null and ordered_at <= $3 for update`,
+      [cardId, UNFINISHED_STATUSES, orderedBefore],
+    );
+    if (!row) return null;
+    const card = cardFromRow(row);
+    if (card.office) {
+      // The stock keeps its counts; only the link to the row that goes is dropped.
+      await tx.query('update portal_stock_movement set card_id = null where card_id = $1', [card.id]);
+      await recordMovement(tx, { organisation: card.organisation, office: card.office, kind: 'returned', count: 1, cardId: null, actor }, now, context.config.lowStockThreshold);
+    }
+    await tx.query('delete from portal_card where id = $1', [card.id]);
+    await appendAudit(tx, { actor, role: null, organisation: card.organisation, action: 'order.delete', target: `card:${card.id}`, before: cardSnapshot(card), after: null }, now);
+    return card;
   });
 }

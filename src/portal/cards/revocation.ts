@@ -1,9 +1,9 @@
 import type { RevocationReason } from '../../pki/index.ts';
 import { appendAudit } from '../audit.ts';
-import { authorize, type Principal } from '../access.ts';
+import { authorize, type Principal, type Recorded } from '../access.ts';
 import { PortalRefused } from '../errors.ts';
 import { cardTarget, type CardContext } from './context.ts';
-import { cardSnapshot, certificatesOf, loadCard, moveCard, type Card } from './store.ts';
+import { cardSnapshot, certificatesOf, loadCard, moveCard, type Card, type CardCertificate } from './store.ts';
 
 /** Why a card is revoked, as the reporter says it, and the RFC 5280 reason the CRL carries. */
 export const REVOCATION_CAUSES = {
@@ -43,12 +43,7 @@ export interface RegisteredRevocation {
   readonly keepUntil: Date;
 }
 
-/**
- * Registers a revocation request and revokes: the PKI first (a certificate
- * must not stay good because the record failed; revoking again changes
- * nothing), with the time the request was received as the invalidity date,
- * then the record, kept ten years, and the card marked revoked.
- */
+/** Registers a revocation request after checking it, and revokes (recordRevocation). */
 export async function registerRevocation(context: CardContext, by: Principal, request: RevocationRequest): Promise<RegisteredRevocation> {
   const now = context.now();
   if (!Object.hasOwn(REVOCATION_CAUSES, request.cause)) throw new PortalRefused('invalid', `the cause must be one of ${Object.keys(REVOCATION_CAUSES).join(', ')}`);
@@ -64,15 +59,70 @@ export async function registerRevocation(context: CardContext, by: Principal, re
   const foreign = wanted.filter((s) => !certificates.some((c) => c.serial === s));
   if (foreign.length) throw new PortalRefused('invalid', `certificate(s) ${foreign.join(', ')} are not on card ${card.id}`);
 
-  const reason = REVOCATION_CAUSES[request.cause];
-  for (const serial of wanted) await context.pki.revoke({ serial, reason, invalidityDate: request.receivedAt, actor: recorded.actor });
+  return recordRevocation(context, recorded, card, certificates, wanted, {
+    reportedBy: request.reportedBy.trim(),
+    channel: request.channel,
+    receivedAt: request.receivedAt,
+    cause: request.cause,
+    reason: REVOCATION_CAUSES[request.cause],
+    note: request.note,
+  });
+}
+
+/** Why the system itself revokes a card (a scheduled job), and the RFC 5280 reason the CRL carries. */
+export const SYSTEM_REVOCATION_CAUSES = {
+  // Never taken into use: the certificates are no longer needed.
+  'not-activated': 'cessationOfOperation',
+} as const satisfies Record<string, RevocationReason>;
+export type SystemRevocationCause = keyof typeof SYSTEM_REVOCATION_CAUSES;
+
+/**
+ * The system revokes every certificate of a card on its own account: the
+ * actor is `system:<job>`, the channel `system`, the request received now.
+ * Recorded like a registered request (record kept ten years, card revoked,
+ * audit entry). Refused when the card is no longer in `expectedStatus`.
+ */
+export async function revokeBySystem(context: CardContext, system: string, cardId: number, expectedStatus: Card['status'], cause: SystemRevocationCause, note: string): Promise<RegisteredRevocation> {
+  const card = await loadCard(context.db, cardId);
+  if (card.status !== expectedStatus) throw new PortalRefused('conflict', `card ${card.id} is ${card.status}, no longer ${expectedStatus}`);
+  const certificates = await certificatesOf(context.db, card.id);
+  if (certificates.length === 0) throw new PortalRefused('conflict', `card ${card.id} has no certificates (it is ${card.status})`);
+  const actor = `system:${system}`;
+  return recordRevocation(context, { actor, role: null, organisation: card.organisation }, card, certificates, certificates.map((c) => c.serial), {
+    reportedBy: actor,
+    channel: 'system',
+    receivedAt: context.now(),
+    cause,
+    reason: SYSTEM_REVOCATION_CAUSES[cause],
+    note,
+  });
+}
+
+interface RevocationDetails {
+  readonly reportedBy: string;
+  readonly channel: RevocationChannel | 'system';
+  readonly receivedAt: Date;
+  readonly cause: RevocationCause | SystemRevocationCause;
+  readonly reason: RevocationReason;
+  readonly note: string | null;
+}
+
+/**
+ * Revokes: the PKI first (a certificate must not stay good because the
+ * record failed; revoking again changes nothing), with the time the request
+ * was received as the invalidity date, then the record, kept ten years, the
+ * card marked revoked and the audit entry, in one transaction.
+ */
+async function recordRevocation(context: CardContext, recorded: Recorded, card: Card, certificates: readonly CardCertificate[], wanted: readonly string[], details: RevocationDetails): Promise<RegisteredRevocation> {
+  const now = context.now();
+  for (const serial of wanted) await context.pki.revoke({ serial, reason: details.reason, invalidityDate: details.receivedAt, actor: recorded.actor });
   const keepUntil = new Date(now);
   keepUntil.setUTCFullYear(keepUntil.getUTCFullYear() + KEEP_YEARS);
   return context.db.transaction(async (tx) => {
     const [row] = await tx.query<{ id: number }>(
       `insert into portal_revocation (card_id, personnummer, serials, reported_by, channel, received_at, registered_at, reason, received_by, note, keep_until)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id`,
-      [card.id, card.personnummer, wanted, request.reportedBy.trim(), request.channel, request.receivedAt, now, request.cause, recorded.actor, request.note, keepUntil],
+      [card.id, card.personnummer, wanted, details.reportedBy, details.channel, details.receivedAt, now, details.cause, recorded.actor, details.note, keepUntil],
     );
     const allRevoked = certificates.every((c) => wanted.includes(c.serial)) || (await allRevokedInPki(context, certificates.map((c) => c.serial)));
     const after = allRevoked && card.status !== 'revoked' ? await moveCard(tx, card, 'revoked', '', [], now) : card;
@@ -83,11 +133,11 @@ export async function registerRevocation(context: CardContext, by: Principal, re
         action: 'revocation.register',
         target: `card:${card.id}`,
         before: cardSnapshot(card),
-        after: { ...cardSnapshot(after), revocation: { id: row!.id, serials: wanted, reportedBy: request.reportedBy.trim(), channel: request.channel, receivedAt: request.receivedAt, cause: request.cause, reason } },
+        after: { ...cardSnapshot(after), revocation: { id: row!.id, serials: wanted, reportedBy: details.reportedBy, channel: details.channel, receivedAt: details.receivedAt, cause: details.cause, reason: details.reason } },
       },
       now,
     );
-    return { id: row!.id, card: after, serials: wanted, receivedAt: request.receivedAt, registeredAt: now, keepUntil };
+    return { id: row!.id, card: after, serials: wanted, receivedAt: details.receivedAt, registeredAt: now, keepUntil };
   });
 }
 

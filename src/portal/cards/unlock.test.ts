@@ -17,7 +17,7 @@ import { PortalRefused } from '../errors.ts';
 import { appointRole } from '../role-store.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
 import type { CardContext } from './context.ts';
-import { cardAdminKey, startUnlockLogin, unlockCard } from './unlock.ts';
+import { cardAdminKey, startCardUnlock, startUnlockLogin, unlockableCard, unlockCard } from './unlock.ts';
 
 const now = new Date('2026-05-01T09:00:00Z');
 const PIN = '123456';
@@ -147,6 +147,13 @@ for (const target of databaseTargets()) {
       const orderRef = await login(await phoneOf(holder.personnummer));
       const challenge = await card.app.unlockChallenge(card.appCardId);
       await assert.rejects(unlockCard(context, orders, stranger, { cardId: card.cardId, orderRef, challenge }), refusedAs('forbidden'));
+      // The unlock page is refused to them too, before the holder is asked to log in; a card that is not active is never unlocked.
+      await assert.rejects(unlockableCard(context, stranger, card.cardId), refusedAs('forbidden'));
+      await assert.rejects(startCardUnlock(context, orders, stranger, card.cardId, '127.0.0.1'), refusedAs('forbidden'));
+      assert.equal((await unlockableCard(context, admin, card.cardId)).id, card.cardId);
+      await db.query(`update portal_card set status = 'sent' where id = $1`, [card.cardId]);
+      await assert.rejects(unlockableCard(context, admin, card.cardId), refusedAs('conflict'));
+      await db.query(`update portal_card set status = 'active' where id = $1`, [card.cardId]);
       const { response } = await unlockCard(context, orders, admin, { cardId: card.cardId, orderRef, challenge });
       await card.app.unlockCard(card.appCardId, response);
       assert.equal(card.app.locked, false);

@@ -1,11 +1,11 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
-import type { OrderService, OrderTokens } from '../../authn/index.ts';
+import type { CollectResult, OrderService, OrderTokens } from '../../authn/index.ts';
 import type { Queryable } from '../../store/index.ts';
 import { appendAudit } from '../audit.ts';
 import { authorize, type Principal } from '../access.ts';
 import { PortalRefused } from '../errors.ts';
 import { cardTarget, type CardContext } from './context.ts';
-import { loadCard } from './store.ts';
+import { loadCard, type Card } from './store.ts';
 
 /** The requester the holder sees in their eID app when the portal asks them to log in for an unlock. */
 export const UNLOCK_REQUESTER = { clientId: 'tillit-portal-unlock', displayName: 'eID-portalen: lås upp kort' } as const;
@@ -27,12 +27,32 @@ export function startUnlockLogin(orders: OrderService, endUserIp: string): Promi
   return orders.start({ kind: 'auth', requester: UNLOCK_REQUESTER, endUserIp, userVisibleText: 'Lås upp ditt SITHS-kort' });
 }
 
-/** An ID administrator starts the holder's login for unlocking a card they may unlock (checked first, so nobody is asked in vain). */
-export async function startCardUnlock(context: CardContext, orders: OrderService, administrator: Principal, cardId: number, endUserIp: string): Promise<OrderTokens> {
+/** The card, if the administrator may unlock it and it is active (an unlock of anything else is refused before anyone is asked). */
+export async function unlockableCard(context: CardContext, administrator: Principal, cardId: number): Promise<Card> {
   const card = await loadCard(context.db, cardId);
   authorize(administrator, 'card.unlock', await cardTarget(context.db, card));
   if (card.status !== 'active') throw new PortalRefused('conflict', `card ${card.id} is ${card.status}: only an active card is unlocked`);
+  return card;
+}
+
+/** An ID administrator starts the holder's login for unlocking a card they may unlock (checked first, so nobody is asked in vain). */
+export async function startCardUnlock(context: CardContext, orders: OrderService, administrator: Principal, cardId: number, endUserIp: string): Promise<OrderTokens> {
+  await unlockableCard(context, administrator, cardId);
   return startUnlockLogin(orders, endUserIp);
+}
+
+/** Where the holder's unlock login stands; null when the order is gone (expired and collected away, or never the portal's). */
+export async function unlockLoginStatus(orders: OrderService, orderRef: string): Promise<CollectResult | null> {
+  try {
+    return await orders.collect(orderRef, UNLOCK_REQUESTER.clientId);
+  } catch {
+    return null;
+  }
+}
+
+/** The administrator gives up on a pending unlock login; an order already finished or gone needs nothing. */
+export async function cancelUnlockLogin(orders: OrderService, orderRef: string): Promise<void> {
+  await orders.cancel(orderRef, UNLOCK_REQUESTER.clientId).catch(() => undefined);
 }
 
 export interface UnlockRequest {

@@ -143,8 +143,8 @@ const messages = defineMessages({
 
 const utc = (at: Date) => at.toISOString().slice(0, 16).replace('T', ' ');
 
-/** The enrolment QR as an image the strict CSP allows (a data: URL, no script). */
-function qrDataUrl(content: string): string {
+/** A QR code as an image the strict CSP allows (a data: URL, no script): the enrolment code here, the unlock login's in the card pages. */
+export function qrDataUrl(content: string): string {
   const code = qrcode(0, 'M');
   code.addData(content);
   code.make();

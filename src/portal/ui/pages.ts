@@ -1,10 +1,12 @@
 import type { Locale } from '../../web/index.ts';
-import { html, renderPage, type SafeHtml } from '../../web/index.ts';
+import { ASSET_PATHS, html, renderPage, type SafeHtml } from '../../web/index.ts';
 import { CARD_KINDS } from '../cards/eligibility.ts';
 import { DOCUMENT_TYPES, SEVEN_STEPS } from '../cards/identity-check.ts';
 import type { ExportedBatch } from '../cards/production.ts';
+import type { Card } from '../cards/store.ts';
 import { REVOCATION_CAUSES, REVOCATION_CHANNELS } from '../cards/revocation.ts';
 import type { PersonHit, PersonPage, UnknownHolderCertificate } from '../person-view.ts';
+import type { RemovalSuggestion } from '../jobs/stale-roles.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
 import type { PortalSession } from './session.ts';
@@ -54,7 +56,7 @@ export function signInPage(frame: Frame, notice: string | null): string {
   );
 }
 
-export function homePage(frame: Frame & { session: PortalSession }, actor: Actor): string {
+export function homePage(frame: Frame & { session: PortalSession }, actor: Actor, removals: readonly RemovalSuggestion[] = []): string {
   const t = messages(frame.locale);
   return page(
     frame,
@@ -65,6 +67,14 @@ ${
   actor.assignments.length
     ? html`<ul>${actor.assignments.map((a) => html`<li>${a.role} · ${a.unit ?? a.organisation}${a.trainedOn ? html` · ${a.trainedOn.toISOString().slice(0, 10)}` : ''}</li>`)}</ul>`
     : html`<p class="ds-paragraph">${t('noRoles')}</p>`
+}
+${
+  removals.length
+    ? html`<h2 class="ds-heading" data-size="md">${t('roleRemovals')}</h2><p class="ds-paragraph">${t('roleRemovalsIntro')}</p>
+<table class="ds-table" data-role-removals><thead><tr><th scope="col">ID</th><th scope="col">HSA-id</th><th scope="col">${t('role')}</th><th scope="col">${t('organisation')}</th><th scope="col">${t('reason')}</th><th scope="col">${t('suggestedSince')}</th></tr></thead><tbody>
+${removals.map((r) => html`<tr><td>${r.assignment.id}</td><td>${r.assignment.holder}</td><td>${r.assignment.role}</td><td>${r.assignment.unit ?? r.assignment.organisation}</td><td>${t(`removal.${r.reason}`)}</td><td>${r.since.toISOString().slice(0, 10)}</td></tr>`)}
+</tbody></table>`
+    : ''
 }`,
   );
 }
@@ -147,13 +157,13 @@ ${card.certificates.map((c) => html`<tr><td>${c.profile}</td><td><code>${c.seria
 ${card.status === 'awaiting-confirmation' ? postButton(s, `/portal/orders/${id}/confirm`, t('confirm')) : ''}
 ${['awaiting-confirmation', 'ordered', 'in-production'].includes(card.status) ? postButton(s, `/portal/orders/${id}/withdraw`, t('withdraw')) : ''}
 ${card.status === 'sent' ? handOutForm(t, s, card) : ''}
-${card.status === 'active' ? unlockForms(t, s, id) : ''}
+${card.status === 'active' ? unlockLink(t, id) : ''}
 ${revocable && card.status !== 'withdrawn' ? revocationForm(t, s, id) : ''}
 </section>`;
 }
 
-const postButton = (s: PortalSession, action: string, label: string) =>
-  html`<form method="post" action="${action}" class="tillit-inline">${csrf(s)}<button class="ds-button" data-variant="secondary" type="submit">${label}</button></form>`;
+const postButton = (s: PortalSession, action: string, label: string, variant: 'primary' | 'secondary' | 'tertiary' = 'secondary') =>
+  html`<form method="post" action="${action}" class="tillit-inline">${csrf(s)}<button class="ds-button" data-variant="${variant}" type="submit">${label}</button></form>`;
 
 function handOutForm(t: T, s: PortalSession, card: PersonPage['cards'][number]): SafeHtml {
   const id = card.id;
@@ -169,15 +179,79 @@ ${SEVEN_STEPS.map((step) => html`<div class="ds-field"><input class="ds-input" t
 <button class="ds-button" data-variant="primary" type="submit">${t('handOut')}</button></fieldset></form>`;
 }
 
-/** Unlock at the desk: start the holder's mobile eID login, then answer the card's challenge once they approved. */
-function unlockForms(t: T, s: PortalSession, id: number): SafeHtml {
-  return html`<fieldset class="ds-fieldset"><legend class="ds-heading" data-size="xs">${t('unlock')}</legend>
+/** Unlock at the desk has its own page: the holder's login, then the card's code. */
+const unlockLink = (t: T, id: number) => html`<p><a class="ds-button" data-variant="secondary" href="/portal/cards/${id}/unlock">${t('unlock')}</a></p>`;
+
+export type UnlockHint = Extract<Key, `unlockHint.${string}`>;
+
+/** Where the holder's unlock login stands, as the unlock page shows it. */
+export type UnlockState =
+  | { readonly step: 'start' }
+  | { readonly step: 'pending'; readonly qr: string; readonly autoStartLink: string; readonly hint: UnlockHint }
+  | { readonly step: 'failed'; readonly hint: UnlockHint }
+  | { readonly step: 'approved'; readonly name: string; readonly personnummer: string; readonly holderMatches: boolean };
+
+/**
+ * Unlocking a PIN-blocked card at the desk, in two steps on one page: the
+ * holder's mobile eID login (the QR code and its status refresh with the
+ * login page's script; without it, a Continue link reloads), then the card's
+ * unlock code. The response is shown on the page the code is posted to.
+ */
+export function unlockPage(frame: Frame & { session: PortalSession }, card: Card, state: UnlockState): string {
+  const t = messages(frame.locale);
+  const s = frame.session;
+  const base = `/portal/cards/${card.id}/unlock`;
+  const start = postButton(s, `${base}/login`, state.step === 'start' ? t('unlockLogin') : t('unlockAgain'), 'primary');
+  const step1 =
+    state.step === 'start'
+      ? start
+      : state.step === 'pending'
+        ? html`<div id="tillit-login" data-status-url="${base}/status">
+<p class="ds-paragraph">${t('unlockScan')}</p>
+<p><img id="tillit-qr" src="${state.qr}" alt="${t('unlockQrAlt')}" width="240" height="240"></p>
+<p class="ds-paragraph" id="tillit-hint" role="status" aria-live="polite">${t(state.hint)}</p>
+<p id="tillit-retry" hidden><a class="ds-button" data-variant="primary" href="${base}">${t('unlockAgain')}</a></p>
+<p><a class="ds-button" data-variant="secondary" id="tillit-same-device" href="${state.autoStartLink}">${t('unlockSameDevice')}</a></p>
+<p id="tillit-collect" data-without-script><a class="ds-button" data-variant="secondary" href="${base}">${t('unlockContinue')}</a></p>
+${postButton(s, `${base}/cancel`, t('unlockCancel'), 'tertiary')}
+</div>
+<script src="${ASSET_PATHS.qrPoll}"></script>`
+        : state.step === 'failed'
+          ? html`<div class="ds-alert" data-color="warning" role="alert"><p class="ds-paragraph">${t(state.hint)}</p></div>${start}`
+          : html`<p class="ds-paragraph" data-unlock-login>${t('unlockLoggedIn')} <strong>${state.name}</strong> (${state.personnummer})</p>
+${state.holderMatches ? '' : html`<div class="ds-alert" data-color="danger" role="alert"><p class="ds-paragraph">${t('unlockOtherPerson')}</p></div>${start}`}`;
+  const step2 =
+    state.step === 'approved' && state.holderMatches
+      ? html`<form method="post" action="${base}" class="tillit-form">${csrf(s)}
+<div class="ds-field"><label class="ds-label" for="unlock-challenge">${t('unlockChallenge')}</label>
+<p class="ds-paragraph" id="unlock-challenge-help">${t('unlockChallengeHelp')}</p>
+<input class="ds-input" id="unlock-challenge" name="challenge" required maxlength="200" autocomplete="off" spellcheck="false" autocapitalize="off" aria-describedby="unlock-challenge-help" autofocus></div>
+<button class="ds-button" data-variant="primary" type="submit">${t('unlockAnswer')}</button></form>`
+      : html`<p class="ds-paragraph">${t('unlockStep2Later')}</p>`;
+  return page(
+    frame,
+    `${t('unlockTitle')} ${card.id}`,
+    html`<p class="ds-paragraph">${t('card')} ${card.id}: ${t(`kind.${card.kind}` as Key)}${card.cardNumber ? `, ${t('cardNumberShort')} ${card.cardNumber}` : ''} · ${t('personnummer')} ${card.personnummer}</p>
 <p class="ds-paragraph">${t('unlockIntro')}</p>
-${postButton(s, `/portal/cards/${id}/unlock/login`, t('unlockLogin'))}
-<form method="post" action="/portal/cards/${id}/unlock" class="tillit-form">${csrf(s)}
-${field(`unlock-order-${id}`, t('unlockOrderRef'), html`<input class="ds-input" id="unlock-order-${id}" name="orderRef" required maxlength="100">`)}
-${field(`unlock-challenge-${id}`, t('unlockChallenge'), html`<input class="ds-input" id="unlock-challenge-${id}" name="challenge" required maxlength="200">`)}
-<button class="ds-button" data-variant="primary" type="submit">${t('unlockAnswer')}</button></form></fieldset>`;
+<section aria-labelledby="unlock-step-1"><h2 class="ds-heading" data-size="sm" id="unlock-step-1">${t('unlockStep1')}</h2>
+${step1}</section>
+<section aria-labelledby="unlock-step-2"><h2 class="ds-heading" data-size="sm" id="unlock-step-2">${t('unlockStep2')}</h2>
+${step2}</section>
+<p><a class="ds-link" href="/portal/persons/${card.personnummer}">${t('unlockDone')}</a></p>`,
+  );
+}
+
+/** The response to the card's unlock code: shown once, on the answer to the post, never kept. */
+export function unlockResponsePage(frame: Frame & { session: PortalSession }, card: Card, response: string): string {
+  const t = messages(frame.locale);
+  return page(
+    frame,
+    `${t('unlockTitle')} ${card.id}`,
+    html`<h2 class="ds-heading" data-size="md" id="unlock-response-label">${t('unlockResponse')}</h2>
+<p class="ds-paragraph" data-size="lg"><output class="tillit-wrap" id="unlock-response" aria-labelledby="unlock-response-label"><code>${response}</code></output></p>
+<p class="ds-paragraph">${t('unlockResponseHelp')}</p>
+<p><a class="ds-button" data-variant="primary" href="/portal/persons/${card.personnummer}">${t('unlockDone')}</a></p>`,
+  );
 }
 
 function revocationForm(t: T, s: PortalSession, id: number): SafeHtml {

@@ -12,14 +12,18 @@ import { SEVEN_STEPS, type DocumentType, type IdentityStep } from '../cards/iden
 import { confirmReserve, orderCard, withdrawOrder } from '../cards/orders.ts';
 import { exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { registerRevocation, type RevocationCause, type RevocationChannel } from '../cards/revocation.ts';
-import { startCardUnlock, unlockCard } from '../cards/unlock.ts';
+import { cancelUnlockLogin, startCardUnlock, unlockableCard, unlockCard, unlockLoginStatus } from '../cards/unlock.ts';
+import type { Card } from '../cards/store.ts';
+import { qrDataUrl } from '../function/ui.ts';
+import { qrContent } from '../../authn/index.ts';
 import { HTTP_STATUS, PortalRefused } from '../errors.ts';
 import type { PortalRelyingParty } from '../idp.ts';
+import { roleRemovalSuggestions } from '../jobs/stale-roles.ts';
 import { searchPeople, unknownHolderCertificates, viewPerson } from '../person-view.ts';
 import type { Actor } from '../roles.ts';
 import { messages } from './messages.ts';
-import { homePage, personPage, productionPage, searchPage, signInPage, unknownHoldersPage } from './pages.ts';
-import { csrfMatches, portalSessions, type PortalSession } from './session.ts';
+import { homePage, personPage, productionPage, searchPage, signInPage, unknownHoldersPage, unlockPage, unlockResponsePage, type UnlockHint, type UnlockState } from './pages.ts';
+import { csrfMatches, portalSessions, type PendingUnlock, type PortalSession } from './session.ts';
 
 export interface UiDependencies {
   readonly cards: CardContext;
@@ -30,6 +34,7 @@ export interface UiDependencies {
 }
 
 const LOGIN_TTL_MS = 10 * 60_000;
+/** The login page's poll script (QR refresh and status), served for the unlock page. */
 const MAX_SESSION_MS = 12 * 3_600_000;
 type Form = Record<string, string | string[] | undefined>;
 const one = (form: Form, name: string): string => {
@@ -88,7 +93,7 @@ export function uiRoutes(deps: UiDependencies) {
     };
 
     /** A form post: session, CSRF token, then the action; the outcome goes back as a flash message. */
-    const action = (work: (ctx: { request: FastifyRequest; form: Form; actor: Actor; session: PortalSession }) => Promise<{ back: string; text: string }>, fallback: (request: FastifyRequest, form: Form) => Promise<string>) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const action = (work: (ctx: { request: FastifyRequest; form: Form; actor: Actor; session: PortalSession }) => Promise<{ back: string; text: string | null; session?: Partial<PortalSession> }>, fallback: (request: FastifyRequest, form: Form) => Promise<string>) => async (request: FastifyRequest, reply: FastifyReply) => {
       const found = await sessions.read(request, reply);
       if (!found) return reply.redirect('/portal?expired=1', 303);
       const { id, session } = found;
@@ -118,8 +123,8 @@ export function uiRoutes(deps: UiDependencies) {
       }
       if (photo) form['__photo'] = photo.toString('base64');
       try {
-        const { back, text } = await work({ request, form, actor: await actorOf(session), session });
-        await sessions.save(id, { ...session, flash: { kind: 'ok', text } });
+        const { back, text, session: changed } = await work({ request, form, actor: await actorOf(session), session });
+        await sessions.save(id, { ...session, ...changed, flash: text === null ? undefined : { kind: 'ok', text } });
         return reply.redirect(back, 303);
       } catch (error) {
         if (!(error instanceof PortalRefused)) throw error;
@@ -129,11 +134,20 @@ export function uiRoutes(deps: UiDependencies) {
       }
     };
 
+    const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
+
     app.get('/portal', async (request, reply) => {
       const found = await sessions.read(request, reply);
       const t = messages(rememberLocale(request, reply));
       if (!found) return sendPage(reply, signInPage(frame(request, reply, null), (request.query as Record<string, string>)['expired'] ? t('expired') : null));
-      return view(async (ctx) => homePage(frame(ctx.request, ctx.reply, ctx.session), ctx.actor))(request, reply);
+      return view(async (ctx) => {
+        // The issuers see the role removals the portal-stale-roles job suggests in their organisations.
+        const removals = (await Promise.all(organisationsOf(ctx.actor).map((organisation) => roleRemovalSuggestions(deps.cards.db, ctx.actor, organisation).catch((error: unknown) => {
+              if (error instanceof PortalRefused) return [];
+              throw error;
+            })))).flat();
+        return homePage(frame(ctx.request, ctx.reply, ctx.session), ctx.actor, removals);
+      })(request, reply);
     });
 
     app.get('/portal/login', async (_request, reply) => {
@@ -202,6 +216,10 @@ export function uiRoutes(deps: UiDependencies) {
       return cardPage(Number.isSafeInteger(id) && id > 0 ? id : null);
     };
     const backToPerson = async (_request: FastifyRequest, form: Form) => personOf(form);
+    const backToUnlock = async (request: FastifyRequest) => {
+      const id = Number((request.params as { id: string }).id);
+      return Number.isSafeInteger(id) && id > 0 ? `/portal/cards/${id}/unlock` : '/portal';
+    };
     const cardPage = async (id: number | null) => {
       if (id === null) return '/portal';
       const [row] = await deps.cards.db.query<{ personnummer: string }>('select personnummer from portal_card where id = $1', [id]);
@@ -241,22 +259,89 @@ export function uiRoutes(deps: UiDependencies) {
       if (!deps.cards.orders) throw new PortalRefused('conflict', 'card unlock needs the authentication service (part authn) to run');
       return deps.cards.orders;
     };
+    // Unlock at the desk: the holder's login is kept in the administrator's session (one at a time), so no order reference is ever typed.
+    const unlockBase = (id: number) => `/portal/cards/${id}/unlock`;
+    const pendingUnlock = (session: PortalSession, id: number) => (session.unlock?.cardId === id ? session.unlock : undefined);
+    const unlockState = async (pending: PendingUnlock | undefined, card: Card): Promise<UnlockState> => {
+      if (!pending) return { step: 'start' };
+      const login = await unlockLoginStatus(ordersFor(), pending.orderRef);
+      if (!login) return { step: 'failed', hint: 'unlockHint.expiredTransaction' };
+      if (login.status === 'pending') {
+        const seconds = Math.max(0, Math.floor((deps.cards.now().getTime() - pending.startedAt) / 1000));
+        return {
+          step: 'pending',
+          qr: qrDataUrl(qrContent(pending.qrStartToken, pending.qrStartSecret, seconds)),
+          autoStartLink: `tillit-eid:///?autostarttoken=${encodeURIComponent(pending.autoStartToken)}&redirect=${encodeURIComponent(unlockBase(card.id))}`,
+          hint: login.hintCode === 'started' || login.hintCode === 'userSign' ? 'unlockHint.started' : 'unlockHint.pending',
+        };
+      }
+      if (login.status === 'failed') return { step: 'failed', hint: (['userCancel', 'certificateErr', 'expiredTransaction'] as const).find((h) => h === login.hintCode) ? (`unlockHint.${login.hintCode}` as UnlockHint) : 'unlockHint.failed' };
+      const user = login.completionData.user;
+      return { step: 'approved', name: user.name ?? `${user.givenName ?? ''} ${user.surname ?? ''}`.trim(), personnummer: user.personalIdentityNumber ?? '', holderMatches: user.personalIdentityNumber === card.personnummer };
+    };
+    app.get(
+      '/portal/cards/:id/unlock',
+      view(async ({ request, reply, session, actor }) => {
+        const card = await unlockableCard(deps.cards, actor, cardId(request));
+        return unlockPage(frame(request, reply, session), card, await unlockState(pendingUnlock(session, card.id), card));
+      }),
+    );
+    /** The page's script polls this every second: a fresh QR code and the hint while pending, then back to the page. */
+    app.get('/portal/cards/:id/unlock/status', async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const found = await sessions.read(request, reply);
+      if (!found) return reply.code(401).send({ status: 'gone', next: '/portal?expired=1' });
+      try {
+        const card = await unlockableCard(deps.cards, await actorOf(found.session), cardId(request));
+        const state = await unlockState(pendingUnlock(found.session, card.id), card);
+        if (state.step === 'pending') return { status: 'pending', qr: state.qr, hint: messages(rememberLocale(request, reply))(state.hint) };
+        return { status: state.step, next: unlockBase(card.id) };
+      } catch (error) {
+        if (!(error instanceof PortalRefused)) throw error;
+        return reply.code(HTTP_STATUS[error.kind]).send({ status: 'refused', next: '/portal' });
+      }
+    });
     app.post(
       '/portal/cards/:id/unlock/login',
-      action(async ({ request, actor }) => {
+      action(async ({ request, actor, session }) => {
         const id = cardId(request);
+        const previous = session.unlock;
         const tokens = await startCardUnlock(deps.cards, ordersFor(), actor, id, request.ip);
-        return { back: await cardPage(id), text: `${id}: order ${tokens.orderRef}, autostart token ${tokens.autoStartToken} (tillit app approve --autostart-token ${tokens.autoStartToken})` };
-      }, backToCard),
+        if (previous) await cancelUnlockLogin(ordersFor(), previous.orderRef);
+        return { back: unlockBase(id), text: null, session: { unlock: { cardId: id, ...tokens, startedAt: deps.cards.now().getTime() } } };
+      }, backToUnlock),
     );
     app.post(
-      '/portal/cards/:id/unlock',
-      action(async ({ request, form, actor }) => {
+      '/portal/cards/:id/unlock/cancel',
+      action(async ({ request, session }) => {
         const id = cardId(request);
-        const { response } = await unlockCard(deps.cards, ordersFor(), actor, { cardId: id, orderRef: one(form, 'orderRef'), challenge: one(form, 'challenge') });
-        return { back: await cardPage(id), text: `${id}: response ${response} (tillit app card unlock --response ${response})` };
-      }, backToCard),
+        const pending = pendingUnlock(session, id);
+        if (pending) await cancelUnlockLogin(ordersFor(), pending.orderRef);
+        return { back: unlockBase(id), text: null, session: { unlock: undefined } };
+      }, backToUnlock),
     );
+    app.post('/portal/cards/:id/unlock', async (request, reply) => {
+      // The response is shown once, on the answer to the post (it is not kept).
+      const found = await sessions.read(request, reply);
+      if (!found) return reply.redirect('/portal?expired=1', 303);
+      const form = (request.body ?? {}) as Form;
+      if (!csrfMatches(found.session, form['_csrf'])) return sendPage(reply.code(403), signInPage(frame(request, reply, found.session), messages(rememberLocale(request, reply))('forged')));
+      const back = await backToUnlock(request);
+      try {
+        const id = cardId(request);
+        const pending = pendingUnlock(found.session, id);
+        if (!pending) throw new PortalRefused('conflict', "the holder has not logged in for this unlock: start the holder's login first");
+        const actor = await actorOf(found.session);
+        const { response } = await unlockCard(deps.cards, ordersFor(), actor, { cardId: id, orderRef: pending.orderRef, challenge: one(form, 'challenge').trim() });
+        await sessions.save(found.id, { ...found.session, unlock: undefined });
+        return sendPage(reply, unlockResponsePage(frame(request, reply, found.session), await unlockableCard(deps.cards, actor, id), response));
+      } catch (error) {
+        if (!(error instanceof PortalRefused)) throw error;
+        if (error.kind === 'forbidden') request.log.info({ decision: 'portal unlock refused', actor: found.session.hsaId, url: request.url }, error.message);
+        await sessions.save(found.id, { ...found.session, flash: { kind: 'error', text: error.message } });
+        return reply.redirect(back, 303);
+      }
+    });
 
     app.post(
       '/portal/cards/:id/revocations',
@@ -275,7 +360,6 @@ export function uiRoutes(deps: UiDependencies) {
       }, backToCard),
     );
 
-    const organisationsOf = (actor: Actor) => [...new Set(actor.assignments.filter((a) => a.role === 'responsible-issuer' || a.role === 'deputy-issuer').map((a) => a.organisation))];
     app.get(
       '/portal/unknown-holders',
       view(async ({ request, reply, session, actor }) => {

@@ -6,12 +6,24 @@ import type { EphemeralStore } from '../../store/index.ts';
 export const PORTAL_COOKIE = 'tillit_portal';
 const ID = /^[A-Za-z0-9_-]{43}$/;
 
+export interface PendingUnlock {
+  readonly cardId: number;
+  readonly orderRef: string;
+  readonly autoStartToken: string;
+  readonly qrStartToken: string;
+  readonly qrStartSecret: string;
+  /** When the order started (ms), for the animated QR code's time. */
+  readonly startedAt: number;
+}
+
 export interface PortalSession {
   readonly hsaId: string;
   readonly name: string;
   /** Sent back in every form; a post without it is refused (CSRF). */
   readonly csrf: string;
   readonly signedInAt: number;
+  /** The holder's mobile eID login for a card unlock the administrator started (one at a time). */
+  unlock?: PendingUnlock | undefined;
   /** One message for the next page (after a post, before the redirect). */
   flash?: { readonly kind: 'ok' | 'error'; readonly text: string } | undefined;
 }
