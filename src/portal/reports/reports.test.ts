@@ -5,7 +5,7 @@ import type { Region } from '../../directory/index.ts';
 import type { Database, Queryable } from '../../store/index.ts';
 import { loadActor, type Principal } from '../access.ts';
 import type { CardContext } from '../cards/context.ts';
-import { orderCard, withdrawOrder } from '../cards/orders.ts';
+import { deleteUnfinishedOrder, orderCard, withdrawOrder } from '../cards/orders.ts';
 import { PortalRefused } from '../errors.ts';
 import { appointRole } from '../role-store.ts';
 import type { Role } from '../roles.ts';
@@ -314,6 +314,17 @@ for (const target of databaseTargets()) {
       const now2 = await status({ operator: 't' }, { organisation: orgA, by: 'type,status' });
       const expected = credentials.filter((c) => c.organisation === orgA && c.type === 'test-card' && c.status === 'withdrawn').length + 1;
       assert.equal(now2.rows.find((r) => r['type'] === 'test-card' && r['status'] === 'withdrawn')?.['count'], expected);
+
+      // An unfinished order deleted by the scheduled job leaves the status counts, and the history says so (at the database's time).
+      const testOrdered = (r: Report) => Number(r.rows.find((row) => row['type'] === 'test-card' && row['status'] === 'ordered')?.['count'] ?? 0);
+      const { card: stale } = await orderCard(context, actors['adminA']!, { kind: 'test', loa: null, holder: holder.hsaId, photo: null, office: null });
+      const withOrder = await status({ operator: 't' }, { organisation: orgA, by: 'type,status' });
+      assert.ok(await deleteUnfinishedOrder(context, 'unfinished-orders', stale.id, now));
+      const withoutOrder = await status({ operator: 't' }, { organisation: orgA, by: 'type,status' });
+      assert.equal(testOrdered(withOrder) - testOrdered(withoutOrder), 1);
+      const [{ today }] = (await db.query<{ today: string }>(`select to_char((now() at time zone 'Europe/Stockholm')::date, 'YYYY-MM-DD') as today`)) as [{ today: string }];
+      const deleted = await events({ operator: 't' }, { organisation: orgA, from: today, to: today, by: 'type,event' });
+      assert.equal(deleted.rows.find((r) => r['type'] === 'test-card' && r['event'] === 'deleted')?.['count'], 1);
     });
   });
 }
