@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { browserUnavailable, launchChromium } from './support/browser.ts';
@@ -12,6 +12,8 @@ import { eidHolder, freePort, holdersVerifier, testAuthnPart, type EidHolder } f
 import { createPkiPart } from '../src/pki/index.ts';
 import { createPortalPart } from '../src/portal/index.ts';
 import type { PartContext, PartFactory } from '../src/server/index.ts';
+
+const SCREENSHOTS = new URL('../.tmp/screenshots/', import.meta.url).pathname;
 
 interface Staff {
   readonly personnummer: string;
@@ -104,9 +106,12 @@ describe('eID portal reports in Chromium: table, chart and CSV download', { skip
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/portal\/reports\?report=events/);
 
+    await mkdir(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: `${SCREENSHOTS}portal-reports-sv-SE.png`, fullPage: true });
     const table = page.locator('table#report-table');
     const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-    assert.deepEqual(rows, Object.entries(perMonth).map(([month, n]) => [month, 'ordered', String(n)]));
+    assert.deepEqual(rows, Object.entries(perMonth).map(([month, n]) => [month, 'beställt', String(n)]));
+    assert.equal(await table.locator('tbody td[data-code="ordered"]').count(), 3, 'the code stays beside the Swedish label');
     assert.equal(await table.locator('[data-total]').textContent(), String(Object.values(perMonth).reduce((a, b) => a + b)));
     const chart = page.getByRole('img', { name: /Händelser \(historik\)/ });
     assert.equal(await chart.getAttribute('aria-describedby'), 'report-table');

@@ -16,14 +16,14 @@ export interface Bar {
 const MAX_BARS = 60;
 
 /** Per period: the sum of each period over the other groupings, every period of the range shown; otherwise one bar per row. */
-export function barsOf(report: Report): Bar[] {
+export function barsOf(report: Report, label: (value: string | number) => string = String): Bar[] {
   if (report.periods) {
     const sums = new Map(report.periods.map((p) => [p, 0]));
     for (const row of report.rows) sums.set(String(row['period']), (sums.get(String(row['period'])) ?? 0) + Number(row['count']));
     return [...sums].map(([label, value]) => ({ label, value }));
   }
   const dims = report.columns.filter((c) => c !== 'count');
-  return report.rows.map((row) => ({ label: dims.map((d) => row[d] ?? '–').join(' · '), value: Number(row['count']) }));
+  return report.rows.map((row) => ({ label: dims.map((d) => (row[d] === null || row[d] === undefined ? '–' : label(row[d]!))).join(' · '), value: Number(row['count']) }));
 }
 
 export function barChart(bars: readonly Bar[], ids: { title: string; table: string }, titleText: string): SafeHtml {

@@ -11,6 +11,7 @@ import { appointRole } from '../role-store.ts';
 import type { Role } from '../roles.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
 import { loadConfig } from '../../config/index.ts';
+import { barChart, barsOf } from './chart.ts';
 import { csvCell, toCsv } from './csv.ts';
 import { parseEventRequest, parseStatusRequest, type RawParameters } from './parameters.ts';
 import { runReport, type Report } from './report.ts';
@@ -340,5 +341,24 @@ describe('CSV', () => {
     assert.equal(csvCell(-3), '-3', 'numbers stay numbers');
     assert.equal(csvCell(null), '');
     assert.equal(toCsv(['a', 'b'], [{ a: 'x', b: 2 }, { a: '=x', b: null }]), "a,b\r\nx,2\r\n'=x,\r\n");
+  });
+});
+
+describe('chart', () => {
+  const base = { report: 'events' as const, view: 'counts' as const, organisation: 'SE1-A', unit: null, generatedAt: '', by: ['event'] };
+  it('shows every period of the range, empty ones as zero, summed over the other groupings', () => {
+    const report: Report = { ...base, periods: ['2026-01', '2026-02', '2026-03'], columns: ['period', 'event', 'count'], rows: [{ period: '2026-01', event: 'ordered', count: 2 }, { period: '2026-03', event: 'ordered', count: 1 }, { period: '2026-03', event: 'revoked', count: 4 }] };
+    assert.deepEqual(barsOf(report), [{ label: '2026-01', value: 2 }, { label: '2026-02', value: 0 }, { label: '2026-03', value: 5 }]);
+  });
+  it('draws one bar per row without periods, labels escaped, the table named as its description', () => {
+    const report: Report = { ...base, columns: ['event', 'reason', 'count'], rows: [{ event: 'revoked', reason: '<script>x</script>', count: 3 }, { event: 'ordered', reason: null, count: 6 }] };
+    const bars = barsOf(report, (v) => `~${v}`);
+    assert.deepEqual(bars, [{ label: '~revoked · ~<script>x</script>', value: 3 }, { label: '~ordered · –', value: 6 }]);
+    const svg = barChart(bars, { title: 't1', table: 'tab' }, 'Title').value;
+    assert.ok(!svg.includes('<script>'));
+    assert.match(svg, /role="img" aria-labelledby="t1" aria-describedby="tab"/);
+    assert.equal((svg.match(/<rect /g) ?? []).length, 2);
+    assert.ok(!/style=/.test(svg), 'no inline style: the CSP allows none');
+    assert.match(svg, /width="380"/, 'the largest bar fills the bar area');
   });
 });

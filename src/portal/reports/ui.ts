@@ -50,6 +50,30 @@ const messages = defineMessages({
     'per.month': 'månad',
     'per.quarter': 'kvartal',
     'per.year': 'år',
+    'v.ordinary-card': 'vanligt kort',
+    'v.reserve-card': 'reservkort',
+    'v.test-card': 'testkort',
+    'v.function-certificate': 'funktionscertifikat',
+    'v.awaiting-confirmation': 'väntar på bekräftelse',
+    'v.ordered': 'beställt',
+    'v.in-production': 'i produktion',
+    'v.sent': 'skickat',
+    'v.active': 'aktivt',
+    'v.revoked': 'spärrat',
+    'v.withdrawn': 'återkallat',
+    'v.expired': 'utgånget',
+    'v.confirmed': 'bekräftat',
+    'v.produced': 'producerat',
+    'v.activated': 'aktiverat',
+    'v.deleted': 'raderat',
+    'v.issued': 'utfärdat',
+    'v.lost': 'förlorat',
+    'v.stolen': 'stulet',
+    'v.suspected-misuse': 'misstänkt missbruk',
+    'v.employment-ended': 'anställningen upphört',
+    'v.replaced': 'ersatt',
+    'v.damaged': 'skadat',
+    'v.not-activated': 'aldrig aktiverat',
   },
   en: {
     title: 'Reports',
@@ -88,6 +112,30 @@ const messages = defineMessages({
     'per.month': 'month',
     'per.quarter': 'quarter',
     'per.year': 'year',
+    'v.ordinary-card': 'ordinary card',
+    'v.reserve-card': 'reserve card',
+    'v.test-card': 'test card',
+    'v.function-certificate': 'function certificate',
+    'v.awaiting-confirmation': 'awaiting confirmation',
+    'v.ordered': 'ordered',
+    'v.in-production': 'in production',
+    'v.sent': 'sent',
+    'v.active': 'active',
+    'v.revoked': 'revoked',
+    'v.withdrawn': 'withdrawn',
+    'v.expired': 'expired',
+    'v.confirmed': 'confirmed',
+    'v.produced': 'produced',
+    'v.activated': 'activated',
+    'v.deleted': 'deleted',
+    'v.issued': 'issued',
+    'v.lost': 'lost',
+    'v.stolen': 'stolen',
+    'v.suspected-misuse': 'suspected misuse',
+    'v.employment-ended': 'employment ended',
+    'v.replaced': 'replaced',
+    'v.damaged': 'damaged',
+    'v.not-activated': 'never activated',
   },
 });
 type T = ReturnType<typeof messages>;
@@ -171,19 +219,26 @@ function relevant(raw: RawParameters): RawParameters {
   return { ...rest, report, by, ...(report === 'events' ? { from, to, per } : {}) };
 }
 
+/** A value in the page's language where it is one of the reports' codes (the CSV and the API keep the codes); the code stays in data-code. */
+function cell(t: T, value: string | number | null | undefined): SafeHtml {
+  if (value === null || value === undefined) return html`<td>–</td>`;
+  const label = typeof value === 'string' ? (t(`v.${value}` as Key) as string | undefined) : undefined;
+  return label ? html`<td data-code="${value}">${label}</td>` : html`<td>${value}</td>`;
+}
+
 function result(t: T, report: Report, csvHref: string): SafeHtml {
   const header = (c: string) => t(`dim.${c}` as Key) ?? c;
   const shown = report.view === 'listing' ? report.rows.slice(0, PAGE_ROWS) : report.rows;
   const table = html`<div class="tillit-report-table"><table class="ds-table" id="report-table" data-report="${report.report}" data-view="${report.view}">
 <caption>${t(`report.${report.report}`)} · ${report.unit ?? report.organisation}${report.from ? ` · ${report.from} – ${report.to}` : ''}</caption>
 <thead><tr>${report.columns.map((c) => html`<th scope="col">${c === 'count' ? t('total') : header(c)}</th>`)}</tr></thead>
-<tbody>${shown.map((row) => html`<tr>${report.columns.map((c) => html`<td>${row[c] ?? '–'}</td>`)}</tr>`)}</tbody>
+<tbody>${shown.map((row) => html`<tr>${report.columns.map((c) => cell(t, row[c]))}</tr>`)}</tbody>
 ${report.total !== undefined ? html`<tfoot><tr><th scope="row" colspan="${report.columns.length - 1}">${t('total')}</th><td data-total>${report.total}</td></tr></tfoot>` : ''}
 </table></div>`;
   return html`<h2 class="ds-heading" data-size="md">${t(`report.${report.report}`)}</h2>
 <p><a class="ds-link" href="${csvHref}" download>${t('csv')}</a></p>
 ${report.rows.length === 0 ? html`<p class="ds-paragraph">${t('empty')}</p>` : ''}
-${report.view === 'counts' && report.rows.length ? html`<h3 class="ds-heading" data-size="sm">${t('chart')}</h3>${barChart(barsOf(report), { title: 'report-chart-title', table: 'report-table' }, `${t(`report.${report.report}`)} – ${report.unit ?? report.organisation}`)}` : ''}
+${report.view === 'counts' && report.rows.length ? html`<h3 class="ds-heading" data-size="sm">${t('chart')}</h3>${barChart(barsOf(report, (v) => (typeof v === 'string' ? ((t(`v.${v}` as Key) as string | undefined) ?? v) : String(v))), { title: 'report-chart-title', table: 'report-table' }, `${t(`report.${report.report}`)} – ${report.unit ?? report.organisation}`)}` : ''}
 <h3 class="ds-heading" data-size="sm">${t('table')}</h3>
 ${table}
 ${report.truncated || shown.length < report.rows.length ? html`<p class="ds-paragraph" role="status">${t('truncated')}</p>` : ''}`;
