@@ -8,7 +8,7 @@ import type { Actor } from '../roles.ts';
 import { portalSessions, type PortalSession } from '../ui/session.ts';
 import { reportAnswer } from './api.ts';
 import { barChart, barsOf } from './chart.ts';
-import { EVENT_DIMENSIONS, PERIODS, STATUS_DIMENSIONS, VIEWS, parseReportRequest, type RawParameters } from './parameters.ts';
+import { EVENT_DIMENSIONS, LISTING_LIMIT_DEFAULT, LISTING_LIMIT_MAX, PERIODS, STATUS_DIMENSIONS, VIEWS, parseReportRequest, type RawParameters } from './parameters.ts';
 import { runReport, type Report } from './report.ts';
 import { FileAnswer } from '../api/file-answer.ts';
 
@@ -28,6 +28,7 @@ const messages = defineMessages({
     from: 'Från och med',
     to: 'Till och med',
     view: 'Visa',
+    limit: 'Högst antal rader i en lista (CSV-filen får alla, sidan visar 500)',
     'view.counts': 'Antal',
     'view.listing': 'Fullständig lista',
     show: 'Visa rapporten',
@@ -35,7 +36,7 @@ const messages = defineMessages({
     chart: 'Diagram',
     table: 'Tabell',
     total: 'Totalt',
-    truncated: 'Fler rader finns än som visas; ladda ner CSV med högre gräns via API:t eller kommandoraden.',
+    truncated: 'Fler rader finns än som visas: CSV-filen har alla upp till gränsen; höj gränsen för fler.',
     empty: 'Inget att visa för det valda urvalet.',
     statusOnly: 'Gäller statusrapporten',
     eventsOnly: 'Gäller händelserapporten',
@@ -90,6 +91,7 @@ const messages = defineMessages({
     from: 'From',
     to: 'To (included)',
     view: 'Show',
+    limit: 'At most this many rows in a listing (the CSV gets them all, the page shows 500)',
     'view.counts': 'Counts',
     'view.listing': 'Full listing',
     show: 'Show the report',
@@ -97,7 +99,7 @@ const messages = defineMessages({
     chart: 'Chart',
     table: 'Table',
     total: 'Total',
-    truncated: 'There are more rows than shown; fetch them with a higher limit through the API or the command line.',
+    truncated: 'There are more rows than shown: the CSV file has all up to the limit; raise the limit for more.',
     empty: 'Nothing to show for this selection.',
     statusOnly: 'For the status report',
     eventsOnly: 'For the event report',
@@ -204,6 +206,7 @@ ${field('to', t('to'), html`<input class="ds-input" id="to" name="to" type="date
 ${field('per', t('per'), html`<select class="ds-input" id="per" name="per"><option value="">${t('perNone')}</option>${PERIODS.map((p) => html`<option value="${p}"${raw['per'] === p ? html` selected` : ''}>${t(`per.${p}`)}</option>`)}</select>`)}
 </fieldset>
 ${field('view', t('view'), html`<select class="ds-input" id="view" name="view">${VIEWS.map((v) => html`<option value="${v}"${raw['view'] === v ? html` selected` : ''}>${t(`view.${v}`)}</option>`)}</select>`)}
+${field('limit', t('limit'), html`<input class="ds-input" id="limit" name="limit" type="number" min="1" max="${LISTING_LIMIT_MAX}" value="${raw['limit'] ?? LISTING_LIMIT_DEFAULT}">`)}
 <button class="ds-button" data-variant="primary" type="submit">${t('show')}</button></form>`;
 }
 
