@@ -124,8 +124,14 @@ describe('eID portal reports in Chromium: table, chart and CSV download', { skip
     const csv = await readFile((await download.path())!, 'utf8');
     assert.equal(csv, ['period,event,count', ...Object.entries(perMonth).map(([m, n]) => `${m},ordered,${n}`), ''].join('\r\n'));
 
+    // In English: the same report, labels and values in English.
+    await page.goto(`${page.url()}&lang=en`);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Reports');
+    assert.equal(await page.locator('table#report-table tbody td[data-code="ordered"]').first().textContent(), 'ordered');
+    assert.ok(await page.getByRole('link', { name: 'Download as CSV' }).isVisible());
+
     // The listing: the hostile holder field is shown as text and downloaded neutralised.
-    await page.goto(`${base}/portal/reports?report=status&organisation=${organisation}&view=listing`);
+    await page.goto(`${base}/portal/reports?report=status&organisation=${organisation}&view=listing&lang=sv`);
     assert.ok(((await page.locator('table#report-table').textContent()) ?? '').includes(hostile));
     const [listing] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Ladda ner som CSV' }).click()]);
     const listed = await readFile((await listing.path())!, 'utf8');
