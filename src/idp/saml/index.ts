@@ -8,7 +8,7 @@ import { createSessionStore } from '../session/index.ts';
 import { bearerAssertionVerifier } from './bearer.ts';
 import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
-import { samlLoginRoutes } from './login.ts';
+import { samlLoginRoutes, startSamlLogout } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
 import { refreshAggregate } from './sps.ts';
 
@@ -53,6 +53,8 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
     // RFC 7522: the OpenID Provider's token endpoint trades our assertions; we check them.
     oidcServices?.acceptSamlAssertions(bearerAssertionVerifier({ idp, store: ephemeral, now: context.now, clockSkewMs: saml.clockSkewSeconds * 1000 }));
+    // A logout started over OIDC goes on through the session's SAML SPs (the chain of `/saml/slo`).
+    oidcServices?.acceptSamlLogout((participants, finishUrl) => startSamlLogout(ephemeral, participants, finishUrl, config.oidc.interactionSeconds * 1000));
 
     const metadata = () =>
       idpMetadata({
