@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { aggregateRefreshJob } from './aggregate-job.ts';
 import type { FastifyInstance } from 'fastify';
 import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
@@ -10,12 +10,12 @@ import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
 import { samlLoginRoutes, startSamlLogout } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
-import { refreshAggregate } from './sps.ts';
 
 export { samlConfigSchema, type SamlConfig } from './config.ts';
 export { idpEndpoints } from './metadata.ts';
 export { addServiceProvider, findServiceProvider, listServiceProviders, removeServiceProvider, ServiceProviderError, type ServiceProvider, type NewServiceProvider } from './sps.ts';
 export { registerSpCommands } from './cli.ts';
+export { aggregateRefreshJob, AGGREGATE_REFRESH_JOB } from './aggregate-job.ts';
 
 export interface SamlPartOptions {
   /** The authentication service the login pages start orders on (the authentication part's, in the system). */
@@ -77,23 +77,10 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     const demo = config.demo.seed;
     if (demo) await ensureDemoSp(db, config.server.publicBaseUrl, context.now());
 
-    // Federation aggregates: refreshed now and then on their schedule; a failure is logged and the last good SPs stay.
-    const timers = saml.aggregates.map((spec) => {
-      const refresh = () =>
-        refreshAggregate(db, spec, (path) => readFile(path, 'utf8'), context.now())
-          .then((result) => context.log.info({ decision: 'saml aggregate refreshed', source: spec.source, ...result }, 'saml aggregate refreshed'))
-          .catch((error: unknown) => context.log.warn({ decision: 'saml aggregate refused', source: spec.source, reason: (error as Error).message }, 'saml aggregate not refreshed'));
-      void refresh();
-      const timer = setInterval(refresh, spec.refreshMinutes * 60_000);
-      timer.unref();
-      return timer;
-    });
-
     return {
       name: 'saml',
-      async stop() {
-        for (const timer of timers) clearInterval(timer);
-      },
+      // Federation aggregates: one node per slot refreshes them (the jobs lock), not every node on its own timer.
+      jobs: [aggregateRefreshJob(saml)],
       title: { sv: 'SAML 2.0', en: 'SAML 2.0' },
       description: {
         sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',
