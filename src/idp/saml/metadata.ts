@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, PRINCIPAL_SELECTION_ATTRIBUTES, SAML_ATTRIBUTES, URI_NAME_FORMAT } from './attributes.ts';
 import type { IdpKeys } from './keys.ts';
-import { signRoot, type SignatureAlgorithmName } from './signing.ts';
+import { signElement, type SignatureAlgorithmName } from './signing.ts';
 import { NS, xmlBuilder } from './xml.ts';
 
 export const BINDINGS = {
@@ -97,5 +97,6 @@ export function idpMetadata(idp: IdpDescription): string {
       ]),
     ],
   );
-  return signRoot(b.serialize(), idp.keys.signing, idp.signatureAlgorithm, 'first');
+  signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, 'first');
+  return b.serialize();
 }

@@ -30,7 +30,7 @@ function opensslCertificate(subject: string): { certificate: string; key: string
 }
 const spEncryption = opensslCertificate('/CN=sp encryption');
 
-const HOSTILE = ['<script>alert(1)</script>', 'a & b', `"quoted" 'single'`, 'ends ]]> here', '</saml:AttributeValue><saml:AttributeValue>injected', 'bell\u0007 nul\u0000', 'Åsa Öberg-Ängström-'.repeat(100)];
+const HOSTILE = ['<script>alert(1)</script>', 'a & b', `"quoted" 'single'`, 'ends ]]> here', '</saml:AttributeValue><saml:AttributeValue>injected', 'bell\u0007 nul\u0000', 'Åsa Öberg-Ängström-'.repeat(100), 'cr\r lf\n tab\t crlf\r\n'];
 
 describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
   let db: Database;
@@ -118,6 +118,9 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
     assert.equal(profile!['http://sambi.se/attributes/1/commissionName'], HOSTILE[0]);
     assert.equal(profile!['http://sambi.se/attributes/1/displayName'], HOSTILE[3]);
     assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE, ASSERTION], "/*/*[local-name()='Signature']").ok);
+    // Signed on the DOM as built: a carriage return must still be one after the SP's parser (written &#xD;).
+    assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE, ASSERTION], "/*/*[local-name()='Assertion']/*[local-name()='Signature']").ok);
+    assert.match(xml, /cr&#xD; lf/);
   });
 
   it('a status response is signed and names the status, which node-saml reports', async () => {
