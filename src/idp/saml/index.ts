@@ -67,7 +67,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
         validUntil: new Date(context.now().getTime() + saml.metadataValidDays * 86_400_000),
       });
     // Signed once per hour, not per request: the signature costs a private-key operation.
-    let cached: { xml: string; madeAt: number } | undefined;
+    let cached: { xml: Promise<string>; madeAt: number } | undefined;
     const currentMetadata = () => {
       if (!cached || now() - cached.madeAt > 3_600_000) cached = { xml: metadata(), madeAt: now() };
       return cached.xml;
@@ -91,7 +91,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
         { href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } },
       ],
       https: async (app: FastifyInstance) => {
-        app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(currentMetadata()));
+        app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(await currentMetadata()));
         await app.register(
           samlLoginRoutes({
             idp,

@@ -273,7 +273,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       const target = chain.remaining[i]!;
       const sp = await findSp(target.entityId);
       const key = randomBytes(24).toString('base64url');
-      const outgoing = sp ? outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
+      const outgoing = sp ? await outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
       if (!outgoing) {
         request.log.info({ decision: 'saml logout participant not told', sp: target.entityId, reason: sp ? 'no SingleLogoutService in its metadata' : 'no longer registered' }, 'saml logout participant not told');
         partial = true;
@@ -292,7 +292,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       return reply.redirect(initiator.finishUrl, 303);
     }
     request.log.info({ decision: 'saml logout answered', sp: initiator.entityId, partial }, 'saml logout answered');
-    const xml = logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
+    const xml = await logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), initiator.responseUrl));
     return sendPage(reply, postPage(localeOf(request), request.url, initiator.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: initiator.relayState }));
   }
@@ -442,8 +442,8 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     return sendStatus(request, reply, pending.acsUrl, pending.id, pending.relayState, error);
   }
 
-  function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
-    const xml = statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
+  async function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
+    const xml = await statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), acsUrl));
     return sendPage(reply, postPage(localeOf(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
   }

@@ -25,13 +25,13 @@ export type OutgoingLogout =
  * when its metadata has one (query-string signature), else HTTP-POST
  * (enveloped signature); null when the SP has no SingleLogoutService.
  */
-export function outgoingLogout(idp: Idp, sp: ServiceProvider, target: SamlLogoutTarget, relayState: string, now: Date, lifetimeMs: number): OutgoingLogout | null {
+export async function outgoingLogout(idp: Idp, sp: ServiceProvider, target: SamlLogoutTarget, relayState: string, now: Date, lifetimeMs: number): Promise<OutgoingLogout | null> {
   const services = sp.descriptor.singleLogoutServices;
   const redirect = services.find((s) => s.binding === BINDINGS.redirect);
   const post = services.find((s) => s.binding === BINDINGS.post);
   const service = redirect ?? post;
   if (!service) return null;
-  const { id, xml } = logoutRequest(idp, service.location, target.nameId, target.sessionIndexes, now, lifetimeMs, redirect ? 'none' : 'enveloped');
+  const { id, xml } = await logoutRequest(idp, service.location, target.nameId, target.sessionIndexes, now, lifetimeMs, redirect ? 'none' : 'enveloped');
   if (redirect) {
     const query = signRedirectQuery([['SAMLRequest', deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64')], ['RelayState', relayState]], idp.keys.signing, idp.signatureAlgorithm);
     return { binding: 'redirect', id, url: `${service.location}${service.location.includes('?') ? '&' : '?'}${query}` };

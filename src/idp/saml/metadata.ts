@@ -38,7 +38,7 @@ type Localized = { readonly sv: string; readonly en: string };
  * The IdP's metadata (SAML metadata 2.0 with the entity-attribute, UI-info
  * and Sweden Connect principal-selection extensions), signed.
  */
-export function idpMetadata(idp: IdpDescription): string {
+export async function idpMetadata(idp: IdpDescription): Promise<string> {
   const endpoints = idpEndpoints(idp.publicBaseUrl);
   const b = xmlBuilder(NS.md, 'md:EntityDescriptor');
   const { el } = b;
@@ -97,6 +97,6 @@ export function idpMetadata(idp: IdpDescription): string {
       ]),
     ],
   );
-  signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, 'first');
+  await signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, 'first');
   return b.serialize();
 }

@@ -124,7 +124,7 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
   });
 
   it('a status response is signed and names the status, which node-saml reports', async () => {
-    const xml = statusResponse(idp, ACS, '_request2', new Date(), STATUS.requester, STATUS.unknownPrincipal, 'not the person the service asked for & no other');
+    const xml = await statusResponse(idp, ACS, '_request2', new Date(), STATUS.requester, STATUS.unknownPrincipal, 'not the person the service asked for & no other');
     assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE]).ok);
     await assert.rejects(sp().validatePostResponseAsync(posted(xml)), (e: Error & { xmlStatus?: string }) => {
       assert.match(e.message, /Requester/);
@@ -133,16 +133,16 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
       return true;
     });
     // NoPassive is how an SP learns a passive request found no session: node-saml answers it with no profile.
-    const passive = await sp().validatePostResponseAsync(posted(statusResponse(idp, ACS, '_request3', new Date(), STATUS.responder, STATUS.noPassive, 'no SSO session')));
+    const passive = await sp().validatePostResponseAsync(posted(await statusResponse(idp, ACS, '_request3', new Date(), STATUS.responder, STATUS.noPassive, 'no SSO session')));
     assert.equal(passive.profile, null);
   });
 
   it('a LogoutResponse says PartialLogout when other services of the session were not told', async () => {
-    const partial = logoutResponse(idp, 'https://sp.example/slo', '_logout1', new Date(), true);
+    const partial = await logoutResponse(idp, 'https://sp.example/slo', '_logout1', new Date(), true);
     assert.ok(xmlsecVerify(partial, keys.signing.certificatePem, [`${NS.samlp}:LogoutResponse`]).ok);
     const codes = descendants(parseStrict(partial, 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
     assert.deepEqual(codes, [STATUS.success, STATUS.partialLogout]);
-    const complete = descendants(parseStrict(logoutResponse(idp, 'https://sp.example/slo', '_logout2', new Date(), false), 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
+    const complete = descendants(parseStrict(await logoutResponse(idp, 'https://sp.example/slo', '_logout2', new Date(), false), 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
     assert.deepEqual(complete, [STATUS.success]);
   });
 

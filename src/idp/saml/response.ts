@@ -87,7 +87,7 @@ export async function successResponse(idp: Idp, to: Recipient, content: Assertio
       ...Object.entries(content.attributes).map(([claim, value]) => attribute(r, samlAttributeName(claim, to.attributeProfile), claim, valuesOf(value))),
     ]),
   ]);
-  if (to.signAssertion) signElement(assertion, idp.keys.signing, idp.signatureAlgorithm, { after: assertionIssuer });
+  if (to.signAssertion) await signElement(assertion, idp.keys.signing, idp.signatureAlgorithm, { after: assertionIssuer });
   const encryptTo = to.encryptionCertificates[0];
   const carried = encryptTo === undefined ? assertion : el(NS.saml, 'saml:EncryptedAssertion', {}, [r.adopt(await encryptFor(serialize(assertion), encryptTo))]);
   r.fillRoot({}, [status(r, STATUS.success), carried]);
@@ -95,15 +95,15 @@ export async function successResponse(idp: Idp, to: Recipient, content: Assertio
 }
 
 /** A signed Response carrying only a status: the answer to a request that validated but cannot be met. */
-export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, now: Date, code: string, subCode: string | undefined, message: string): string {
+export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, now: Date, code: string, subCode: string | undefined, message: string): Promise<string> {
   const r = responseShell(idp, acsUrl, inResponseTo, now);
   r.fillRoot({}, [status(r, code, subCode, message)]);
   return signedRoot(idp, r);
 }
 
 /** The message signed on its root, the signature after its Issuer (the first child, as responseShell puts it). */
-function signedRoot(idp: Idp, b: ReturnType<typeof xmlBuilder>): string {
-  signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, { after: b.root.firstChild as Element });
+async function signedRoot(idp: Idp, b: ReturnType<typeof xmlBuilder>): Promise<string> {
+  await signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, { after: b.root.firstChild as Element });
   return b.serialize();
 }
 
@@ -163,14 +163,14 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
 }
 
 /** A signed LogoutResponse; `partial` when not every service of the session was told or confirmed (second-level PartialLogout). */
-export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
+export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): Promise<string> {
   const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
   r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; not every other service of the session was told or confirmed the logout' : undefined)]);
   return signedRoot(idp, r);
 }
 
 /** An IdP-initiated LogoutRequest for one SP's session: unsigned for the Redirect binding (the query string is signed), or `enveloped` (HTTP-POST). */
-export function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number, signature: 'none' | 'enveloped' = 'none'): { readonly id: string; readonly xml: string } {
+export async function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number, signature: 'none' | 'enveloped' = 'none'): Promise<{ readonly id: string; readonly xml: string }> {
   const id = newId();
   const r = xmlBuilder(NS.samlp, 'samlp:LogoutRequest');
   r.fillRoot({ 'xmlns:saml': NS.saml, ID: id, Version: '2.0', IssueInstant: instant(now), Destination: destination, NotOnOrAfter: instant(new Date(now.getTime() + lifetimeMs)), Reason: 'urn:oasis:names:tc:SAML:2.0:logout:user' }, [
@@ -178,5 +178,5 @@ export function logoutRequest(idp: Idp, destination: string, nameId: { readonly 
     r.el(NS.saml, 'saml:NameID', { Format: nameId.format }, [nameId.value]),
     ...sessionIndexes.map((index) => r.el(NS.samlp, 'samlp:SessionIndex', {}, [index])),
   ]);
-  return { id, xml: signature === 'enveloped' ? signedRoot(idp, r) : r.serialize() };
+  return { id, xml: signature === 'enveloped' ? await signedRoot(idp, r) : r.serialize() };
 }

@@ -1,4 +1,4 @@
-import { sign as cryptoSign, verify as cryptoVerify, X509Certificate } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Document, Element } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization, SignedXml } from 'xml-crypto';
 import { certificatePem, type IdpKey } from './keys.ts';
@@ -19,26 +19,30 @@ export const DIGEST_ALGORITHMS = {
 export const EXCLUSIVE_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 export const ENVELOPED_SIGNATURE = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 
-/** xml-crypto's algorithms, made once: exclusive c14n, and the digest and signature classes behind its URIs. */
+/** xml-crypto's algorithms, made once: exclusive c14n and the digest classes behind its URIs. */
 const c14n = new ExclusiveCanonicalization();
 // xml-crypto is typed against the browser's DOM; xmldom's nodes are what it walks at run time.
 const canonical = (element: Element): string => c14n.process(element as unknown as Parameters<typeof c14n.process>[0], {});
 const library = new SignedXml();
 const digesters = new Map(Object.entries(DIGEST_ALGORITHMS).map(([name, uri]) => [name, new library.HashAlgorithms[uri]!()]));
-const signers = new Map(Object.entries(SIGNATURE_ALGORITHMS).map(([name, uri]) => [name, new library.SignatureAlgorithms[uri]!()]));
+const HASH_OF: Record<SignatureAlgorithmName, string> = { 'rsa-sha256': 'sha256', 'rsa-sha512': 'sha512' };
+/** RSA PKCS#1 v1.5 as xml-crypto's RSA-SHA classes make it, but in Node's thread pool: the event loop builds other responses meanwhile. */
+const rsaSign = (algorithm: SignatureAlgorithmName, data: string, key: KeyObject) =>
+  new Promise<string>((resolve, reject) => cryptoSign(HASH_OF[algorithm], Buffer.from(data, 'utf8'), key, (error, signature) => (error ? reject(error) : resolve(signature.toString('base64')))));
 
 /**
  * Signs `element` (which has an `ID`, and no signature yet) in the DOM it was
  * built in: an enveloped signature with exclusive c14n, one reference (`#ID`),
  * the IdP certificate in KeyInfo, placed where the schema wants it (`after` a
- * child, or first). Canonicalization, digest and signature are xml-crypto's;
- * the document is neither serialized nor parsed again, and no XPath runs.
+ * child, or first). Canonicalization and digest are xml-crypto's, the RSA
+ * signature Node's (off the event loop); the document is neither serialized
+ * nor parsed again, and no XPath runs.
  * The digest is taken before the Signature is inserted, which is what the
  * enveloped-signature transform gives a verifier. The document must be
  * serialized with `serialize` (a carriage return in text kept as `&#xD;`),
  * so that it parses back to this very DOM.
  */
-export function signElement(element: Element, key: IdpKey, algorithm: SignatureAlgorithmName, placement: { readonly after: Element } | 'first'): void {
+export async function signElement(element: Element, key: IdpKey, algorithm: SignatureAlgorithmName, placement: { readonly after: Element } | 'first'): Promise<void> {
   const id = element.getAttribute('ID');
   if (!id) throw new Error(`${element.localName} has no ID to sign`);
   if (children(element, NS.ds, 'Signature').length) throw new Error(`${element.localName} is signed already`);
@@ -65,7 +69,7 @@ export function signElement(element: Element, key: IdpKey, algorithm: SignatureA
   else if (placement.after.parentNode === element) element.insertBefore(signature, placement.after.nextSibling);
   else throw new Error(`the signature's place is not a child of ${element.localName}`);
   // SignedInfo is canonicalized where it now stands, as a verifier will read it.
-  const value = signers.get(algorithm)!.getSignature(canonical(signedInfo), key.privateKey);
+  const value = await rsaSign(algorithm, canonical(signedInfo), key.privateKey);
   signature.appendChild(ds('SignatureValue', {}, [value]));
   signature.appendChild(ds('KeyInfo', {}, [ds('X509Data', {}, [ds('X509Certificate', {}, [key.certificateBase64])])]));
 }
