@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SAML, type SamlConfig } from '@node-saml/node-saml';
+import { SignedXml } from 'xml-crypto';
 import { openssl, scratch } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import type { Database } from '../../store/index.ts';
@@ -10,7 +11,8 @@ import { NAMEID_FORMATS } from './metadata.ts';
 import { logoutResponse, nameIdFor, statusResponse, successResponse, type AssertionContent, type Idp, type Recipient } from './response.ts';
 import { STATUS } from './status.ts';
 import { xmlsecVerify } from './test-support.ts';
-import { NS, children, descendants, parseStrict } from './xml.ts';
+import { DIGEST_ALGORITHMS, ENVELOPED_SIGNATURE, EXCLUSIVE_C14N, SIGNATURE_ALGORITHMS, signElement } from './signing.ts';
+import { NS, children, descendants, parseStrict, xmlBuilder } from './xml.ts';
 
 const IDP = 'https://idp.example/saml';
 const SP = 'https://sp.example/metadata';
@@ -121,6 +123,25 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
     // Signed on the DOM as built: a carriage return must still be one after the SP's parser (written &#xD;).
     assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE, ASSERTION], "/*/*[local-name()='Assertion']/*[local-name()='Signature']").ok);
     assert.match(xml, /cr&#xD; lf/);
+  });
+
+  it('signing the DOM as built gives the very digest and signature xml-crypto computes from the serialized document', async () => {
+    for (const value of HOSTILE) {
+      const b = xmlBuilder(NS.samlp, 'samlp:Response');
+      const issuer = b.el(NS.saml, 'saml:Issuer', {}, [IDP]);
+      b.fillRoot({ 'xmlns:saml': NS.saml, ID: '_same', Version: '2.0', Destination: `${ACS}?q=${value}` }, [
+        issuer,
+        b.el(NS.saml, 'saml:Assertion', { 'xmlns:xsi': NS.xsi, 'xmlns:xs': NS.xs, ID: '_inner' }, [b.el(NS.saml, 'saml:AttributeValue', { 'xsi:type': 'xs:string' }, [value])]),
+      ]);
+      const library = new SignedXml({ privateKey: keys.signing.privateKeyPem, signatureAlgorithm: SIGNATURE_ALGORITHMS['rsa-sha256'], canonicalizationAlgorithm: EXCLUSIVE_C14N });
+      library.addReference({ xpath: '/*', transforms: [ENVELOPED_SIGNATURE, EXCLUSIVE_C14N], digestAlgorithm: DIGEST_ALGORITHMS['rsa-sha256'] });
+      library.computeSignature(b.serialize(), { prefix: 'ds', location: { reference: "/*/*[local-name()='Issuer']", action: 'after' } });
+      await signElement(b.root, keys.signing, 'rsa-sha256', { after: issuer });
+      const valuesOf = (xml: string) => ['DigestValue', 'SignatureValue'].map((name) => new RegExp(`<ds:${name}>([^<]+)</ds:${name}>`).exec(xml)?.[1]);
+      const [digest, signature] = valuesOf(b.serialize());
+      assert.ok(digest && signature);
+      assert.deepEqual([digest, signature], valuesOf(library.getSignedXml()), JSON.stringify(value).slice(0, 40));
+    }
   });
 
   it('a status response is signed and names the status, which node-saml reports', async () => {
