@@ -1,11 +1,11 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import type { Element } from '@xmldom/xmldom';
 import { encrypt } from 'xml-encryption';
 import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, samlAttributeName, URI_NAME_FORMAT, type AttributeProfile } from './attributes.ts';
 import { certificatePem, type IdpKeys } from './keys.ts';
 import { NAMEID_FORMATS } from './metadata.ts';
 import { signElement, type SignatureAlgorithmName } from './signing.ts';
 import { STATUS } from './status.ts';
-import type { Element } from '@xmldom/xmldom';
 import { NS, serialize, xmlBuilder } from './xml.ts';
 
 export interface Idp {
