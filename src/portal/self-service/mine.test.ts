@@ -8,7 +8,8 @@ import type { Database } from '../../store/index.ts';
 import { verifyAudit } from '../audit.ts';
 import { PortalRefused } from '../errors.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
-import { extendMyReserveCard, myEids, reportMyCardLost, RESERVE_EXTENSION_DAYS, RESERVE_VALID_DAYS, type SelfServiceContext } from './mine.ts';
+import { RESERVE_EXTENSION_DAYS, RESERVE_VALID_DAYS } from '../cards/reserve.ts';
+import { extendMyReserveCard, myEids, reportMyCardLost, type SelfServiceContext } from './mine.ts';
 
 const DAY_MS = 86_400_000;
 const refused = (kind: PortalRefused['kind'], pattern: RegExp) => (error: unknown) => {
