@@ -97,8 +97,10 @@ export async function certificateStatus(db: Queryable, serialInput: string): Pro
  * Revokes a certificate. Idempotent: revoking a revoked certificate changes
  * nothing and says so. A revoked certificate never becomes valid again; only
  * a hold (when the deployment allows holds) can be released or made final.
+ * `within`: the caller's transaction, so the revocation and the caller's own
+ * record of it are committed, or rolled back, together.
  */
-export async function revokeCertificate(db: Database, request: RevokeRequest, now: Date, allowHold: boolean): Promise<{ status: CertificateStatus; changed: boolean }> {
+export async function revokeCertificate(db: Database, request: RevokeRequest, now: Date, allowHold: boolean, within?: Queryable): Promise<{ status: CertificateStatus; changed: boolean }> {
   const serial = normaliseSerial(request.serial);
   if (!serial) throw new RevocationRefused(`${JSON.stringify(request.serial)} is not a certificate serial number (hex)`);
   if (typeof request.actor !== 'string' || request.actor.trim() === '' || request.actor.length > MAX_ACTOR) throw new RevocationRefused('say who registers the revocation (actor: 1 to 200 characters)');
@@ -108,7 +110,8 @@ export async function revokeCertificate(db: Database, request: RevokeRequest, no
     throw new RevocationRefused('the invalidity date must be a valid time that is not in the future');
   }
   const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
-  return db.transaction(async (tx) => {
+  const inTransaction = <T>(work: (tx: Queryable) => Promise<T>) => (within ? work(within) : db.transaction(work));
+  return inTransaction(async (tx) => {
     const [current] = await tx.query<Row>(`${SELECT} for update`, [serial]);
     if (!current) throw new RevocationRefused(`no certificate with serial ${serial} was issued here`);
     if (current.revoked_at !== null && !(current.on_hold && request.reason !== 'certificateHold')) return { status: toStatus(current, await revokedBy(tx, serial)), changed: false };

@@ -72,6 +72,23 @@ for (const target of databaseTargets()) {
       assert.notEqual(thisUpdate(renewed.der), thisUpdate(first.der));
     });
 
+    it('revokes in the caller\'s transaction: rolled back with it, committed with it', async () => {
+      const issued = await pki.issueFromCsr('function-client', opensslCsr(files, 'within', { subject: '/CN=within/serialNumber=SE2321000016-F022' }));
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          const { changed } = await pki.revoke({ serial: issued.serial, reason: 'cessationOfOperation', actor: 'the caller' }, tx);
+          assert.equal(changed, true);
+          assert.equal((await pki.status(issued.serial, tx))?.status, 'revoked', 'revoked inside the transaction');
+          throw new Error('the caller failed to record it');
+        }),
+        /failed to record it/,
+      );
+      assert.equal((await pki.status(issued.serial))?.status, 'good', 'rolled back with the caller');
+      await db.transaction((tx) => pki.revoke({ serial: issued.serial, reason: 'cessationOfOperation', actor: 'the caller' }, tx));
+      const status = await pki.status(issued.serial);
+      assert.deepEqual([status?.status, status?.reason, status?.revokedBy], ['revoked', 'cessationOfOperation', 'the caller']);
+    });
+
     it('issues a card certificate on hold in the same statement that records it: never good, and nothing left when the hold cannot be recorded', async () => {
       // The PKI over a database that shows every statement run inside a transaction, and can fail the hold's event.
       let failEvent = false;

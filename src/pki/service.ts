@@ -132,9 +132,13 @@ export async function openPki(deps: PkiDependencies) {
       const revisions = await caRevisions(db);
       for (const caId of CA_IDS) await currentCrl(caId, revisions);
     },
-    async revoke(request: RevokeRequest) {
-      const result = await revokeCertificate(db, request, now(), pkiConfig.allowCertificateHold);
-      if (result.changed) publishSoon(result.status.caId);
+    /**
+     * `within`: the caller's transaction (the revocation commits with the caller's record of it). The CRL is then
+     * not made at once, as the change is not yet committed; the revision it bumped makes the next check or fetch make it.
+     */
+    async revoke(request: RevokeRequest, within?: Queryable) {
+      const result = await revokeCertificate(db, request, now(), pkiConfig.allowCertificateHold, within);
+      if (result.changed && !within) publishSoon(result.status.caId);
       return result;
     },
     /** Releases a certificateHold: only where holds are enabled (`pki.allowCertificateHold`). */

@@ -6,6 +6,7 @@ import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
 import { supersedeOverdue } from './function/certificates.ts';
+import { expiredReserveCardsJob } from './jobs/expired-reserve-cards.ts';
 import { functionCertificateRemindersJob } from './jobs/function-certificate-reminders.ts';
 import { retentionJob } from './jobs/retention.ts';
 import { staleRolesJob } from './jobs/stale-roles.ts';
@@ -87,6 +88,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
     // The rules that keep the registry clean (src/portal/jobs); the reminders only where the outbox is delivered.
     jobs: [
       unactivatedCardsJob({ pki, config: config.portal }),
+      expiredReserveCardsJob({ pki, config: config.portal }),
       unfinishedOrdersJob({ pki, config: config.portal }),
       staleRolesJob,
       retentionJob,

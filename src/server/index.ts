@@ -2,4 +2,4 @@ export { startSystem, openStores, createLogger, type RunningSystem, type StartOp
 export { sendPage, rememberLocale, CONTENT_SECURITY_POLICY } from './app.ts';
 export { selectParts } from './parts.ts';
 export type { Part, PartContext, PartFactory, PartLink, Localized } from './part.ts';
-export { functionCaCertificateMaker, loadOrCreateServerCertificate, serverHostNames, type TlsCredentials } from './tls.ts';
+export { functionCaCertificateMaker, loadOrCreateServerCertificate, type TlsCredentials } from './tls.ts';

@@ -4,9 +4,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { createOrderService, type AnswerVerifier, type AuthnServices, type CardLoginService, type ClientCertificateListener, type OrderService } from '../../authn/index.ts';
 import { loginAttributes, type PersonView } from '../../directory/index.ts';
-import { serverHostNames, type Part, type PartContext, type PartFactory } from '../../server/index.ts';
+import type { Part, PartContext, PartFactory } from '../../server/index.ts';
+import { serverHostNames } from '../../config/index.ts';
 import type { Database } from '../../store/index.ts';
-import { createSessionStore, readCookie, SSO_COOKIE, type Participant } from '../session/index.ts';
+import { accountIdOf, createSessionStore, readCookie, sessionCookie, SSO_COOKIE, type Participant } from '../session/index.ts';
 import { demoRoutes, ensureDemoClient } from './demo.ts';
 import { interactionRoutes } from './interactions.ts';
 import { ALIASED_PATHS, checkRequestCertificate } from './mtls.ts';
@@ -35,7 +36,16 @@ export interface OidcServices {
   backchannelLogout(participants: readonly Participant[], accountId: string): Promise<readonly { readonly clientId: string; readonly told: boolean }[]>;
   /** The SAML IdP, started after us, hands over how to check the assertions of the RFC 7522 grant. */
   acceptSamlAssertions(verifier: SamlAssertionVerifier): void;
+  /** The SAML IdP hands over how a logout started here reaches the session's SAML SPs (see `SamlLogoutStarter`). */
+  acceptSamlLogout(starter: SamlLogoutStarter): void;
 }
+
+/**
+ * Stores the front-channel logout through the SAML SPs among `participants`
+ * and returns the path the browser must visit to run it, ending at
+ * `finishUrl`; null when there is no SAML SP to tell.
+ */
+export type SamlLogoutStarter = (participants: readonly Participant[], finishUrl: string) => Promise<string | null>;
 
 /** The OpenID Provider's services, or undefined when this process does not run it. */
 export function oidcFrom(started: ReadonlyMap<string, Part>): OidcServices | undefined {
@@ -105,7 +115,16 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       }
       provider.on('backchannel.error', (_ctx, error, client) => log.warn({ err: error, clientId: client.clientId }, 'back-channel logout notice failed'));
       registerSamlBearerGrant(provider, db, () => samlAssertionVerifier);
-      provider.on('end_session.success', (ctx) => void endSsoSession(ctx.get('cookie')));
+      provider.use(async (ctx, next) => {
+        await next();
+        // "Log out of every e-service" confirmed: the SSO session ends too ("stay logged in" logs out only the client that asked).
+        if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !ctx.oidc.params?.['logout']) return;
+        const { session } = ctx.oidc;
+        const toldByProvider = new Set(Object.keys(session?.authorizations ?? {}).map((clientId) => `${clientId} ${session!.sidFor(clientId) ?? ''}`));
+        ctx.append('set-cookie', sessionCookie(null, 0));
+        const detour = await logoutEverywhere(ctx.get('cookie'), toldByProvider, ctx.response.get('location'));
+        if (detour) ctx.redirect(detour);
+      });
       // The SSO session's participant with oidc-provider's `sid` for it: a logout started over SAML can then tell the client.
       provider.on('authorization.success', (ctx) => {
         const ssoId = readCookie(ctx.get('cookie'), SSO_COOKIE);
@@ -115,7 +134,29 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
       });
       return provider;
     };
-    const endSsoSession = (cookieHeader: string) => sessions.end(readCookie(cookieHeader, SSO_COOKIE)).catch((error: unknown) => log.error({ err: error }, 'ending the SSO session failed'));
+    /**
+     * After oidc-provider ended its own session (and told its clients over the
+     * back channel): the SSO session ends, OIDC participants oidc-provider did
+     * not know of are told over the back channel, and when the session had SAML
+     * SPs the browser's next stop is their front-channel chain, which ends at
+     * oidc-provider's redirect (`finishUrl`). Returns that detour, or null.
+     */
+    const logoutEverywhere = async (cookieHeader: string, toldByProvider: ReadonlySet<string>, finishUrl: string): Promise<string | null> => {
+      try {
+        const sso = await sessions.get(readCookie(cookieHeader, SSO_COOKIE));
+        if (!sso) return null;
+        const participants = await sessions.end(sso.id);
+        const untold = participants.filter((p) => p.protocol === 'oidc' && !toldByProvider.has(`${p.clientId} ${p.sessionRef ?? ''}`));
+        if (untold.length) await services.backchannelLogout(untold, accountIdOf(sso));
+        const detour = samlLogoutStarter ? await samlLogoutStarter(participants, finishUrl) : null;
+        log.info({ decision: 'oidc logout ended the sso session', participants: participants.length, toldHere: untold.length, samlChain: Boolean(detour) }, 'oidc logout ended the sso session');
+        return detour;
+      } catch (error) {
+        // The person's logout at oidc-provider has happened; what could not be done here is logged, and they still reach the client.
+        log.error({ err: error }, 'ending the SSO session failed');
+        return null;
+      }
+    };
     let keys = await rotateSigningKeys(db, sealer, oidc.signingAlg, policy, context.now());
     let provider: Provider = build(keys);
     // Each node rebuilds its provider when the key set changes (keys are fixed per oidc-provider instance).
@@ -136,9 +177,13 @@ export function makeOidcPart(options: OidcPartOptions = {}): PartFactory {
     if (demo) await ensureDemoClient(db, sealer, config.server.publicBaseUrl);
 
     let samlAssertionVerifier: SamlAssertionVerifier | undefined;
+    let samlLogoutStarter: SamlLogoutStarter | undefined;
     const services: OidcServices = {
       acceptSamlAssertions(verifier) {
         samlAssertionVerifier = verifier;
+      },
+      acceptSamlLogout(starter) {
+        samlLogoutStarter = starter;
       },
       async backchannelLogout(participants, accountId) {
         const unique = new Map(participants.filter((p) => p.protocol === 'oidc').map((p) => [`${p.clientId} ${p.sessionRef ?? ''}`, p]));

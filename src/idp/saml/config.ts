@@ -7,6 +7,7 @@ const aggregateSchema = z.strictObject({
   source: z.string().min(1),
   /** PEM certificate whose key signs the aggregate. */
   certificateFile: z.string().min(1),
+  /** The shortest of these is the default schedule of the `saml-aggregate-refresh` job (`jobs.schedule.samlAggregateRefresh` overrides it). */
   refreshMinutes: z.coerce.number().int().min(5).default(60),
   /** Login methods and attributes every SP of the aggregate gets (as `tillit sp add`). */
   methods: z.array(z.string()).optional(),

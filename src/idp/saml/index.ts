@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { aggregateRefreshJob } from './aggregate-job.ts';
 import type { FastifyInstance } from 'fastify';
 import { createOrderService, type AnswerVerifier, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import { loginAttributes } from '../../directory/index.ts';
@@ -8,14 +8,14 @@ import { createSessionStore } from '../session/index.ts';
 import { bearerAssertionVerifier } from './bearer.ts';
 import { demoRoutes, ensureDemoSp } from './demo.ts';
 import { loadOrCreateIdpKeys, loadOrCreatePairwiseKey } from './keys.ts';
-import { samlLoginRoutes } from './login.ts';
+import { samlLoginRoutes, startSamlLogout } from './login.ts';
 import { idpEndpoints, idpMetadata } from './metadata.ts';
-import { refreshAggregate } from './sps.ts';
 
 export { samlConfigSchema, type SamlConfig } from './config.ts';
 export { idpEndpoints } from './metadata.ts';
 export { addServiceProvider, findServiceProvider, listServiceProviders, removeServiceProvider, ServiceProviderError, type ServiceProvider, type NewServiceProvider } from './sps.ts';
 export { registerSpCommands } from './cli.ts';
+export { aggregateRefreshJob, AGGREGATE_REFRESH_JOB } from './aggregate-job.ts';
 
 export interface SamlPartOptions {
   /** The authentication service the login pages start orders on (the authentication part's, in the system). */
@@ -53,6 +53,8 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     const idp = { entityId: endpoints.entityId, keys, signatureAlgorithm: saml.signatureAlgorithm };
     // RFC 7522: the OpenID Provider's token endpoint trades our assertions; we check them.
     oidcServices?.acceptSamlAssertions(bearerAssertionVerifier({ idp, store: ephemeral, now: context.now, clockSkewMs: saml.clockSkewSeconds * 1000 }));
+    // A logout started over OIDC goes on through the session's SAML SPs (the chain of `/saml/slo`).
+    oidcServices?.acceptSamlLogout((participants, finishUrl) => startSamlLogout(ephemeral, participants, finishUrl, config.oidc.interactionSeconds * 1000));
 
     const metadata = () =>
       idpMetadata({
@@ -65,7 +67,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
         validUntil: new Date(context.now().getTime() + saml.metadataValidDays * 86_400_000),
       });
     // Signed once per hour, not per request: the signature costs a private-key operation.
-    let cached: { xml: string; madeAt: number } | undefined;
+    let cached: { xml: Promise<string>; madeAt: number } | undefined;
     const currentMetadata = () => {
       if (!cached || now() - cached.madeAt > 3_600_000) cached = { xml: metadata(), madeAt: now() };
       return cached.xml;
@@ -75,23 +77,10 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
     const demo = config.demo.seed;
     if (demo) await ensureDemoSp(db, config.server.publicBaseUrl, context.now());
 
-    // Federation aggregates: refreshed now and then on their schedule; a failure is logged and the last good SPs stay.
-    const timers = saml.aggregates.map((spec) => {
-      const refresh = () =>
-        refreshAggregate(db, spec, (path) => readFile(path, 'utf8'), context.now())
-          .then((result) => context.log.info({ decision: 'saml aggregate refreshed', source: spec.source, ...result }, 'saml aggregate refreshed'))
-          .catch((error: unknown) => context.log.warn({ decision: 'saml aggregate refused', source: spec.source, reason: (error as Error).message }, 'saml aggregate not refreshed'));
-      void refresh();
-      const timer = setInterval(refresh, spec.refreshMinutes * 60_000);
-      timer.unref();
-      return timer;
-    });
-
     return {
       name: 'saml',
-      async stop() {
-        for (const timer of timers) clearInterval(timer);
-      },
+      // Federation aggregates: one node per slot refreshes them (the jobs lock), not every node on its own timer.
+      jobs: [aggregateRefreshJob(saml)],
       title: { sv: 'SAML 2.0', en: 'SAML 2.0' },
       description: {
         sv: 'Inloggning till e-tjänster med SAML 2.0: signerade svar, vårdens attribut, samma inloggning som OpenID Connect.',
@@ -102,7 +91,7 @@ export function makeSamlPart(options: SamlPartOptions = {}): PartFactory {
         { href: '/saml/metadata', label: { sv: 'SAML-metadata', en: 'SAML metadata' } },
       ],
       https: async (app: FastifyInstance) => {
-        app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(currentMetadata()));
+        app.get('/saml/metadata', async (_request, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=3600').send(await currentMetadata()));
         await app.register(
           samlLoginRoutes({
             idp,

@@ -48,12 +48,20 @@ export interface SamlLoginDependencies {
  * the other through the browser, then back to the SP that started it.
  */
 interface LogoutChain {
-  readonly initiator: { readonly entityId: string; readonly responseUrl: string; readonly requestId: string; readonly relayState: string | undefined };
+  /** An SP's LogoutRequest (answered with a LogoutResponse), or an OIDC logout (the browser goes on to oidc-provider's next URL). */
+  readonly initiator: SamlInitiator | { readonly finishUrl: string };
   readonly remaining: readonly SamlLogoutTarget[];
   /** Some participant was not told, or did not confirm: the answer is PartialLogout. */
   readonly partial: boolean;
   /** The SP the browser is at now, and the ID of the LogoutRequest it must answer. */
   readonly current?: { readonly entityId: string; readonly requestId: string };
+}
+
+interface SamlInitiator {
+  readonly entityId: string;
+  readonly responseUrl: string;
+  readonly requestId: string;
+  readonly relayState: string | undefined;
 }
 
 /** A validated request while the person is on the login pages (the SP is read again at each step). */
@@ -63,6 +71,9 @@ const baseOf = (key: string) => `/saml/login/${key}`;
 const requestKey = (key: string) => `saml:login:${key}`;
 const freshKey = (key: string) => `saml:fresh:${key}`;
 const logoutKey = (key: string) => `saml:slo:${key}`;
+const oidcLogoutKey = (key: string) => `saml:slo-oidc:${key}`;
+/** Where the browser goes from an OIDC logout to start the SAML part of it. */
+const OIDC_LOGOUT_PATH = '/saml/slo/oidc';
 const validKey = (key: string) => /^[A-Za-z0-9_-]{32}$/.test(key);
 const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`, displayName: sp.displayName });
 
@@ -108,6 +119,14 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
         form[name] = value;
       }
       return logout(request, reply, { binding: 'post', form });
+    });
+
+    /** From an OIDC logout (`startSamlLogout`): the chain through the session's SAML SPs, taken once. */
+    app.get<{ Params: { key: string } }>(`${OIDC_LOGOUT_PATH}/:key`, async (request, reply) => {
+      const key = request.params.key;
+      const raw = validKey(key) ? await deps.ephemeral.take(oidcLogoutKey(key)) : null;
+      if (!raw) return refuse(request, reply, 'an OIDC logout that is not under way');
+      return continueLogout(request, reply, JSON.parse(raw) as LogoutChain);
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key', async (request, reply) => {
@@ -252,7 +271,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       const target = chain.remaining[i]!;
       const sp = await findSp(target.entityId);
       const key = randomBytes(24).toString('base64url');
-      const outgoing = sp ? outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
+      const outgoing = sp ? await outgoingLogout(deps.idp, sp, target, key, deps.now(), deps.interactionMs) : null;
       if (!outgoing) {
         request.log.info({ decision: 'saml logout participant not told', sp: target.entityId, reason: sp ? 'no SingleLogoutService in its metadata' : 'no longer registered' }, 'saml logout participant not told');
         partial = true;
@@ -265,8 +284,13 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       return sendPage(reply, postPage(localeOf(request), request.url, outgoing.url, { SAMLRequest: outgoing.samlRequest, RelayState: key }));
     }
     const { initiator } = chain;
+    if ('finishUrl' in initiator) {
+      // OIDC has no partial-logout status to pass on: logged, and the logout goes on to the client (or oidc-provider's page).
+      request.log.info({ decision: 'oidc logout through saml done', partial }, 'saml part of an oidc logout done');
+      return reply.redirect(initiator.finishUrl, 303);
+    }
     request.log.info({ decision: 'saml logout answered', sp: initiator.entityId, partial }, 'saml logout answered');
-    const xml = logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
+    const xml = await logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), initiator.responseUrl));
     return sendPage(reply, postPage(localeOf(request), request.url, initiator.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: initiator.relayState }));
   }
@@ -416,15 +440,30 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     return sendStatus(request, reply, pending.acsUrl, pending.id, pending.relayState, error);
   }
 
-  function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
-    const xml = statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
+  async function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
+    const xml = await statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), acsUrl));
     return sendPage(reply, postPage(localeOf(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
   }
 }
 
+/**
+ * The SAML part of a logout started over OIDC (the SSO session has already
+ * ended): stores the chain through the session's SAML SPs and returns the
+ * path the browser must visit to run it, which ends at `finishUrl`; null when
+ * the session had no SAML SP.
+ */
+export async function startSamlLogout(store: EphemeralStore, participants: readonly Participant[], finishUrl: string, ttlMs: number): Promise<string | null> {
+  const { targets, unreachable } = samlTargets(participants, undefined);
+  if (targets.length === 0 && unreachable === 0) return null;
+  const key = randomBytes(24).toString('base64url');
+  const chain: LogoutChain = { initiator: { finishUrl }, remaining: targets, partial: unreachable > 0 };
+  await store.set(oidcLogoutKey(key), JSON.stringify(chain), ttlMs);
+  return `${OIDC_LOGOUT_PATH}/${key}`;
+}
+
 /** The session's SAML SPs but the one logging out, one target each (its NameID, all its SessionIndexes); those with no NameID on record cannot be told. */
-function samlTargets(participants: readonly Participant[], initiator: string): { targets: SamlLogoutTarget[]; unreachable: number } {
+function samlTargets(participants: readonly Participant[], initiator: string | undefined): { targets: SamlLogoutTarget[]; unreachable: number } {
   const bySp = new Map<string, { nameId?: Participant['nameId']; sessionIndexes: string[] }>();
   for (const p of participants) {
     if (p.protocol !== 'saml' || p.clientId === initiator) continue;

@@ -3,7 +3,7 @@ import type { Element } from '@xmldom/xmldom';
 import { checkDestination, checkIssueInstant, checkMessageType, checkSignature, checkVersion, decodeMessage, parseRequest, type IncomingRequest, type RequestEnvironment } from './authn-request.ts';
 import { BINDINGS } from './metadata.ts';
 import { logoutRequest, type Idp } from './response.ts';
-import { signRedirectQuery, signRoot } from './signing.ts';
+import { signRedirectQuery } from './signing.ts';
 import type { ServiceProvider } from './sps.ts';
 import { RequestRefused, STATUS } from './status.ts';
 import { NS, XmlRefused, child } from './xml.ts';
@@ -25,19 +25,18 @@ export type OutgoingLogout =
  * when its metadata has one (query-string signature), else HTTP-POST
  * (enveloped signature); null when the SP has no SingleLogoutService.
  */
-export function outgoingLogout(idp: Idp, sp: ServiceProvider, target: SamlLogoutTarget, relayState: string, now: Date, lifetimeMs: number): OutgoingLogout | null {
+export async function outgoingLogout(idp: Idp, sp: ServiceProvider, target: SamlLogoutTarget, relayState: string, now: Date, lifetimeMs: number): Promise<OutgoingLogout | null> {
   const services = sp.descriptor.singleLogoutServices;
   const redirect = services.find((s) => s.binding === BINDINGS.redirect);
   const post = services.find((s) => s.binding === BINDINGS.post);
   const service = redirect ?? post;
   if (!service) return null;
-  const { id, xml } = logoutRequest(idp, service.location, target.nameId, target.sessionIndexes, now, lifetimeMs);
+  const { id, xml } = await logoutRequest(idp, service.location, target.nameId, target.sessionIndexes, now, lifetimeMs, redirect ? 'none' : 'enveloped');
   if (redirect) {
     const query = signRedirectQuery([['SAMLRequest', deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64')], ['RelayState', relayState]], idp.keys.signing, idp.signatureAlgorithm);
     return { binding: 'redirect', id, url: `${service.location}${service.location.includes('?') ? '&' : '?'}${query}` };
   }
-  const signed = signRoot(xml, idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
-  return { binding: 'post', id, url: service.location, samlRequest: Buffer.from(signed, 'utf8').toString('base64') };
+  return { binding: 'post', id, url: service.location, samlRequest: Buffer.from(xml, 'utf8').toString('base64') };
 }
 
 /**

@@ -23,7 +23,7 @@ describe(`SAML IdP metadata (${databaseTargets()[0]!.name})`, () => {
   before(async () => {
     db = await databaseTargets()[0]!.open();
     keys = await loadOrCreateIdpKeys(db, createSealer(Buffer.alloc(32, 5)), { entityId: `${BASE}/saml`, modulusLength: 2048, now: new Date() });
-    xml = idpMetadata({
+    xml = await idpMetadata({
       publicBaseUrl: BASE,
       keys,
       signatureAlgorithm: 'rsa-sha256',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, PRINCIPAL_SELECTION_ATTRIBUTES, SAML_ATTRIBUTES, URI_NAME_FORMAT } from './attributes.ts';
 import type { IdpKeys } from './keys.ts';
-import { signRoot, type SignatureAlgorithmName } from './signing.ts';
+import { signElement, type SignatureAlgorithmName } from './signing.ts';
 import { NS, xmlBuilder } from './xml.ts';
 
 export const BINDINGS = {
@@ -38,7 +38,7 @@ type Localized = { readonly sv: string; readonly en: string };
  * The IdP's metadata (SAML metadata 2.0 with the entity-attribute, UI-info
  * and Sweden Connect principal-selection extensions), signed.
  */
-export function idpMetadata(idp: IdpDescription): string {
+export async function idpMetadata(idp: IdpDescription): Promise<string> {
   const endpoints = idpEndpoints(idp.publicBaseUrl);
   const b = xmlBuilder(NS.md, 'md:EntityDescriptor');
   const { el } = b;
@@ -97,5 +97,6 @@ export function idpMetadata(idp: IdpDescription): string {
       ]),
     ],
   );
-  return signRoot(b.serialize(), idp.keys.signing, idp.signatureAlgorithm, 'first');
+  await signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, 'first');
+  return b.serialize();
 }

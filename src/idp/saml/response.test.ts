@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SAML, type SamlConfig } from '@node-saml/node-saml';
+import { SignedXml } from 'xml-crypto';
 import { openssl, scratch } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import type { Database } from '../../store/index.ts';
@@ -10,7 +11,8 @@ import { NAMEID_FORMATS } from './metadata.ts';
 import { logoutResponse, nameIdFor, statusResponse, successResponse, type AssertionContent, type Idp, type Recipient } from './response.ts';
 import { STATUS } from './status.ts';
 import { xmlsecVerify } from './test-support.ts';
-import { NS, children, descendants, parseStrict } from './xml.ts';
+import { DIGEST_ALGORITHMS, ENVELOPED_SIGNATURE, EXCLUSIVE_C14N, SIGNATURE_ALGORITHMS, signElement } from './signing.ts';
+import { NS, children, descendants, parseStrict, xmlBuilder } from './xml.ts';
 
 const IDP = 'https://idp.example/saml';
 const SP = 'https://sp.example/metadata';
@@ -30,7 +32,7 @@ function opensslCertificate(subject: string): { certificate: string; key: string
 }
 const spEncryption = opensslCertificate('/CN=sp encryption');
 
-const HOSTILE = ['<script>alert(1)</script>', 'a & b', `"quoted" 'single'`, 'ends ]]> here', '</saml:AttributeValue><saml:AttributeValue>injected', 'bell\u0007 nul\u0000', 'Åsa Öberg-Ängström-'.repeat(100)];
+const HOSTILE = ['<script>alert(1)</script>', 'a & b', `"quoted" 'single'`, 'ends ]]> here', '</saml:AttributeValue><saml:AttributeValue>injected', 'bell\u0007 nul\u0000', 'Åsa Öberg-Ängström-'.repeat(100), 'cr\r lf\n tab\t crlf\r\n'];
 
 describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
   let db: Database;
@@ -118,10 +120,32 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
     assert.equal(profile!['http://sambi.se/attributes/1/commissionName'], HOSTILE[0]);
     assert.equal(profile!['http://sambi.se/attributes/1/displayName'], HOSTILE[3]);
     assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE, ASSERTION], "/*/*[local-name()='Signature']").ok);
+    // Signed on the DOM as built: a carriage return must still be one after the SP's parser (written &#xD;).
+    assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE, ASSERTION], "/*/*[local-name()='Assertion']/*[local-name()='Signature']").ok);
+    assert.match(xml, /cr&#xD; lf/);
+  });
+
+  it('signing the DOM as built gives the very digest and signature xml-crypto computes from the serialized document', async () => {
+    for (const value of HOSTILE) {
+      const b = xmlBuilder(NS.samlp, 'samlp:Response');
+      const issuer = b.el(NS.saml, 'saml:Issuer', {}, [IDP]);
+      b.fillRoot({ 'xmlns:saml': NS.saml, ID: '_same', Version: '2.0', Destination: `${ACS}?q=${value}` }, [
+        issuer,
+        b.el(NS.saml, 'saml:Assertion', { 'xmlns:xsi': NS.xsi, 'xmlns:xs': NS.xs, ID: '_inner' }, [b.el(NS.saml, 'saml:AttributeValue', { 'xsi:type': 'xs:string' }, [value])]),
+      ]);
+      const library = new SignedXml({ privateKey: keys.signing.privateKeyPem, signatureAlgorithm: SIGNATURE_ALGORITHMS['rsa-sha256'], canonicalizationAlgorithm: EXCLUSIVE_C14N });
+      library.addReference({ xpath: '/*', transforms: [ENVELOPED_SIGNATURE, EXCLUSIVE_C14N], digestAlgorithm: DIGEST_ALGORITHMS['rsa-sha256'] });
+      library.computeSignature(b.serialize(), { prefix: 'ds', location: { reference: "/*/*[local-name()='Issuer']", action: 'after' } });
+      await signElement(b.root, keys.signing, 'rsa-sha256', { after: issuer });
+      const valuesOf = (xml: string) => ['DigestValue', 'SignatureValue'].map((name) => new RegExp(`<ds:${name}>([^<]+)</ds:${name}>`).exec(xml)?.[1]);
+      const [digest, signature] = valuesOf(b.serialize());
+      assert.ok(digest && signature);
+      assert.deepEqual([digest, signature], valuesOf(library.getSignedXml()), JSON.stringify(value).slice(0, 40));
+    }
   });
 
   it('a status response is signed and names the status, which node-saml reports', async () => {
-    const xml = statusResponse(idp, ACS, '_request2', new Date(), STATUS.requester, STATUS.unknownPrincipal, 'not the person the service asked for & no other');
+    const xml = await statusResponse(idp, ACS, '_request2', new Date(), STATUS.requester, STATUS.unknownPrincipal, 'not the person the service asked for & no other');
     assert.ok(xmlsecVerify(xml, keys.signing.certificatePem, [RESPONSE]).ok);
     await assert.rejects(sp().validatePostResponseAsync(posted(xml)), (e: Error & { xmlStatus?: string }) => {
       assert.match(e.message, /Requester/);
@@ -130,16 +154,16 @@ describe(`SAML Response (${databaseTargets()[0]!.name})`, () => {
       return true;
     });
     // NoPassive is how an SP learns a passive request found no session: node-saml answers it with no profile.
-    const passive = await sp().validatePostResponseAsync(posted(statusResponse(idp, ACS, '_request3', new Date(), STATUS.responder, STATUS.noPassive, 'no SSO session')));
+    const passive = await sp().validatePostResponseAsync(posted(await statusResponse(idp, ACS, '_request3', new Date(), STATUS.responder, STATUS.noPassive, 'no SSO session')));
     assert.equal(passive.profile, null);
   });
 
   it('a LogoutResponse says PartialLogout when other services of the session were not told', async () => {
-    const partial = logoutResponse(idp, 'https://sp.example/slo', '_logout1', new Date(), true);
+    const partial = await logoutResponse(idp, 'https://sp.example/slo', '_logout1', new Date(), true);
     assert.ok(xmlsecVerify(partial, keys.signing.certificatePem, [`${NS.samlp}:LogoutResponse`]).ok);
     const codes = descendants(parseStrict(partial, 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
     assert.deepEqual(codes, [STATUS.success, STATUS.partialLogout]);
-    const complete = descendants(parseStrict(logoutResponse(idp, 'https://sp.example/slo', '_logout2', new Date(), false), 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
+    const complete = descendants(parseStrict(await logoutResponse(idp, 'https://sp.example/slo', '_logout2', new Date(), false), 1 << 20).documentElement!, NS.samlp, 'StatusCode').map((c) => c.getAttribute('Value'));
     assert.deepEqual(complete, [STATUS.success]);
   });
 

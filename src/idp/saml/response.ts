@@ -1,11 +1,12 @@
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import type { Element } from '@xmldom/xmldom';
 import { encrypt } from 'xml-encryption';
 import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, samlAttributeName, URI_NAME_FORMAT, type AttributeProfile } from './attributes.ts';
 import { certificatePem, type IdpKeys } from './keys.ts';
 import { NAMEID_FORMATS } from './metadata.ts';
-import { signRoot, type SignatureAlgorithmName } from './signing.ts';
+import { signElement, type SignatureAlgorithmName } from './signing.ts';
 import { STATUS } from './status.ts';
-import { NS, xmlBuilder } from './xml.ts';
+import { NS, serialize, xmlBuilder } from './xml.ts';
 
 export interface Idp {
   readonly entityId: string;
@@ -66,10 +67,12 @@ export function nameIdFor(format: string, accountId: string, spEntityId: string,
  */
 export async function successResponse(idp: Idp, to: Recipient, content: AssertionContent, now: Date, lifetimeMs: number): Promise<string> {
   const notOnOrAfter = instant(new Date(now.getTime() + lifetimeMs));
-  const a = xmlBuilder(NS.saml, 'saml:Assertion');
-  const { el } = a;
-  a.fillRoot({ 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: content.assertionId ?? newId(), Version: '2.0', IssueInstant: instant(now) }, [
-    el(NS.saml, 'saml:Issuer', {}, [idp.entityId]),
+  // One document for the Response and its Assertion: both are signed where they were built, never serialized and parsed in between.
+  const r = responseShell(idp, to.acsUrl, to.inResponseTo, now);
+  const { el } = r;
+  const assertionIssuer = el(NS.saml, 'saml:Issuer', {}, [idp.entityId]);
+  const assertion = el(NS.saml, 'saml:Assertion', { 'xmlns:saml': NS.saml, 'xmlns:xs': NS.xs, 'xmlns:xsi': NS.xsi, ID: content.assertionId ?? newId(), Version: '2.0', IssueInstant: instant(now) }, [
+    assertionIssuer,
     el(NS.saml, 'saml:Subject', {}, [
       el(NS.saml, 'saml:NameID', { Format: content.nameId.format, NameQualifier: idp.entityId, SPNameQualifier: to.spEntityId }, [content.nameId.value]),
       el(NS.saml, 'saml:SubjectConfirmation', { Method: BEARER }, [el(NS.saml, 'saml:SubjectConfirmationData', { InResponseTo: to.inResponseTo, NotOnOrAfter: notOnOrAfter, Recipient: to.acsUrl })]),
@@ -79,25 +82,29 @@ export async function successResponse(idp: Idp, to: Recipient, content: Assertio
       el(NS.saml, 'saml:AuthnContext', {}, [el(NS.saml, 'saml:AuthnContextClassRef', {}, [content.loaUri])]),
     ]),
     el(NS.saml, 'saml:AttributeStatement', {}, [
-      attribute(a, LEVEL_OF_ASSURANCE_ATTRIBUTE, 'levelOfAssurance', [content.loaUri]),
-      attribute(a, AUTHN_METHOD_ATTRIBUTE, 'authnMethod', [content.authnMethod]),
-      ...Object.entries(content.attributes).map(([claim, value]) => attribute(a, samlAttributeName(claim, to.attributeProfile), claim, valuesOf(value))),
+      attribute(r, LEVEL_OF_ASSURANCE_ATTRIBUTE, 'levelOfAssurance', [content.loaUri]),
+      attribute(r, AUTHN_METHOD_ATTRIBUTE, 'authnMethod', [content.authnMethod]),
+      ...Object.entries(content.attributes).map(([claim, value]) => attribute(r, samlAttributeName(claim, to.attributeProfile), claim, valuesOf(value))),
     ]),
   ]);
-  let assertion = a.serialize();
-  if (to.signAssertion) assertion = signRoot(assertion, idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
-  const r = responseShell(idp, to.acsUrl, to.inResponseTo, now);
+  if (to.signAssertion) await signElement(assertion, idp.keys.signing, idp.signatureAlgorithm, { after: assertionIssuer });
   const encryptTo = to.encryptionCertificates[0];
-  const carried = encryptTo === undefined ? r.adopt(assertion) : r.el(NS.saml, 'saml:EncryptedAssertion', {}, [r.adopt(await encryptFor(assertion, encryptTo))]);
+  const carried = encryptTo === undefined ? assertion : el(NS.saml, 'saml:EncryptedAssertion', {}, [r.adopt(await encryptFor(serialize(assertion), encryptTo))]);
   r.fillRoot({}, [status(r, STATUS.success), carried]);
-  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+  return signedRoot(idp, r);
 }
 
 /** A signed Response carrying only a status: the answer to a request that validated but cannot be met. */
-export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, now: Date, code: string, subCode: string | undefined, message: string): string {
+export function statusResponse(idp: Idp, acsUrl: string, inResponseTo: string, now: Date, code: string, subCode: string | undefined, message: string): Promise<string> {
   const r = responseShell(idp, acsUrl, inResponseTo, now);
   r.fillRoot({}, [status(r, code, subCode, message)]);
-  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+  return signedRoot(idp, r);
+}
+
+/** The message signed on its root, the signature after its Issuer (the first child, as responseShell puts it). */
+async function signedRoot(idp: Idp, b: ReturnType<typeof xmlBuilder>): Promise<string> {
+  await signElement(b.root, idp.keys.signing, idp.signatureAlgorithm, { after: b.root.firstChild as Element });
+  return b.serialize();
 }
 
 function responseShell(idp: Idp, destination: string, inResponseTo: string, now: Date, rootName = 'samlp:Response') {
@@ -156,14 +163,14 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
 }
 
 /** A signed LogoutResponse; `partial` when not every service of the session was told or confirmed (second-level PartialLogout). */
-export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): string {
+export function logoutResponse(idp: Idp, destination: string, inResponseTo: string, now: Date, partial: boolean): Promise<string> {
   const r = responseShell(idp, destination, inResponseTo, now, 'samlp:LogoutResponse');
   r.fillRoot({}, [status(r, STATUS.success, partial ? STATUS.partialLogout : undefined, partial ? 'the session ended here; not every other service of the session was told or confirmed the logout' : undefined)]);
-  return signRoot(r.serialize(), idp.keys.signing, idp.signatureAlgorithm, { after: "/*/*[local-name()='Issuer']" });
+  return signedRoot(idp, r);
 }
 
-/** An IdP-initiated LogoutRequest for one SP's session (unsigned here: the binding signs it). */
-export function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number): { readonly id: string; readonly xml: string } {
+/** An IdP-initiated LogoutRequest for one SP's session: unsigned for the Redirect binding (the query string is signed), or `enveloped` (HTTP-POST). */
+export async function logoutRequest(idp: Idp, destination: string, nameId: { readonly format: string; readonly value: string }, sessionIndexes: readonly string[], now: Date, lifetimeMs: number, signature: 'none' | 'enveloped' = 'none'): Promise<{ readonly id: string; readonly xml: string }> {
   const id = newId();
   const r = xmlBuilder(NS.samlp, 'samlp:LogoutRequest');
   r.fillRoot({ 'xmlns:saml': NS.saml, ID: id, Version: '2.0', IssueInstant: instant(now), Destination: destination, NotOnOrAfter: instant(new Date(now.getTime() + lifetimeMs)), Reason: 'urn:oasis:names:tc:SAML:2.0:logout:user' }, [
@@ -171,5 +178,5 @@ export function logoutRequest(idp: Idp, destination: string, nameId: { readonly 
     r.el(NS.saml, 'saml:NameID', { Format: nameId.format }, [nameId.value]),
     ...sessionIndexes.map((index) => r.el(NS.samlp, 'samlp:SessionIndex', {}, [index])),
   ]);
-  return { id, xml: r.serialize() };
+  return { id, xml: signature === 'enveloped' ? await signedRoot(idp, r) : r.serialize() };
 }

@@ -1,6 +1,6 @@
-import { sign as cryptoSign, verify as cryptoVerify, X509Certificate } from 'node:crypto';
-import type { Document } from '@xmldom/xmldom';
-import { SignedXml } from 'xml-crypto';
+import { sign as cryptoSign, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import type { Document, Element } from '@xmldom/xmldom';
+import { ExclusiveCanonicalization, SignedXml } from 'xml-crypto';
 import { certificatePem, type IdpKey } from './keys.ts';
 import { NS, child, children, serialize } from './xml.ts';
 
@@ -19,30 +19,59 @@ export const DIGEST_ALGORITHMS = {
 export const EXCLUSIVE_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 export const ENVELOPED_SIGNATURE = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 
+/** xml-crypto's algorithms, made once: exclusive c14n and the digest classes behind its URIs. */
+const c14n = new ExclusiveCanonicalization();
+// xml-crypto is typed against the browser's DOM; xmldom's nodes are what it walks at run time.
+const canonical = (element: Element): string => c14n.process(element as unknown as Parameters<typeof c14n.process>[0], {});
+const library = new SignedXml();
+const digesters = new Map(Object.entries(DIGEST_ALGORITHMS).map(([name, uri]) => [name, new library.HashAlgorithms[uri]!()]));
+const HASH_OF: Record<SignatureAlgorithmName, string> = { 'rsa-sha256': 'sha256', 'rsa-sha512': 'sha512' };
+/** RSA PKCS#1 v1.5 as xml-crypto's RSA-SHA classes make it, but in Node's thread pool: the event loop builds other responses meanwhile. */
+const rsaSign = (algorithm: SignatureAlgorithmName, data: string, key: KeyObject) =>
+  new Promise<string>((resolve, reject) => cryptoSign(HASH_OF[algorithm], Buffer.from(data, 'utf8'), key, (error, signature) => (error ? reject(error) : resolve(signature.toString('base64')))));
+
 /**
- * Signs the root element of `xml` with an enveloped signature: exclusive
- * c14n, one reference (the root's ID), the IdP certificate in KeyInfo. The
- * signature goes where the schema wants it (`after` an element, or first).
+ * Signs `element` (which has an `ID`, and no signature yet) in the DOM it was
+ * built in: an enveloped signature with exclusive c14n, one reference (`#ID`),
+ * the IdP certificate in KeyInfo, placed where the schema wants it (`after` a
+ * child, or first). Canonicalization and digest are xml-crypto's, the RSA
+ * signature Node's (off the event loop); the document is neither serialized
+ * nor parsed again, and no XPath runs.
+ * The digest is taken before the Signature is inserted, which is what the
+ * enveloped-signature transform gives a verifier. The document must be
+ * serialized with `serialize` (a carriage return in text kept as `&#xD;`),
+ * so that it parses back to this very DOM.
  */
-export function signRoot(xml: string, key: IdpKey, algorithm: SignatureAlgorithmName, placement: { readonly after: string } | 'first'): string {
-  const signer = new SignedXml({
-    // The parsed key object: a PEM string would be parsed again for every signature.
-    privateKey: key.privateKey,
-    publicCert: key.certificatePem,
-    // The certificate's base64 as loaded: xml-crypto would otherwise re-parse the PEM for every signature.
-    getKeyInfoContent: (args) => {
-      const p = args?.prefix ? `${args.prefix}:` : '';
-      return `<${p}X509Data><${p}X509Certificate>${key.certificateBase64}</${p}X509Certificate></${p}X509Data>`;
-    },
-    signatureAlgorithm: SIGNATURE_ALGORITHMS[algorithm],
-    canonicalizationAlgorithm: EXCLUSIVE_C14N,
-  });
-  signer.addReference({ xpath: '/*', transforms: [ENVELOPED_SIGNATURE, EXCLUSIVE_C14N], digestAlgorithm: DIGEST_ALGORITHMS[algorithm] });
-  signer.computeSignature(xml, {
-    prefix: 'ds',
-    location: placement === 'first' ? { reference: '/*', action: 'prepend' } : { reference: placement.after, action: 'after' },
-  });
-  return signer.getSignedXml();
+export async function signElement(element: Element, key: IdpKey, algorithm: SignatureAlgorithmName, placement: { readonly after: Element } | 'first'): Promise<void> {
+  const id = element.getAttribute('ID');
+  if (!id) throw new Error(`${element.localName} has no ID to sign`);
+  if (children(element, NS.ds, 'Signature').length) throw new Error(`${element.localName} is signed already`);
+  const doc = element.ownerDocument!;
+  const ds = (name: string, attributes: Record<string, string> = {}, children: (Element | string)[] = []) => {
+    const made = doc.createElementNS(NS.ds, `ds:${name}`);
+    for (const [attribute, value] of Object.entries(attributes)) made.setAttribute(attribute, value);
+    for (const child of children) made.appendChild(typeof child === 'string' ? doc.createTextNode(child) : child);
+    return made;
+  };
+  const digest = digesters.get(algorithm)!.getHash(canonical(element));
+  const signedInfo = ds('SignedInfo', {}, [
+    ds('CanonicalizationMethod', { Algorithm: EXCLUSIVE_C14N }),
+    ds('SignatureMethod', { Algorithm: SIGNATURE_ALGORITHMS[algorithm] }),
+    ds('Reference', { URI: `#${id}` }, [
+      ds('Transforms', {}, [ds('Transform', { Algorithm: ENVELOPED_SIGNATURE }), ds('Transform', { Algorithm: EXCLUSIVE_C14N })]),
+      ds('DigestMethod', { Algorithm: DIGEST_ALGORITHMS[algorithm] }),
+      ds('DigestValue', {}, [digest]),
+    ]),
+  ]);
+  const signature = ds('Signature', {}, [signedInfo]);
+  signature.setAttributeNS(NS.xmlns, 'xmlns:ds', NS.ds);
+  if (placement === 'first') element.insertBefore(signature, element.firstChild);
+  else if (placement.after.parentNode === element) element.insertBefore(signature, placement.after.nextSibling);
+  else throw new Error(`the signature's place is not a child of ${element.localName}`);
+  // SignedInfo is canonicalized where it now stands, as a verifier will read it.
+  const value = await rsaSign(algorithm, canonical(signedInfo), key.privateKey);
+  signature.appendChild(ds('SignatureValue', {}, [value]));
+  signature.appendChild(ds('KeyInfo', {}, [ds('X509Data', {}, [ds('X509Certificate', {}, [key.certificateBase64])])]));
 }
 
 /** Why a signature was not accepted (logged; the request gets an error page). */

@@ -16,6 +16,7 @@ import { addServiceProvider } from './index.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const REDIRECT = 'https://rp.example/callback';
+const BYE = 'https://rp.example/bye';
 const PARTIAL = 'urn:oasis:names:tc:SAML:2.0:status:PartialLogout';
 const unescape = (value: string) => value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const formOf = (body: string) => ({
@@ -81,6 +82,19 @@ describe('SAML single logout tells every participant: OIDC over the back channel
     files?.done();
   });
 
+  /** One request with the jar's cookies; the answer's cookies go into the jar. */
+  async function send(url: string, jar: Map<string, string>, options: { method?: string; body?: string } = {}) {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const headers: Record<string, string> = { accept: 'text/html', ...(cookie ? { cookie } : {}), ...(options.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) };
+    const answer = await call(url, { ...options, headers, ca: system.tls.ca });
+    for (const line of [answer.headers['set-cookie'] ?? []].flat()) {
+      const [name, ...value] = line.split(';')[0]!.split('=');
+      if (/max-age=0|expires=thu, 01 jan 1970/i.test(line)) jar.delete(name!.trim());
+      else jar.set(name!.trim(), value.join('='));
+    }
+    return answer;
+  }
+
   /** A browser without JavaScript: the IdP's pages, the card on the rolling hosts; stops at a page or at a URL off the IdP. */
   async function walk(url: string, jar: Map<string, string>) {
     for (let hop = 0; hop < 20; hop++) {
@@ -90,13 +104,7 @@ describe('SAML single logout tells every participant: OIDC over the back channel
         continue;
       }
       if (target.origin !== base) return { url, answer: undefined };
-      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-      const answer = await call(url, { headers: { accept: 'text/html', ...(cookie ? { cookie } : {}) }, ca: system.tls.ca });
-      for (const line of [answer.headers['set-cookie'] ?? []].flat()) {
-        const [name, ...value] = line.split(';')[0]!.split('=');
-        if (line.includes('Max-Age=0')) jar.delete(name!.trim());
-        else jar.set(name!.trim(), value.join('='));
-      }
+      const answer = await send(url, jar);
       if (answer.status < 300 || answer.status >= 400) return { url, answer };
       url = new URL(answer.headers.location!, url).href;
     }
@@ -113,14 +121,37 @@ describe('SAML single logout tells every participant: OIDC over the back channel
   }
 
   async function oidcLogin(jar: Map<string, string>, backchannelLogoutUri?: string) {
-    const { client: registered, secret } = await addClient(system.db, await openSealer(system.config), { displayName: 'Journalen', redirectUris: [REDIRECT], allowedClaims: ['name'], methods: ['mtls'], ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}) });
+    const { client: registered, secret } = await addClient(system.db, await openSealer(system.config), { displayName: 'Journalen', redirectUris: [REDIRECT], postLogoutRedirectUris: [BYE], allowedClaims: ['name'], methods: ['mtls'], ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}) });
     const fetch = fetchTrusting(system.tls.ca);
     const config = await client.discovery(new URL(`${base}/oidc`), registered.clientId, undefined, client.ClientSecretBasic(secret!), { [client.customFetch]: fetch });
     config[client.customFetch] = fetch;
     const verifier = client.randomPKCECodeVerifier();
     const done = await walk(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, jar);
     const tokens = await client.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
-    return tokens.claims()!;
+    return { claims: tokens.claims()!, idToken: tokens.id_token!, config };
+  }
+
+  /** RP-initiated logout: openid-client's end-session URL, then the person confirms "log out of everything" (or not). */
+  async function oidcLogout(jar: Map<string, string>, rp: Awaited<ReturnType<typeof oidcLogin>>, everything = true) {
+    const confirm = await send(client.buildEndSessionUrl(rp.config, { id_token_hint: rp.idToken, post_logout_redirect_uri: BYE, state: 'st' }).href, jar);
+    assert.equal(confirm.status, 200, confirm.body);
+    const action = unescape(/<form[^>]*action="([^"]+)"/.exec(confirm.body)?.[1] ?? '');
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)?.[1];
+    assert.ok(action && xsrf, confirm.body);
+    const confirmed = await send(new URL(action, base).href, jar, { method: 'POST', body: `xsrf=${xsrf}${everything ? '&logout=yes' : ''}` });
+    assert.equal(confirmed.status, 303);
+    return walk(new URL(confirmed.headers.location!, base).href, jar);
+  }
+
+  /** What an SP sees of our LogoutRequest over HTTP-POST: node-saml checks the enveloped signature (required here). */
+  async function spAnswersPost(entityId: string, landed: { url: string; answer: Awaited<ReturnType<typeof call>> | undefined }) {
+    const { action, fields } = formOf(landed.answer!.body);
+    assert.equal(action, `${entityId}/slo`, 'the LogoutRequest goes to the SP’s SingleLogoutService from its metadata');
+    assert.match(Buffer.from(fields['SAMLRequest']!, 'base64').toString(), /<ds:Signature/);
+    const { profile, loggedOut } = await spOf(entityId).validatePostRequestAsync(fields);
+    assert.equal(loggedOut, true);
+    assert.ok(profile?.nameID, 'names the NameID the SP was given');
+    return { profile: profile!, url: await spOf(entityId).getLogoutResponseUrlAsync(profile!, fields['RelayState']!, {}, true) };
   }
 
   /** The SP at the end of the front channel: node-saml checks our LogoutRequest (signature required here) and answers over Redirect. */
@@ -137,7 +168,7 @@ describe('SAML single logout tells every participant: OIDC over the back channel
 
   it('A logs out: the OIDC client gets a signed logout token, B a signed LogoutRequest, and A a LogoutResponse without PartialLogout', async () => {
     const jar = new Map<string, string>();
-    const idToken = await oidcLogin(jar, receiverUrl);
+    const { claims: idToken } = await oidcLogin(jar, receiverUrl);
     const a = await samlLogin('https://a.example', jar);
     const b = await samlLogin('https://b.example', jar);
 
@@ -199,5 +230,62 @@ describe('SAML single logout tells every participant: OIDC over the back channel
     const back = await walk(fromA, jar);
     const { fields } = formOf(back.answer!.body);
     assert.match(Buffer.from(fields['SAMLResponse']!, 'base64').toString(), /PartialLogout/);
+  });
+  it('a logout started over OIDC reaches the SAML SPs of the session: signed LogoutRequests through the browser, the OIDC client on the back channel, then the client’s post_logout_redirect_uri', async () => {
+    logoutTokens.length = 0;
+    const jar = new Map<string, string>();
+    const rp = await oidcLogin(jar, receiverUrl);
+    const a = await samlLogin('https://a.example', jar);
+    const b = await samlLogin('https://b.example', jar);
+    await samlLogin('https://c.example', jar);
+
+    // A (HTTP-POST SLO) first: the confirmation goes on to the SAML chain, not yet to the client.
+    const toA = await oidcLogout(jar, rp);
+    assert.equal(logoutTokens.length, 1, 'the OIDC client was told over the back channel, once');
+    const token = JSON.parse(Buffer.from(logoutTokens[0]!.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(token['sid'], rp.claims['sid']);
+    const fromA = await spAnswersPost('https://a.example', toA);
+    assert.equal(fromA.profile.nameID, a.nameID, 'A is asked to end the session it was given');
+    // B (HTTP-Redirect SLO) next, with its query-string signature; C has no SLO endpoint and is skipped.
+    const toB = await walk(fromA.url, jar);
+    const fromB = await spAnswers('https://b.example', toB.url, true);
+    assert.equal(new URL(toB.url).searchParams.has('SAMLRequest'), true);
+    assert.ok(b.nameID);
+    const done = await walk(fromB, jar);
+    assert.equal(done.url, `${BYE}?state=st`, 'the OIDC logout ends at the client, with its state');
+
+    // The SSO session is gone: a SAML login asks for the card again, and the chain cannot be run twice.
+    assert.equal(jar.has('tillit_sso'), false, 'the SSO cookie is cleared');
+    const again = await call(await spOf('https://a.example').getAuthorizeUrlAsync('', 'sp', {}), { ca: system.tls.ca, headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    assert.match(String(again.headers.location), /^\/authn\/card\/start\?/, 'a new card login, not a response');
+    assert.equal((await call(fromB, { ca: system.tls.ca })).status, 400, 'the last LogoutResponse cannot be played again');
+  });
+
+  it('an OIDC logout without SAML SPs goes straight to the client; "stay logged in" keeps the SSO session; a made-up or used chain key is refused', async () => {
+    const jar = new Map<string, string>();
+    const rp = await oidcLogin(jar);
+    assert.equal((await oidcLogout(jar, rp)).url, `${BYE}?state=st`);
+
+    const kept = new Map<string, string>();
+    const staying = await oidcLogin(kept);
+    const a = await samlLogin('https://a.example', kept);
+    assert.equal((await oidcLogout(kept, staying, false)).url, `${BYE}?state=st`, 'only the client is logged out: no SAML chain');
+    assert.ok(kept.has('tillit_sso'));
+    const stillIn = await walk(await spOf('https://a.example').getAuthorizeUrlAsync('', 'sp', {}), kept);
+    assert.equal(formOf(stillIn.answer!.body).action, 'https://a.example/acs', 'the SSO session still answers A');
+    assert.ok(a.nameID);
+
+    for (const key of ['A'.repeat(32), '../../etc', 'x'.repeat(64)]) assert.equal((await call(`${base}/saml/slo/oidc/${encodeURIComponent(key)}`, { ca: system.tls.ca })).status, 400, key);
+    const used = new Map<string, string>();
+    const rp2 = await oidcLogin(used);
+    await samlLogin('https://b.example', used);
+    const confirm = await send(client.buildEndSessionUrl(rp2.config, { id_token_hint: rp2.idToken, post_logout_redirect_uri: BYE }).href, used);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1]!;
+    const action = unescape(/<form[^>]*action="([^"]+)"/.exec(confirm.body)![1]!);
+    const confirmed = await send(new URL(action, base).href, used, { method: 'POST', body: `xsrf=${xsrf}&logout=yes` });
+    const chain = new URL(confirmed.headers.location!, base).href;
+    assert.match(chain, /\/saml\/slo\/oidc\/[A-Za-z0-9_-]{32}$/);
+    assert.equal((await call(chain, { ca: system.tls.ca })).status, 303, 'the first visit runs the chain');
+    assert.equal((await call(chain, { ca: system.tls.ca })).status, 400, 'the second is refused');
   });
 });

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../store/index.ts';
+import type { Database, Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
 import { LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
 import { ATTRIBUTE_PROFILES, SAML_ATTRIBUTES, type AttributeProfile } from './attributes.ts';
@@ -131,35 +131,67 @@ export async function addServiceProvidersFromAggregate(
   return { added, skipped };
 }
 
+/** What one aggregate refresh did (or, in a dry run, would do), by entityID. */
+export interface AggregateRefresh {
+  readonly added: string[];
+  readonly updated: string[];
+  readonly removed: string[];
+  readonly skipped: { entityId: string; reason: string }[];
+}
+
+/** Carries a dry run's outcome out of the transaction it rolls back. */
+class DryRunRollback extends Error {
+  readonly result: AggregateRefresh;
+  constructor(result: AggregateRefresh) {
+    super('dry run');
+    this.result = result;
+  }
+}
+
 /**
- * One scheduled refresh of a federation aggregate: its SPs are added or
- * updated, and those registered from it earlier that it no longer lists are
- * removed. A refused aggregate changes nothing.
+ * One refresh of a federation aggregate: its SPs are added or updated, and
+ * those registered from it earlier that it no longer lists are removed, all
+ * in one transaction. A refused aggregate changes nothing; a dry run says
+ * what would change and changes nothing.
  */
 export async function refreshAggregate(
-  db: Queryable,
+  db: Database,
   spec: { readonly source: string; readonly certificateFile: string; readonly methods?: readonly string[]; readonly attributes?: readonly string[]; readonly attributeNames?: string },
   readFile: (path: string) => Promise<string>,
   now: Date,
-): Promise<{ added: string[]; removed: string[]; skipped: { entityId: string; reason: string }[] }> {
+  options: { readonly dryRun?: boolean } = {},
+): Promise<AggregateRefresh> {
+  // Fetched before the transaction: a slow federation server holds no connection.
   const aggregateXml = await readMetadataSource(spec.source, readFile, 30_000, MAX_AGGREGATE_BYTES);
-  const trustedCertificatePem = await readFile(spec.certificateFile);
-  const result = await addServiceProvidersFromAggregate(
-    db,
-    {
-      aggregateXml,
-      trustedCertificatePem,
-      metadataSource: spec.source,
-      ...(spec.methods ? { methods: spec.methods } : {}),
-      ...(spec.attributes ? { attributes: spec.attributes } : {}),
-      ...(spec.attributeNames ? { attributeProfile: spec.attributeNames } : {}),
-    },
-    now,
-    { replace: true },
-  );
-  const kept = result.added.map((sp) => sp.entityId);
-  const removed = await db.query<{ entityId: string }>('delete from saml_service_providers where metadata_source = $1 and not (entity_id = any($2)) returning entity_id as "entityId"', [spec.source, kept]);
-  return { added: kept, removed: removed.map((r) => r.entityId), skipped: result.skipped };
+  const trustedCertificatePem = await readFile(spec.certificateFile).catch((error: NodeJS.ErrnoException) => {
+    throw new ServiceProviderError(`cannot read ${spec.certificateFile}: ${error.code ?? error.message}`);
+  });
+  try {
+    return await db.transaction(async (tx) => {
+      const before = new Set((await tx.query<{ entityId: string }>('select entity_id as "entityId" from saml_service_providers where metadata_source = $1', [spec.source])).map((r) => r.entityId));
+      const result = await addServiceProvidersFromAggregate(
+        tx,
+        {
+          aggregateXml,
+          trustedCertificatePem,
+          metadataSource: spec.source,
+          ...(spec.methods ? { methods: spec.methods } : {}),
+          ...(spec.attributes ? { attributes: spec.attributes } : {}),
+          ...(spec.attributeNames ? { attributeProfile: spec.attributeNames } : {}),
+        },
+        now,
+        { replace: true },
+      );
+      const kept = result.added.map((sp) => sp.entityId);
+      const removed = await tx.query<{ entityId: string }>('delete from saml_service_providers where metadata_source = $1 and not (entity_id = any($2)) returning entity_id as "entityId"', [spec.source, kept]);
+      const outcome: AggregateRefresh = { added: kept.filter((e) => !before.has(e)), updated: kept.filter((e) => before.has(e)), removed: removed.map((r) => r.entityId), skipped: result.skipped };
+      if (options.dryRun) throw new DryRunRollback(outcome);
+      return outcome;
+    });
+  } catch (error) {
+    if (error instanceof DryRunRollback) return error.result;
+    throw error;
+  }
 }
 
 /** A claim name from a claim name or either SAML name of it. */

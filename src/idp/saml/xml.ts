@@ -162,6 +162,11 @@ export function xmlBuilder(rootNs: string, rootName: string) {
   };
 }
 
+/**
+ * The XML of a node. A carriage return in text is written `&#xD;` (xmldom
+ * writes it raw, and a parser would read it back as a line feed): the text
+ * parses back to exactly this DOM, which a signature made on the DOM needs.
+ */
 export function serialize(node: Node): string {
-  return new XMLSerializer().serializeToString(node, { requireWellFormed: true });
+  return new XMLSerializer().serializeToString(node, { requireWellFormed: true }).replace(/\r/g, '&#xD;');
 }

@@ -33,6 +33,9 @@ export async function handOutAndActivate(context: CardContext, by: Principal, re
   if (card.status === 'sent') {
     const steps = checkIdentityCheck(request.check, now);
     active = await context.db.transaction(async (tx) => {
+      // Locked first: a revocation under way (cards/revocation.ts) holds the lock until it commits; then the card is revoked, not sent.
+      const current = await loadCard(tx, card.id, true);
+      if (current.status !== 'sent') throw new PortalRefused('conflict', `card ${card.id} is ${current.status}, no longer sent; it cannot be handed out`);
       await tx.query(
         `insert into portal_identity_check (card_id, document_type, document_number, document_expires_on, steps, checked_by, checked_at) values ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
         [card.id, request.check.documentType, request.check.documentNumber, request.check.documentExpiresOn, JSON.stringify(steps), recorded.actor, now],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startSmtpSink, type SmtpSink } from '../../../test/support/smtp.ts';
-import { opensslCsr, scratch } from '../../../test/support/openssl.ts';
+import { openssl, opensslCsr, scratch } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { unitAncestry, type FunctionObject, type Region } from '../../directory/index.ts';
@@ -16,7 +16,8 @@ import type { CardContext } from '../cards/context.ts';
 import { handOutAndActivate } from '../cards/handout.ts';
 import { SEVEN_STEPS, type IdentityCheck } from '../cards/identity-check.ts';
 import { deleteUnfinishedOrder, orderCard } from '../cards/orders.ts';
-import { revokeBySystem } from '../cards/revocation.ts';
+import { RESERVE_EXTENSION_DAYS, RESERVE_VALID_DAYS } from '../cards/reserve.ts';
+import { recordRevocation, revokeBySystem } from '../cards/revocation.ts';
 import { batchSigner, CARD_SLOTS, exportBatch, importReturn, type BatchSigner } from '../cards/production.ts';
 import { adjustStock } from '../cards/stock.ts';
 import { certificatesOf, loadCard, type Card } from '../cards/store.ts';
@@ -26,8 +27,10 @@ import { validateDomain } from '../function/domains.ts';
 import { authoriseOrderer } from '../function/orderers.ts';
 import { appointRole, removeRole } from '../role-store.ts';
 import type { Actor, Role } from '../roles.ts';
+import { extendMyReserveCard, myEids, reportMyCardLost } from '../self-service/mine.ts';
 import { homePage } from '../ui/pages.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
+import { expiredReserveCardsJob } from './expired-reserve-cards.ts';
 import { functionCertificateRemindersJob } from './function-certificate-reminders.ts';
 import { retentionJob } from './retention.ts';
 import { removalReason, roleRemovalSuggestions, staleRolesJob } from './stale-roles.ts';
@@ -262,6 +265,155 @@ for (const target of databaseTargets()) {
       assert.equal((await verifyAudit(db)).ok, true);
     });
 
+    // More cards, by the holder index: 6 an ordinary card raced by a revocation, 2 an ordinary card handed out
+    // before a stale revocation; reserve cards of 1 (reported lost) and 3 (extended once) beside card 2's.
+    const more: Record<'raced' | 'handed' | 'lost' | 'extended', Card> = {} as never;
+    const cardNumberOf = (c: Card) => `J${String(c.id).padStart(7, '0')}`;
+    const handOut = (c: Card) => handOutAndActivate(cards, actors.admin, { cardId: c.id, cardNumber: cardNumberOf(c), personnummer: c.personnummer, check: passport });
+    const refusedAs = (kind: PortalRefused['kind'], pattern: RegExp) => (error: unknown) => error instanceof PortalRefused && error.kind === kind && pattern.test(error.message);
+
+    it('revocation and hand-out of one card: a hand-out during the revocation is refused and changes nothing; a revocation of a card handed out meanwhile revokes nothing', async () => {
+      at(106);
+      more.raced = await order(holders[6]!, 'ordinary');
+      more.handed = await order(holders[2]!, 'ordinary');
+      more.lost = await order(holders[1]!, 'reserve', 2);
+      more.extended = await order(holders[3]!, 'reserve', 2);
+      await produce();
+      for (const c of Object.values(more)) assert.equal((await loadCard(db, c.id)).status, 'sent');
+
+      // The revocation stops inside its transaction (the card locked, the PKI about to revoke) while the card is handed out.
+      let entered!: () => void;
+      let release!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let lockHolder: number | null = null;
+      const gated: CardContext = {
+        ...cards,
+        pki: {
+          ...pki,
+          revoke: async (request, within) => {
+            if (within && target.name === 'postgres' && lockHolder === null) lockHolder = (await within.query<{ pid: number }>('select pg_backend_pid() as pid'))[0]!.pid;
+            entered();
+            await released;
+            return pki.revoke(request, within);
+          },
+        },
+      };
+      const revoking = revokeBySystem(gated, 'test', more.raced.id, 'sent', 'not-activated', 'racing a hand-out');
+      await inside;
+      const handingOut = handOut(more.raced).then(
+        () => 'handed out',
+        (error: unknown) => error,
+      );
+      if (target.name === 'postgres') {
+        // Until the hand-out waits on the revocation's lock on the card (PGlite's one connection makes it wait anyway).
+        for (let i = 0; ; i++) {
+          const [waiting] = await db.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [lockHolder]);
+          if (waiting!.n > 0) break;
+          assert.ok(i < 1000, 'the hand-out waits on the card');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      release();
+      const registered = await revoking;
+      const outcome = await handingOut;
+      assert.ok(refusedAs('conflict', /is revoked/)(outcome), `the hand-out is refused: ${String(outcome)}`);
+      assert.equal(registered.card.status, 'revoked');
+      assert.equal((await loadCard(db, more.raced.id)).status, 'revoked');
+      assert.equal(await count('select count(*)::int as n from portal_identity_check where card_id = $1', [more.raced.id]), 0, 'no identity check recorded for the refused hand-out');
+      for (const c of await certificatesOf(db, more.raced.id)) assert.equal((await pki.status(c.serial))?.status, 'revoked');
+      assert.ok(!(await auditEntries()).some((e) => e.action === 'card.hand-out' && e.target === `card:${more.raced.id}`));
+
+      // Handed out after the revocation read the card: the revocation finds it active under the lock and revokes nothing.
+      const stale = await loadCard(db, more.handed.id);
+      await handOut(more.handed);
+      const certificates = await certificatesOf(db, more.handed.id);
+      const revocationsBefore = await count('select count(*)::int as n from portal_revocation');
+      await assert.rejects(
+        recordRevocation(cards, { actor: 'system:test', role: null, organisation: orgA }, stale, certificates, certificates.map((c) => c.serial), {
+          reportedBy: 'system:test',
+          channel: 'system',
+          receivedAt: clock,
+          cause: 'not-activated',
+          reason: 'cessationOfOperation',
+          note: null,
+        }),
+        refusedAs('conflict', /is active, no longer sent; nothing was revoked/),
+      );
+      for (const c of certificates) assert.equal((await pki.status(c.serial))?.status, 'good', 'the card handed out keeps good certificates');
+      assert.equal(await count('select count(*)::int as n from portal_revocation'), revocationsBefore);
+      assert.equal((await loadCard(db, more.handed.id)).status, 'active');
+    });
+
+    it('portal-expired-reserve-cards: revokes a reserve card on day 15 after activation, not on day 13; an extended one at the end of its extension; lost ones are left alone', async () => {
+      const job = expiredReserveCardsJob({ pki, config: config.portal });
+      const selfService = { db, pki, now };
+      const reserve = card[2]!;
+      for (const c of [reserve, more.lost, more.extended]) await handOut(c);
+      const activated = clock;
+      at(110);
+      const { validUntil } = await extendMyReserveCard(selfService, holders[3]!.hsaId, more.extended.id);
+      assert.equal(validUntil.getTime(), activated.getTime() + (RESERVE_VALID_DAYS + RESERVE_EXTENSION_DAYS) * DAY);
+      at(112);
+      await reportMyCardLost(selfService, holders[1]!.hsaId, more.lost.id);
+      assert.deepEqual(summaryOf(await run(job))['due'], [], 'nothing has run out yet');
+
+      at(119);
+      assert.deepEqual(summaryOf(await run(job))['revoked'], [], 'day 13 after activation: still valid');
+      at(120, -1);
+      assert.deepEqual(summaryOf(await run(job))['due'], [], 'the last hour of day 14');
+
+      at(121);
+      await assert.rejects(extendMyReserveCard(selfService, holders[2]!.hsaId, reserve.id), refusedAs('conflict', /ran out/), 'too late to extend');
+      const before = await footprint();
+      const dry = summaryOf(await run(job, true));
+      assert.deepEqual(
+        dry['due'].map((d: { card: number; validUntil: string; extended: boolean }) => [d.card, d.validUntil, d.extended]),
+        [[reserve.id, new Date(activated.getTime() + RESERVE_VALID_DAYS * DAY).toISOString(), false]],
+      );
+      assert.deepEqual(dry['revoked'], []);
+      assert.deepEqual(await footprint(), before, 'a dry run changes nothing');
+
+      const summary = await twoNodesAtOnce(job);
+      assert.deepEqual(summary['revoked'].map((r: { card: number }) => r.card), [reserve.id]);
+      assert.equal((await loadCard(db, reserve.id)).status, 'revoked');
+      const serials = (await certificatesOf(db, reserve.id)).map((c) => c.serial);
+      assert.equal(serials.length, 4);
+      for (const serial of serials) {
+        const status = await pki.status(serial);
+        assert.deepEqual([status?.status, status?.reason, status?.revokedBy], ['revoked', 'cessationOfOperation', 'system:portal-expired-reserve-cards']);
+      }
+      // What a relying party sees: OCSP (with a nonce, so a fresh answer) says revoked.
+      const caId = (await pki.status(serials[0]!))!.caId as Parameters<Pki['caCertificate']>[0];
+      const caFile = files.file('reserve-ca.pem', pki.caCertificate(caId)!.certificate.toString('pem'));
+      assert.ok(openssl(['ocsp', '-issuer', caFile, '-serial', `0x${serials[0]}`, '-reqout', files.path('reserve-ocsp.der')]).ok);
+      const answer = openssl(['ocsp', '-respin', files.file('reserve-ocsp-resp.der', (await pki.ocsp.respond(files.read('reserve-ocsp.der'))).der), '-resp_text', '-noverify']).output;
+      assert.match(answer, /Cert Status: revoked[\s\S]*Reason: cessationOfOperation/);
+      const records = await db.query<{ channel: string; reason: string; received_by: string; note: string; keep_until: Date }>('select channel, reason, received_by, note, keep_until from portal_revocation where card_id = $1', [reserve.id]);
+      assert.equal(records.length, 1, 'one revocation record, though two nodes started the job');
+      assert.deepEqual([records[0]!.channel, records[0]!.reason, records[0]!.received_by], ['system', 'reserve-expired', 'system:portal-expired-reserve-cards']);
+      assert.match(records[0]!.note, /reserve card valid until/);
+      assert.equal(records[0]!.keep_until.getUTCFullYear(), clock.getUTCFullYear() + 10);
+      const entry = (await auditEntries()).at(-1)!;
+      assert.deepEqual([entry.action, entry.actor, entry.target, (entry.after as { status: string }).status], ['revocation.register', 'system:portal-expired-reserve-cards', `card:${reserve.id}`, 'revoked']);
+      for (const c of await certificatesOf(db, more.extended.id)) assert.equal((await pki.status(c.serial))?.status, 'good', 'the extended card is still good');
+      assert.equal((await myEids(selfService, holders[2]!.hsaId)).find((e) => e.card.id === reserve.id)!.card.status, 'revoked', 'the holder sees it revoked');
+
+      const again = summaryOf(await run(job));
+      assert.deepEqual([again['due'], again['revoked'], again['skipped']], [[], [], []], 'the second run has nothing to do');
+
+      at(133);
+      assert.deepEqual(summaryOf(await run(job))['due'], [], 'extended: valid 28 days from activation');
+      at(134, 1);
+      const extended = summaryOf(await run(job));
+      assert.deepEqual(extended['due'].map((d: { card: number; extended: boolean }) => [d.card, d.extended]), [[more.extended.id, true]]);
+      assert.deepEqual(extended['revoked'].map((r: { card: number }) => r.card), [more.extended.id]);
+      assert.match((await db.query<{ note: string }>('select note from portal_revocation where card_id = $1', [more.extended.id]))[0]!.note, /extended once/);
+      assert.equal((await loadCard(db, more.lost.id)).status, 'revoked');
+      assert.deepEqual((await db.query<{ reason: string }>('select reason from portal_revocation where card_id = $1', [more.lost.id])).map((r) => r.reason), ['lost'], 'the lost card keeps its one record');
+      assert.equal((await verifyAudit(db)).ok, true);
+    });
+
     it('portal-stale-roles: lists assignments whose holder lost the matching commission for the issuer, removes none, and drops what was resolved', async () => {
       const job = staleRolesJob;
       const operator = { operator: 'test' };
@@ -427,7 +579,7 @@ for (const target of databaseTargets()) {
       assert.deepEqual(summary['revocationRecords'].purged, [old!.id]);
       const remaining = (await db.query<{ id: number }>('select id from portal_revocation order by id')).map((r) => r.id);
       assert.ok(remaining.includes(young!.id) && !remaining.includes(old!.id));
-      assert.equal(remaining.length, 3, 'the young record and the two cards revoked by the system stay');
+      assert.equal(remaining.length, before.revocations - 1, 'only the old record went: the young one and those of the cards revoked stay');
       const purge = (await auditEntries()).at(-1)!;
       assert.deepEqual([purge.action, purge.actor], ['revocation.purge', 'system:portal-retention']);
       assert.ok(!JSON.stringify(purge).includes('191212121212'), 'the audit entry keeps no personal data of the purged record');

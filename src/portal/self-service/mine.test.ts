@@ -8,7 +8,8 @@ import type { Database } from '../../store/index.ts';
 import { verifyAudit } from '../audit.ts';
 import { PortalRefused } from '../errors.ts';
 import { employeesOf, seedTestRegion } from '../testing.ts';
-import { extendMyReserveCard, myEids, reportMyCardLost, RESERVE_EXTENSION_DAYS, RESERVE_VALID_DAYS, type SelfServiceContext } from './mine.ts';
+import { RESERVE_EXTENSION_DAYS, RESERVE_VALID_DAYS } from '../cards/reserve.ts';
+import { extendMyReserveCard, myEids, reportMyCardLost, type SelfServiceContext } from './mine.ts';
 
 const DAY_MS = 86_400_000;
 const refused = (kind: PortalRefused['kind'], pattern: RegExp) => (error: unknown) => {
@@ -84,6 +85,8 @@ for (const target of databaseTargets()) {
       assert.equal(status?.reason, 'keyCompromise');
       const [request] = await db.query<{ channel: string; reason: string; reported_by: string }>('select channel, reason, reported_by from portal_revocation where id = $1', [reported.revocationId]);
       assert.deepEqual(request, { channel: 'self-service', reason: 'lost', reported_by: me.hsaId });
+      const [entry] = await db.query<{ action: string; actor: string; after: { status: string; revocation: { id: number; cause: string; reason: string } } }>('select action, actor, after from portal_audit order by seq desc limit 1');
+      assert.deepEqual([entry!.action, entry!.actor, entry!.after.status, entry!.after.revocation.id, entry!.after.revocation.cause, entry!.after.revocation.reason], ['self-service.report-lost', me.hsaId, 'revoked', reported.revocationId, 'lost', 'keyCompromise']);
       await assert.rejects(reportMyCardLost(context, me.hsaId, cards.ordinary.id), refused('conflict', /is revoked/));
       const ordinary = (await myEids(context, me.hsaId)).find((e) => e.card.id === cards.ordinary.id)!;
       assert.equal(ordinary.card.status, 'revoked');
