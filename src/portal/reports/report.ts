@@ -44,7 +44,7 @@ export async function runReport(db: Database, by: Principal, request: ReportRequ
   if (request.report === 'status') {
     if (request.view === 'counts') return counted(head, [...request.by], await statusCounts(db, request, units, now));
     const rows = await statusListing(db, request, units, now);
-    return listed(head, STATUS_LISTING_COLUMNS, await hideProtected(db, rows, mayViewProtected), request.limit, (r) => ({ ...r, since: (r['since'] as unknown as Date).toISOString() }));
+    return listed(head, STATUS_LISTING_COLUMNS, await hideProtected(db, rows, mayViewProtected), request.limit);
   }
   const range = { from: request.from, to: request.to, per: request.per };
   if (request.view === 'counts') {
@@ -52,7 +52,7 @@ export async function runReport(db: Database, by: Principal, request: ReportRequ
     return { ...counted(head, [...(request.per ? ['period'] : []), ...request.by], rows), ...range, ...(request.per ? { periods: periodsBetween(request.from, request.to, request.per) } : {}) };
   }
   const rows = await eventListing(db, request, units, now);
-  return { ...listed(head, EVENT_LISTING_COLUMNS, await hideProtected(db, rows, mayViewProtected), request.limit, (r) => ({ ...r, at: (r['at'] as unknown as Date).toISOString() })), ...range };
+  return { ...listed(head, EVENT_LISTING_COLUMNS, await hideProtected(db, rows, mayViewProtected), request.limit), ...range };
 }
 
 type Head = Pick<Report, 'report' | 'view' | 'organisation' | 'unit' | 'generatedAt' | 'by'>;
@@ -62,8 +62,12 @@ function counted(head: Head, dims: string[], rows: Row[]): Report {
   return { ...head, columns: [...dims, 'count'], rows: shaped, total: shaped.reduce((sum, r) => sum + Number(r['count']), 0) };
 }
 
-function listed(head: Head, columns: string[], rows: readonly object[], limit: number, format: (row: Row) => Row): Report {
-  const kept = rows.slice(0, limit).map((r) => format(Object.fromEntries(columns.map((c) => [c, ((r as Record<string, unknown>)[c] ?? null) as Cell]))));
+function listed(head: Head, columns: string[], rows: readonly object[], limit: number): Report {
+  const kept = rows.slice(0, limit).map((r) => {
+    const row: Row = {};
+    for (const c of columns) row[c] = ((r as Record<string, unknown>)[c] ?? null) as Cell;
+    return row;
+  });
   return { ...head, columns, rows: kept, truncated: rows.length > limit };
 }
 
