@@ -12,6 +12,8 @@ export interface SpSetup {
   readonly cookie: string;
   readonly flows: number;
   readonly concurrency: number;
+  /** Requests before each measurement, one at a time: the IdP's code compiled and its caches filled. */
+  readonly warmup: number;
 }
 
 export type SpCommand = { readonly type: 'setup'; readonly setup: SpSetup } | { readonly type: 'warm'; readonly entityId: string } | { readonly type: 'measure'; readonly entityId: string } | { readonly type: 'exit' };
@@ -55,7 +57,7 @@ async function handle(command: SpCommand): Promise<SpReport | undefined> {
       return { type: 'ready' };
     case 'warm': {
       const round = flow(command.entityId);
-      for (let i = 0; i < 20; i++) await round();
+      for (let i = 0; i < setup!.warmup; i++) await round();
       return { type: 'warmed' };
     }
     case 'measure': {
