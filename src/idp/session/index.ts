@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { EphemeralStore } from '../../store/index.ts';
 
+/** How a person may log in: eID app on another device (QR), on this device, or a card over mutual TLS. */
+export const AUTHN_METHODS = ['oob-other', 'oob-same', 'mtls'] as const;
 /** How the person proved who they are. */
-export type AuthnMethod = 'oob-other' | 'oob-same' | 'mtls';
+export type AuthnMethod = (typeof AUTHN_METHODS)[number];
 
 /** Who logged in, how and when: what the SSO session holds and each client login keeps a copy of. */
 export interface LoginRecord {
