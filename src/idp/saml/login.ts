@@ -225,7 +225,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
 
   /** An AuthnRequest in: refused (error page), answered with a status at its ACS, or on to the login. */
   async function receive(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
-    // Read while the request is checked: it goes to the store in the same round trip as the request's ID (auto-pipelined).
+    // Read while the request is checked: the wait for it overlaps the one for recording the request's ID.
     const session = deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
     session.catch(() => {}); // awaited below only when the request is accepted
     let validated: ValidatedAuthnRequest;
@@ -458,7 +458,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       deps.now(),
       deps.assertionLifetimeMs,
     );
-    // Both in one round trip to the store.
+    // Sent together: one wait for the store, not two.
     await Promise.all([
       deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex, nameId: { format: pending.nameIdFormat, value: nameId } }),
       // Who the assertion is about, for as long as it is valid: the RFC 7522 grant maps it back to the account (a pairwise or transient NameID cannot be).
