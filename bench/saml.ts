@@ -18,7 +18,7 @@ import type { PartContext, PartFactory } from '../src/server/index.ts';
 import { openssl, scratch } from '../test/support/openssl.ts';
 import { startTestSystem } from '../test/support/system.ts';
 import { systemStoreTargets } from '../test/support/system-stores.ts';
-import type { SpCommand, SpReport } from './support-saml-sp.ts';
+import type { SpCommand, SpReport, SpTarget } from './support-saml-sp.ts';
 import { median, percentile, printTable } from './support.ts';
 
 const FLOWS = Number(process.env['BENCH_FLOWS'] ?? 400);
@@ -48,10 +48,10 @@ function spProcess() {
   return {
     ask,
     /** Warm-up, then FLOWS requests CONCURRENCY at a time from that process; the CPU this process used meanwhile. */
-    async measure(entityId: string): Promise<Result> {
-      await ask({ type: 'warm', entityId });
+    async measure(target: SpTarget): Promise<Result> {
+      await ask({ type: 'warm', target });
       const cpu = process.cpuUsage();
-      const report = await ask({ type: 'measure', entityId });
+      const report = await ask({ type: 'measure', target });
       const used = process.cpuUsage(cpu);
       if (report.type !== 'measured') throw new Error(`unexpected ${report.type} from the bench's SP process`);
       // CPU time of the IdP's process (every thread, so the thread pool's signatures too) per response: unlike responses/s, not lowered by other load.
@@ -74,7 +74,7 @@ function certificate(subject: string): { certificate: string; key: string } {
   }
 }
 
-async function tillit(): Promise<{ signed: Result; signedResponseOnly: Result; encrypted: Result }> {
+async function tillit(): Promise<{ signed: Result; signedResponseOnly: Result; encrypted: Result; floor: Result }> {
   const port = await freePort();
   const base = `https://127.0.0.1:${port}`;
   const holder = eidHolder({ personalIdentityNumber: '', givenName: 'B', surname: 'B' });
@@ -147,9 +147,11 @@ async function tillit(): Promise<{ signed: Result; signedResponseOnly: Result; e
     try {
       await sps.ask({ type: 'setup', setup: { base, ca: system.tls.ca, cookie, flows: FLOWS, concurrency: CONCURRENCY, warmup: WARMUP } });
       return {
-        signed: await sps.measure('https://signed.example/sp'),
-        signedResponseOnly: await sps.measure('https://response-only.example/sp'),
-        encrypted: await sps.measure('https://encrypted.example/sp'),
+        signed: await sps.measure({ entityId: 'https://signed.example/sp' }),
+        signedResponseOnly: await sps.measure({ entityId: 'https://response-only.example/sp' }),
+        encrypted: await sps.measure({ entityId: 'https://encrypted.example/sp' }),
+        // The same server, TLS and client, no SAML work: what any page costs here.
+        floor: await sps.measure({ path: '/saml/metadata' }),
       };
     } finally {
       sps.close();
@@ -203,10 +205,12 @@ const alone = await responseAlone();
 const signs = opensslSignsPerSecond(KEY_BITS);
 const row = (setup: string, r: Result) => ({ setup, 'responses/s': r.perSecond, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/response': r.cpuMs, 'of openssl sign/s': `${((100 * r.perSecond) / signs).toFixed(0)}%` });
 const clientCpuMs = Math.max(ours.signed.clientCpuMs, ours.signedResponseOnly.clientCpuMs, ours.encrypted.clientCpuMs);
+const floorRow = { setup: 'GET /saml/metadata over the same HTTPS (signed once an hour: no SAML work)', 'responses/s': ours.floor.perSecond, 'p50 ms': ours.floor.p50, 'p99 ms': ours.floor.p99, 'CPU ms/response': ours.floor.cpuMs, 'of openssl sign/s': '' };
 printTable(`SAML SSO responses with an SSO session (${FLOWS} requests after ${WARMUP} to warm up, ${CONCURRENCY} at a time, RSA-${KEY_BITS} IdP key, ${STORES.name}; the SPs and browser in a child process, up to ${clientCpuMs.toFixed(1)} CPU ms/response there, not counted; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`, [
   row('signed Response + signed Assertion (2 signatures)', ours.signed),
   row('signed Response only (1 signature)', ours.signedResponseOnly),
   row('signed + encrypted Assertion (AES-256-GCM, RSA-OAEP)', ours.encrypted),
+  floorRow,
   { setup: `openssl speed rsa${KEY_BITS} sign/s (one core)`, 'responses/s': signs, 'p50 ms': '', 'p99 ms': '', 'CPU ms/response': 1000 / signs, 'of openssl sign/s': '100%' },
 ]);
 const share = (ms: number, httpMs: number) => `${((100 * ms) / httpMs).toFixed(0)}%`;

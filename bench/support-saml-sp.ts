@@ -16,7 +16,10 @@ export interface SpSetup {
   readonly warmup: number;
 }
 
-export type SpCommand = { readonly type: 'setup'; readonly setup: SpSetup } | { readonly type: 'warm'; readonly entityId: string } | { readonly type: 'measure'; readonly entityId: string } | { readonly type: 'exit' };
+/** What each request is: an SSO round for the SP `entityId`, or a plain GET of a path on the IdP (the HTTPS floor). */
+export type SpTarget = { readonly entityId: string } | { readonly path: string };
+
+export type SpCommand = { readonly type: 'setup'; readonly setup: SpSetup } | { readonly type: 'warm'; readonly target: SpTarget } | { readonly type: 'measure'; readonly target: SpTarget } | { readonly type: 'exit' };
 
 export type SpReport =
   | { readonly type: 'ready' }
@@ -38,9 +41,15 @@ const send = (url: string, headers: Record<string, string>) =>
     req.end();
   });
 
-/** One SSO round: a fresh AuthnRequest in, the auto-posting page with the signed Response out. */
-function flow(entityId: string) {
+/** One SSO round: a fresh AuthnRequest in, the auto-posting page with the signed Response out; or one GET. */
+function flow(target: SpTarget) {
   const { base, cookie } = setup!;
+  if ('path' in target)
+    return async () => {
+      const response = await send(`${base}${target.path}`, { cookie });
+      if (response.status !== 200) throw new Error(`expected 200 from ${target.path}, got ${response.status}`);
+    };
+  const { entityId } = target;
   // Unsigned requests (these SPs need not sign): signing here would only cost this process.
   const client = new SAML({ entryPoint: `${base}/saml/sso`, issuer: entityId, callbackUrl: `https://${new URL(entityId).host}/acs`, idpCert: 'unused', identifierFormat: null, authnContext: ['http://id.sambi.se/loa/loa3'] } as SamlConfig);
   return async () => {
@@ -56,12 +65,12 @@ async function handle(command: SpCommand): Promise<SpReport | undefined> {
       agent = new Agent({ keepAlive: true, maxSockets: setup.concurrency * 2, ca: setup.ca });
       return { type: 'ready' };
     case 'warm': {
-      const round = flow(command.entityId);
+      const round = flow(command.target);
       for (let i = 0; i < setup!.warmup; i++) await round();
       return { type: 'warmed' };
     }
     case 'measure': {
-      const round = flow(command.entityId);
+      const round = flow(command.target);
       const latencies: number[] = [];
       let next = 0;
       const cpu = process.cpuUsage();
