@@ -68,6 +68,29 @@ for (const target of ephemeralTargets()) {
       }
     });
 
+    it('appends beside a live key in one step, for as long as that key lives, and nothing beside an absent one', async () => {
+      const store = await target.open();
+      try {
+        assert.equal(await store.append('session:gone', 'x'), false);
+        assert.deepEqual(await store.appended('session:gone'), []);
+        assert.equal(await store.get('session:gone:n'), null, 'no count left behind');
+        await store.set('session:1', 'owner', 60_000);
+        const values = Array.from({ length: 20 }, (_, i) => `{"n":${i},"odd":"]]> ' \" \\n .. ':p:' \u0000 Åsa"}`);
+        assert.deepEqual(await Promise.all(values.map((v) => store.append('session:1', v))), values.map(() => true));
+        assert.deepEqual([...(await store.appended('session:1'))].sort(), [...values].sort(), 'every concurrent append kept, verbatim');
+        const owner = (await store.ttl('session:1'))!;
+        for (const key of ['session:1:n', 'session:1:p:1', 'session:1:p:20']) {
+          const ttl = await store.ttl(key);
+          assert.ok(ttl !== null && ttl > 0 && ttl <= owner + 5, `${key} lives as long as its owner (${ttl} vs ${owner})`);
+        }
+        await store.delete('session:1');
+        assert.equal(await store.append('session:1', 'late'), false);
+        assert.equal((await store.appended('session:1')).length, 20, 'what was appended expires with its own TTL');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('refuses a TTL that is not a positive whole number', async () => {
       const store = await target.open();
       try {
@@ -95,6 +118,21 @@ describe('memory store', () => {
     now += 1;
     assert.equal(await store.get('a'), null);
     assert.equal(await store.increment('n', 100), 1);
+    await store.close();
+  });
+
+  it('lets what was appended expire with its owner by the injected clock', async () => {
+    let now = 1_000;
+    const store = createMemoryStore(() => now, 5);
+    await store.set('owner', '1', 100);
+    now += 60;
+    assert.equal(await store.append('owner', 'a'), true);
+    assert.equal(await store.append('owner', 'b'), true);
+    assert.deepEqual(await store.appended('owner'), ['a', 'b']);
+    assert.equal(await store.ttl('owner:p:2'), 40);
+    now += 40;
+    assert.deepEqual(await store.appended('owner'), []);
+    assert.equal(await store.append('owner', 'c'), false);
     await store.close();
   });
 });

@@ -16,6 +16,15 @@ export interface EphemeralStore {
   increment(key: string, ttlMs: number): Promise<number>;
   /** Remaining lifetime in ms, or null when the key is absent. */
   ttl(key: string): Promise<number | null>;
+  /**
+   * Appends `value` to the list kept beside `ownerKey` (a count at
+   * `<ownerKey>:n`, each value at `<ownerKey>:p:<n>`), living as long as
+   * `ownerKey` does. One step: appends at once never lose each other. False,
+   * and nothing stored, when `ownerKey` is absent.
+   */
+  append(ownerKey: string, value: string): Promise<boolean>;
+  /** The values appended beside `ownerKey`, oldest first. */
+  appended(ownerKey: string): Promise<string[]>;
   /** True when the store answers (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -84,6 +93,19 @@ export function createMemoryStore(now: () => number = Date.now, sweepEveryMs = 3
     async ttl(key) {
       const entry = live(key);
       return entry ? entry.expiresAt - now() : null;
+    },
+    async append(ownerKey, value) {
+      const owner = live(ownerKey);
+      if (!owner) return false;
+      const counter = live(`${ownerKey}:n`);
+      const count = counter ? Number(counter.value) + 1 : 1;
+      entries.set(`${ownerKey}:n`, { value: String(count), expiresAt: counter?.expiresAt ?? owner.expiresAt });
+      entries.set(`${ownerKey}:p:${count}`, { value, expiresAt: owner.expiresAt });
+      return true;
+    },
+    async appended(ownerKey) {
+      const count = Number(live(`${ownerKey}:n`)?.value ?? 0);
+      return Array.from({ length: count }, (_, i) => live(`${ownerKey}:p:${i + 1}`)?.value).filter((v): v is string => v !== undefined);
     },
     async ping() {
       return true;

@@ -198,14 +198,27 @@ function commissionSummary(s: ServiceIdentityView, c: CommissionView): Record<st
   return { employeeHsaId: s.hsaId, ...commissionClaims(c) };
 }
 
-function certificateClaims(login: LoginRecord): Record<string, string | undefined> {
-  let certificate: X509Certificate | undefined;
-  try {
-    certificate = new X509Certificate(login.certificatePem);
-  } catch {
-    // A certificate we cannot parse (test stand-ins) yields the authentication's names only.
-    certificate = undefined;
+/** A login certificate's subject and issuer, parsed once per certificate: every login of an SSO session carries the same one. */
+const parsedCertificates = new Map<string, { readonly subject: string; readonly issuer: string } | null>();
+
+function readCertificate(pem: string): { readonly subject: string; readonly issuer: string } | null {
+  let parsed = parsedCertificates.get(pem);
+  if (parsed === undefined) {
+    try {
+      const certificate = new X509Certificate(pem);
+      parsed = { subject: certificate.subject, issuer: certificate.issuer };
+    } catch {
+      // A certificate we cannot parse (test stand-ins) yields the authentication's names only.
+      parsed = null;
+    }
+    if (parsedCertificates.size >= 1000) parsedCertificates.clear();
+    parsedCertificates.set(pem, parsed);
   }
+  return parsed;
+}
+
+function certificateClaims(login: LoginRecord): Record<string, string | undefined> {
+  const certificate = readCertificate(login.certificatePem);
   const subject = certificate ? subjectFields(certificate.subject) : new Map<string, string>();
   const serialNumber = subject.get('serialNumber');
   return {

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
+import { AUTHN_METHODS, type AuthnMethod } from '../session/index.ts';
 import type { Sealer } from './sealing.ts';
 
-/** How a person may log in: eID app on another device (QR), on this device, or a card over mutual TLS. */
-export const LOGIN_METHODS = ['oob-other', 'oob-same', 'mtls'] as const;
-export type LoginMethod = (typeof LOGIN_METHODS)[number];
+/** How a person may log in (the SSO session's list). */
+export const LOGIN_METHODS = AUTHN_METHODS;
+export type LoginMethod = AuthnMethod;
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'] as const;
 export type ClientAuthMethod = (typeof AUTH_METHODS)[number];

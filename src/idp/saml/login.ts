@@ -67,6 +67,19 @@ interface SamlInitiator {
 /** A validated request while the person is on the login pages (the SP is read again at each step). */
 type PendingRequest = Omit<ValidatedAuthnRequest, 'sp'> & { readonly spEntityId: string };
 
+/**
+ * A request being answered. It is kept on the short-lived store under `key`
+ * (`stored`) only once a page or an authentication must carry it to a later
+ * step; one the SSO session answers at once never is (its ID, recorded as
+ * used, already lets it be answered only once).
+ */
+interface Login {
+  readonly key: string;
+  readonly pending: PendingRequest;
+  readonly sp: ServiceProvider;
+  readonly stored: boolean;
+}
+
 const baseOf = (key: string) => `/saml/login/${key}`;
 const requestKey = (key: string) => `saml:login:${key}`;
 const freshKey = (key: string) => `saml:fresh:${key}`;
@@ -131,7 +144,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
 
     app.get<{ Params: { key: string } }>('/saml/login/:key', async (request, reply) => {
       const login = await loadLogin(request, reply);
-      return login && proceed(request, reply, login.key, login.pending, login.sp);
+      return login && proceed(request, reply, login);
     });
 
     app.post<{ Params: { key: string }; Body: { method?: string } }>('/saml/login/:key/start', async (request, reply) => {
@@ -139,14 +152,14 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       if (!login) return reply;
       const method = request.body?.method as AuthnMethod;
       if (!OOB_METHODS.includes(method) || !login.sp.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
-      return startOrder(request, reply, login.key, login.pending, login.sp, method);
+      return startOrder(request, reply, login, method);
     });
 
     app.get<{ Params: { key: string } }>('/saml/login/:key/card/start', async (request, reply) => {
       const login = await loadLogin(request, reply);
       if (!login) return reply;
       if (!flow.offered.includes('mtls') || !login.sp.methods.includes('mtls')) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
-      return startCardLogin(reply, login.key, login.pending, login.sp);
+      return startCardLogin(reply, login);
     });
 
     /** Back from the card login's rolling host with a one-time handle on the outcome. */
@@ -193,25 +206,28 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       const login = await loadLogin(request, reply);
       if (!login) return reply;
       await flow.cancel(login.key, requesterOf(login.sp).clientId);
-      return answerWithStatus(request, reply, login.key, login.pending, new SamlStatusError(STATUS.responder, STATUS.authnFailed, 'the person cancelled the login'));
+      return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.responder, STATUS.authnFailed, 'the person cancelled the login'));
     });
 
     app.post<{ Params: { key: string }; Body: { choice?: string } }>('/saml/login/:key/choose', async (request, reply) => {
       const login = await loadLogin(request, reply);
       if (!login) return reply;
-      const sso = await usableSession(request, login.key, login.pending);
+      const sso = await usableSession(request, login);
       if (!sso) return reply.redirect(baseOf(login.key), 303);
       const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
       const need = choiceNeeded(person, new Set(login.pending.attributes), pinsOf(login.pending));
       const picked = String(request.body?.choice ?? '');
-      if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login.key, login.pending, login.sp, sso, person, { kind: 'commission', hsaId: picked });
-      if (need.ask === 'serviceIdentity' && need.candidates.some((s) => s.hsaId === picked)) return complete(request, reply, login.key, login.pending, login.sp, sso, person, { kind: 'serviceIdentity', hsaId: picked });
+      if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login, sso, person, { kind: 'commission', hsaId: picked });
+      if (need.ask === 'serviceIdentity' && need.candidates.some((s) => s.hsaId === picked)) return complete(request, reply, login, sso, person, { kind: 'serviceIdentity', hsaId: picked });
       return reply.redirect(baseOf(login.key), 303);
     });
   };
 
   /** An AuthnRequest in: refused (error page), answered with a status at its ACS, or on to the login. */
   async function receive(request: FastifyRequest, reply: FastifyReply, incoming: IncomingRequest) {
+    // Read while the request is checked: the wait for it overlaps the one for recording the request's ID.
+    const session = deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+    session.catch(() => {}); // awaited below only when the request is accepted
     let validated: ValidatedAuthnRequest;
     try {
       validated = await validateAuthnRequest(incoming, environment());
@@ -225,10 +241,13 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     }
     const { sp, ...rest } = validated;
     const pending: PendingRequest = { ...rest, spEntityId: sp.entityId };
-    const key = randomBytes(24).toString('base64url');
-    await deps.ephemeral.set(requestKey(key), JSON.stringify(pending), deps.interactionMs);
     request.log.info({ decision: 'saml request accepted', sp: sp.entityId, requestId: validated.id, forceAuthn: validated.forceAuthn, isPassive: validated.isPassive }, 'saml request accepted');
-    return proceed(request, reply, key, pending, sp);
+    return proceed(request, reply, { key: randomBytes(24).toString('base64url'), pending, sp, stored: false }, session);
+  }
+
+  /** Keeps the request for the login pages' next step (once). */
+  async function keep(login: Login): Promise<void> {
+    if (!login.stored) await deps.ephemeral.set(requestKey(login.key), JSON.stringify(login.pending), deps.interactionMs);
   }
 
   /**
@@ -333,29 +352,33 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     }
     // Our forms end in the HTTP-POST to the SP's ACS: the CSP must let them.
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
-    return { key, pending, sp };
+    return { key, pending, sp, stored: true } satisfies Login;
   }
 
   /** The SSO session, when it can answer this request without a new authentication. */
-  async function usableSession(request: FastifyRequest, key: string, pending: PendingRequest): Promise<SsoSession | null> {
-    const sso = await deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE));
+  /** `session`: the browser's SSO session when already read. */
+  async function usableSession(request: FastifyRequest, login: Login, session?: Promise<SsoSession | null>): Promise<SsoSession | null> {
+    const sso = await (session ?? deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE)));
     if (!sso) return null;
-    if (pending.forceAuthn && (await deps.ephemeral.get(freshKey(key))) !== sso.id) return null;
-    if (!pending.acceptedLoas.some((l) => l.level === sso.loa)) return null;
+    // ForceAuthn: only this login's own authentication, recorded under its key, will do (a request just in has had none).
+    if (login.pending.forceAuthn && (!login.stored || (await deps.ephemeral.get(freshKey(login.key))) !== sso.id)) return null;
+    if (!login.pending.acceptedLoas.some((l) => l.level === sso.loa)) return null;
     return sso;
   }
 
-  async function proceed(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider) {
+  async function proceed(request: FastifyRequest, reply: FastifyReply, login: Login, session?: Promise<SsoSession | null>) {
+    const { key, pending, sp } = login;
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
-    const sso = await usableSession(request, key, pending);
-    if (sso) return afterAuthentication(request, reply, key, pending, sp, sso);
-    if (pending.isPassive) return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
+    const sso = await usableSession(request, login, session);
+    if (sso) return afterAuthentication(request, reply, login, sso);
+    if (pending.isPassive) return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
+    await keep(login);
     const methods = sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)) as AuthnMethod[];
-    if (methods.length === 1) return methods[0] === 'mtls' ? startCardLogin(reply, key, pending, sp) : startOrder(request, reply, key, pending, sp, methods[0]!);
+    if (methods.length === 1) return methods[0] === 'mtls' ? startCardLogin(reply, login) : startOrder(request, reply, login, methods[0]!);
     return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(key), sp.displayName, methods));
   }
 
-  async function startOrder(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, method: AuthnMethod) {
+  async function startOrder(request: FastifyRequest, reply: FastifyReply, { key, pending, sp }: Login, method: AuthnMethod) {
     const person = pending.principalSelection['personalIdentityNumber'];
     const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
     const requirements = { ...(person?.length === 1 ? { personalIdentityNumber: person[0]! } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
@@ -364,7 +387,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
   }
 
   /** A card login on the authentication service; the browser goes to its first rolling host and comes back to `/card`. */
-  async function startCardLogin(reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider) {
+  async function startCardLogin(reply: FastifyReply, { key, pending, sp }: Login) {
     const one = (attribute: string) => (pending.principalSelection[attribute]?.length === 1 ? pending.principalSelection[attribute][0]! : undefined);
     const person = one('personalIdentityNumber');
     const hsaId = one('employeeHsaId');
@@ -395,19 +418,27 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     }
   }
 
-  async function afterAuthentication(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, sso: SsoSession) {
+  async function afterAuthentication(request: FastifyRequest, reply: FastifyReply, login: Login, sso: SsoSession) {
+    const { key, pending, sp } = login;
     const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
     const need = choiceNeeded(person, new Set(pending.attributes), pinsOf(pending));
     const locale = localeOf(request);
-    if (need.ask === 'impossible') return answerWithStatus(request, reply, key, pending, new SamlStatusError(STATUS.requester, STATUS.unknownPrincipal, need.reason));
+    if (need.ask === 'impossible') return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.requester, STATUS.unknownPrincipal, need.reason));
+    if (need.ask === 'nothing') return complete(request, reply, login, sso, person, need.choice);
+    await keep(login);
     if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
-    if (need.ask === 'serviceIdentity') return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
-    return complete(request, reply, key, pending, sp, sso, person, need.choice);
+    return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
+  }
+
+  /** Answers the request once: a stored one is taken from the store first (false: already answered, or expired). */
+  async function answerOnce(login: Login): Promise<boolean> {
+    return !login.stored || (await deps.ephemeral.take(requestKey(login.key))) !== null;
   }
 
   /** The signed (and, for an SP with a key, encrypted) Response, sent once: the pending request is taken first. */
-  async function complete(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, sp: ServiceProvider, sso: SsoSession, person: PersonView | null, choice: Choice) {
-    if (!(await deps.ephemeral.take(requestKey(key)))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+  async function complete(request: FastifyRequest, reply: FastifyReply, login: Login, sso: SsoSession, person: PersonView | null, choice: Choice) {
+    const { pending, sp } = login;
+    if (!(await answerOnce(login))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
     const loa = pending.acceptedLoas.find((l) => l.level === sso.loa)!;
     const sessionIndex = `_${randomBytes(20).toString('hex')}`;
     const nameId = nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey);
@@ -427,15 +458,19 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       deps.now(),
       deps.assertionLifetimeMs,
     );
-    await deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex, nameId: { format: pending.nameIdFormat, value: nameId } });
-    // Who the assertion is about, for as long as it is valid: the RFC 7522 grant maps it back to the account (a pairwise or transient NameID cannot be).
-    await recordIssuedAssertion(deps.ephemeral, assertionId, { accountId: accountIdOf(sso), spEntityId: sp.entityId }, deps.assertionLifetimeMs);
+    // Sent together: one wait for the store, not two.
+    await Promise.all([
+      deps.sessions.addParticipant(sso.id, { protocol: 'saml', clientId: sp.entityId, sessionRef: sessionIndex, nameId: { format: pending.nameIdFormat, value: nameId } }),
+      // Who the assertion is about, for as long as it is valid: the RFC 7522 grant maps it back to the account (a pairwise or transient NameID cannot be).
+      recordIssuedAssertion(deps.ephemeral, assertionId, { accountId: accountIdOf(sso), spEntityId: sp.entityId }, deps.assertionLifetimeMs),
+    ]);
     request.log.info({ decision: 'saml login answered', sp: sp.entityId, requestId: pending.id, loa: sso.loa }, 'saml response sent');
     return sendPage(reply, postPage(localeOf(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
   }
 
-  async function answerWithStatus(request: FastifyRequest, reply: FastifyReply, key: string, pending: PendingRequest, error: SamlStatusError) {
-    if (!(await deps.ephemeral.take(requestKey(key)))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+  async function answerWithStatus(request: FastifyRequest, reply: FastifyReply, login: Login, error: SamlStatusError) {
+    const { pending } = login;
+    if (!(await answerOnce(login))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
     request.log.info({ decision: 'saml request answered with a status', sp: pending.spEntityId, status: error.status, subStatus: error.subStatus, reason: error.message }, 'saml request not met');
     return sendStatus(request, reply, pending.acsUrl, pending.id, pending.relayState, error);
   }

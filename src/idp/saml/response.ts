@@ -1,10 +1,10 @@
-import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import type { Element } from '@xmldom/xmldom';
 import { encrypt } from 'xml-encryption';
 import { AUTHN_METHOD_ATTRIBUTE, LEVEL_OF_ASSURANCE_ATTRIBUTE, samlAttributeName, URI_NAME_FORMAT, type AttributeProfile } from './attributes.ts';
 import { certificatePem, type IdpKeys } from './keys.ts';
 import { NAMEID_FORMATS } from './metadata.ts';
-import { signElement, type SignatureAlgorithmName } from './signing.ts';
+import { certificatePublicKey, signElement, type SignatureAlgorithmName } from './signing.ts';
 import { STATUS } from './status.ts';
 import { NS, serialize, xmlBuilder } from './xml.ts';
 
@@ -136,13 +136,13 @@ function valuesOf(value: AttributeValues[string]): string[] {
 }
 
 /** An SP's encryption key as xml-encryption takes it, read once per certificate. */
-const encryptionKeys = new Map<string, { readonly pem: string; readonly publicKey: string }>();
+const encryptionKeys = new Map<string, { readonly pem: string; readonly publicKey: KeyObject }>();
 
 function encryptFor(assertion: string, certificateBase64: string): Promise<string> {
   let key = encryptionKeys.get(certificateBase64);
   if (!key) {
     if (encryptionKeys.size > 1000) encryptionKeys.clear();
-    key = { pem: certificatePem(certificateBase64), publicKey: new X509Certificate(Buffer.from(certificateBase64, 'base64')).publicKey.export({ type: 'spki', format: 'pem' }) as string };
+    key = { pem: certificatePem(certificateBase64), publicKey: certificatePublicKey(certificateBase64) };
     encryptionKeys.set(certificateBase64, key);
   }
   const { pem, publicKey } = key;
@@ -150,7 +150,8 @@ function encryptFor(assertion: string, certificateBase64: string): Promise<strin
     encrypt(
       assertion,
       {
-        rsa_pub: publicKey,
+        // Typed as PEM, but it only goes on to node:crypto's publicEncrypt, which takes the parsed key as well (no PEM parse per response).
+        rsa_pub: publicKey as unknown as string,
         pem,
         encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
         keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',

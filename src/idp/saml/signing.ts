@@ -1,7 +1,7 @@
 import { sign as cryptoSign, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Document, Element } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization, SignedXml } from 'xml-crypto';
-import { certificatePem, type IdpKey } from './keys.ts';
+import type { IdpKey } from './keys.ts';
 import { NS, child, children, serialize } from './xml.ts';
 
 /** Signature algorithms we sign with and accept: RSA with SHA-256 or better (no SHA-1). */
@@ -74,6 +74,18 @@ export async function signElement(element: Element, key: IdpKey, algorithm: Sign
   signature.appendChild(ds('KeyInfo', {}, [ds('X509Data', {}, [ds('X509Certificate', {}, [key.certificateBase64])])]));
 }
 
+/** An SP certificate's public key, parsed once per certificate (a signed request, every time, names the same few). */
+const publicKeys = new Map<string, KeyObject>();
+export function certificatePublicKey(certificateBase64: string): KeyObject {
+  let key = publicKeys.get(certificateBase64);
+  if (!key) {
+    key = new X509Certificate(Buffer.from(certificateBase64, 'base64')).publicKey;
+    if (publicKeys.size >= 1000) publicKeys.clear();
+    publicKeys.set(certificateBase64, key);
+  }
+  return key;
+}
+
 /** Why a signature was not accepted (logged; the request gets an error page). */
 export class SignatureRefused extends Error {
   override readonly name = 'SignatureRefused';
@@ -121,7 +133,7 @@ export function verifyEnvelopedRoot(doc: Document, xml: string, certificatesBase
   if (!ALLOWED_DIGESTS.has(digest)) throw new SignatureRefused(`digest algorithm ${digest || '(none)'} is not allowed`);
   if (!certificatesBase64.length) throw new SignatureRefused('the SP metadata has no signing certificate');
   for (const certificate of certificatesBase64) {
-    const verifier = new SignedXml({ publicCert: certificatePem(certificate), getCertFromKeyInfo: () => null });
+    const verifier = new SignedXml({ publicCert: certificatePublicKey(certificate), getCertFromKeyInfo: () => null });
     // Only what the checks above allow, also inside the library.
     verifier.SignatureAlgorithms = { [algorithm]: verifier.SignatureAlgorithms[algorithm]! };
     verifier.HashAlgorithms = { [digest]: verifier.HashAlgorithms[digest]! };
@@ -149,7 +161,7 @@ export function verifyDetached(signedBytes: readonly string[], sigAlg: string, s
   if (!certificatesBase64.length) throw new SignatureRefused('the SP metadata has no signing certificate');
   const signature = Buffer.from(signatureBase64, 'base64');
   for (const certificate of certificatesBase64) {
-    const key = new X509Certificate(Buffer.from(certificate, 'base64')).publicKey;
+    const key = certificatePublicKey(certificate);
     if (signedBytes.some((bytes) => cryptoVerify(hash, Buffer.from(bytes, 'latin1'), key, signature))) return;
   }
   throw new SignatureRefused('the signature does not verify with any signing certificate in the SP metadata');

@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../../store/index.ts';
 import { CLAIM_NAMES, DEFAULT_ALLOWED_CLAIMS } from '../claims/index.ts';
-import { LOGIN_METHODS, type LoginMethod } from '../oidc/index.ts';
+// From the session, not the OpenID Provider's index: that one reaches the server's part list, and so this module, again.
+import { AUTHN_METHODS as LOGIN_METHODS, type AuthnMethod as LoginMethod } from '../session/index.ts';
 import { ATTRIBUTE_PROFILES, SAML_ATTRIBUTES, type AttributeProfile } from './attributes.ts';
 import { displayNameOf, MAX_AGGREGATE_BYTES, parseSpMetadata, spEntitiesOfAggregate, SpMetadataRefused, type SpDescriptor } from './sp-metadata.ts';
 

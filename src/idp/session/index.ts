@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { EphemeralStore } from '../../store/index.ts';
 
+/** How a person may log in: eID app on another device (QR), on this device, or a card over mutual TLS. */
+export const AUTHN_METHODS = ['oob-other', 'oob-same', 'mtls'] as const;
 /** How the person proved who they are. */
-export type AuthnMethod = 'oob-other' | 'oob-same' | 'mtls';
+export type AuthnMethod = (typeof AUTHN_METHODS)[number];
 
 /** Who logged in, how and when: what the SSO session holds and each client login keeps a copy of. */
 export interface LoginRecord {
@@ -42,8 +44,8 @@ export function accountIdOf(login: Pick<LoginRecord, 'subject'>): string {
 
 /**
  * The single sign-on session both protocols share, on the short-lived store.
- * One key per session; participants are appended under numbered keys so two
- * logins finishing at once never lose each other.
+ * One key per session; participants are appended beside it (the store's
+ * `append`, numbered keys) so two logins finishing at once never lose each other.
  */
 export function createSessionStore(store: EphemeralStore, options: { ttlMs: number; now?: () => number }) {
   const now = options.now ?? Date.now;
@@ -62,17 +64,13 @@ export function createSessionStore(store: EphemeralStore, options: { ttlMs: numb
       const session = raw ? (JSON.parse(raw) as SsoSession) : null;
       return session && session.expiresAt * 1000 > now() ? session : null;
     },
+    /** Records a participant for as long as the session lives (one step on the store); nothing when the session has ended. */
     async addParticipant(id: string, participant: Participant): Promise<void> {
-      const remaining = await store.ttl(key(id));
-      if (remaining === null) return;
-      const n = await store.increment(`${key(id)}:n`, remaining);
-      await store.set(`${key(id)}:p:${n}`, JSON.stringify(participant), remaining);
+      await store.append(key(id), JSON.stringify(participant));
     },
     async participants(id: string): Promise<Participant[]> {
       if (!validId(id)) return [];
-      const count = Number((await store.get(`${key(id)}:n`)) ?? 0);
-      const raws = await Promise.all(Array.from({ length: count }, (_, i) => store.get(`${key(id)}:p:${i + 1}`)));
-      return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as Participant);
+      return (await store.appended(key(id))).map((r) => JSON.parse(r) as Participant);
     },
     /** Ends the session; returns who took part, for logout notices. */
     async end(id: unknown): Promise<Participant[]> {

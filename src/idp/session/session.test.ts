@@ -21,6 +21,10 @@ for (const target of ephemeralTargets()) {
         clock -= 1;
         assert.equal((await sessions.end(session.id)).length, 2);
         assert.equal(await sessions.get(session.id), null);
+        const other = await sessions.create(login);
+        await sessions.end(other.id);
+        await sessions.addParticipant(other.id, { protocol: 'saml', clientId: 'late' });
+        assert.deepEqual(await sessions.participants(other.id), [], 'a login finishing after the session ended is not recorded');
         for (const bad of [undefined, '', 'x', '../../etc', 'a'.repeat(200)]) assert.equal(await sessions.get(bad), null);
       } finally {
         await store.close();
