@@ -223,11 +223,14 @@ export async function searchPersons(db: Queryable, query: string, viewer: Viewer
   const others = words.filter((word) => word !== driving).map((word) => `% ${escapeLike(word)}%`);
   const params: unknown[] = [viewer.mayViewProtectedIdentities, limit, ...others];
   const filter = `${VISIBLE(1)}${others.map((_, i) => ` and p.search_name like $${i + 3}`).join('')}`;
+  // Each name-word row is checked against its person one by one ("offset 0" keeps the planner from turning this
+  // into a join that filters every person first): the stream then stops as soon as it has enough.
+  const personPasses = `cross join lateral (select from directory_person p where p.id = n.person_id and ${filter} offset 0) checked`;
   if (expanded.length <= MAX_STREAMS) {
     // One branch per name word, its word given as a value: the planner then knows how many persons share it.
     const streams = expanded.map(
-      ({ word }) => `(select n.person_id from directory_person_name_word n join directory_person p on p.id = n.person_id
-          where n.word = $${params.push(word)} and ${filter} order by n.surname, n.given_name, n.personnummer limit $2)`,
+      ({ word }) => `(select n.person_id from directory_person_name_word n ${personPasses}
+          where n.word = $${params.push(word)} order by n.surname, n.given_name, n.personnummer limit $2)`,
     );
     return db.query<PersonSummary>(
       `select ${SUMMARY_COLUMNS} from (${streams.join(' union all ')}) hit join directory_person p on p.id = hit.person_id
@@ -240,8 +243,8 @@ export async function searchPersons(db: Queryable, query: string, viewer: Viewer
   const [first] = await countWords(db, [driving]);
   if (first! < COUNT_CAP) {
     return db.query<PersonSummary>(
-      `select ${SUMMARY_COLUMNS} from directory_person_name_word n join directory_person p on p.id = n.person_id
-        where n.word >= $${params.push(driving)} and n.word < $${params.push(upper)} and ${filter}
+      `select ${SUMMARY_COLUMNS} from (select n.person_id from directory_person_name_word n ${personPasses}
+          where n.word >= $${params.push(driving)} and n.word < $${params.push(upper)}) hit join directory_person p on p.id = hit.person_id
         group by p.id order by p.surname, p.given_name, p.personnummer limit $2`,
       params,
     );
