@@ -240,7 +240,7 @@ export async function searchPersons(db: Queryable, query: string, viewer: Viewer
   }
   // A prefix of very many different words (one or two letters, say): few matches are read whole and the first
   // kept; many are found soonest by walking every person in search order.
-  const [first] = await countWords(db, [driving]);
+  const [first] = await countWords(db, [driving], COUNT_CAP);
   if (first! < COUNT_CAP) {
     return db.query<PersonSummary>(
       `select ${SUMMARY_COLUMNS} from (select n.person_id from directory_person_name_word n ${personPasses}
@@ -265,15 +265,21 @@ const LAST_CODE_POINT = '\u{10FFFF}';
 /** Name-word rows counted per query word, up to this: enough to tell a rare word from a common one, cheaply. */
 const COUNT_CAP = 5_000;
 
-/** The query word that begins the fewest name-word rows; the longest on a tie. */
+/**
+ * The query word that begins the fewest name-word rows; the longest on a tie.
+ * Counted up to a cap, raised once when every word reaches it: "per and"
+ * must see that "and" (Anders, Andersson) is far rarer than "per" (which
+ * may begin hundreds of thousands of rows).
+ */
 async function rarestWord(db: Queryable, words: readonly string[]): Promise<string> {
-  const counts = await countWords(db, words);
+  let counts = await countWords(db, words, COUNT_CAP);
+  if (counts.every((count) => count >= COUNT_CAP)) counts = await countWords(db, words, COUNT_CAP * 10);
   return words.reduce((best, word, i) => (counts[i]! < counts[words.indexOf(best)]! ? word : best), words[0]!);
 }
 
-/** How many name-word rows each word begins, each counted up to COUNT_CAP. */
-async function countWords(db: Queryable, words: readonly string[]): Promise<number[]> {
-  const params: unknown[] = [COUNT_CAP];
+/** How many name-word rows each word begins, each counted up to the cap. */
+async function countWords(db: Queryable, words: readonly string[], cap: number): Promise<number[]> {
+  const params: unknown[] = [cap];
   // Each range given as values, so the planner reads the index only as far as the cap.
   const counts = words.map(
     (word) =>
