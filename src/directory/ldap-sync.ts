@@ -209,7 +209,8 @@ class CatalogueReader {
    * no server size limit cuts the result, and only one page of raw entries is held at a time.
    */
   async #each(filter: string, attributes: string[] | undefined, use: (entry: LdapEntry) => void): Promise<void> {
-    const wanted = attributes ?? ['*', this.#config.attributes.modifyTimestamp];
+    // Only the mapped attributes: every other one would be sent, decoded and thrown away.
+    const wanted = attributes ?? [...new Set(Object.values(this.#config.attributes))];
     try {
       for await (const page of this.#client.searchPaginated(this.#config.baseDn, { scope: 'sub', filter, attributes: wanted, paged: { pageSize: this.#config.pageSize } })) {
         for (const entry of page.searchEntries as unknown as LdapEntry[]) use(entry);

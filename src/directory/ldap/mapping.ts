@@ -33,10 +33,19 @@ export interface CatalogueTree {
 
 export const emptyTree = (): CatalogueTree => ({ organisations: new Map(), units: new Map(), refused: new Set() });
 
+// LDAP attribute names are case-insensitive; ldapts keeps the server's spelling. Each entry's names are
+// lower-cased once: searching its keys on every lookup was a large part of a full sync's CPU time.
+const lowerCaseKeys = new WeakMap<LdapEntry, Map<string, string>>();
+
+function keysOf(entry: LdapEntry): Map<string, string> {
+  let keys = lowerCaseKeys.get(entry);
+  if (!keys) lowerCaseKeys.set(entry, (keys = new Map(Object.keys(entry).map((k) => [k.toLowerCase(), k]))));
+  return keys;
+}
+
 /** Every value of an attribute, as text. */
 export function values(entry: LdapEntry, attribute: string): string[] {
-  // LDAP attribute names are case-insensitive; ldapts keeps the server's spelling.
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  const key = keysOf(entry).get(attribute.toLowerCase());
   const raw = key === undefined ? [] : entry[key]!;
   return (Array.isArray(raw) ? raw : [raw]).map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)).filter((v) => v !== '');
 }
