@@ -33,21 +33,23 @@ export interface CatalogueTree {
 
 export const emptyTree = (): CatalogueTree => ({ organisations: new Map(), units: new Map(), refused: new Set() });
 
-// LDAP attribute names are case-insensitive; ldapts keeps the server's spelling. Each entry's names are
-// lower-cased once: searching its keys on every lookup was a large part of a full sync's CPU time.
-const lowerCaseKeys = new WeakMap<LdapEntry, Map<string, string>>();
-
-function keysOf(entry: LdapEntry): Map<string, string> {
-  let keys = lowerCaseKeys.get(entry);
-  if (!keys) lowerCaseKeys.set(entry, (keys = new Map(Object.keys(entry).map((k) => [k.toLowerCase(), k]))));
-  return keys;
-}
-
 /** Every value of an attribute, as text. */
 export function values(entry: LdapEntry, attribute: string): string[] {
-  const key = keysOf(entry).get(attribute.toLowerCase());
+  const key = Object.hasOwn(entry, attribute) ? attribute : keyOf(entry, attribute);
   const raw = key === undefined ? [] : entry[key]!;
   return (Array.isArray(raw) ? raw : [raw]).map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)).filter((v) => v !== '');
+}
+
+/**
+ * The entry's own spelling of an attribute name: LDAP names are
+ * case-insensitive and ldapts keeps the server's spelling. Usually the
+ * configured spelling is the server's and `values` finds it directly; this is
+ * the fallback, cheap enough to run for every absent attribute of every entry.
+ */
+function keyOf(entry: LdapEntry, attribute: string): string | undefined {
+  const lower = attribute.toLowerCase();
+  for (const key of Object.keys(entry)) if (key.length === attribute.length && key.toLowerCase() === lower) return key;
+  return undefined;
 }
 
 function optional(entry: LdapEntry, attribute: string): string | null {
