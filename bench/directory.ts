@@ -72,6 +72,11 @@ try {
     'peak RSS MiB': Math.round(full.peakRssMiB),
     'heap growth MiB': Math.round(full.heapGrowthMiB),
   });
+  const split = (label: string, ms: number) => rows.push({ measure: `  of which ${label}`, seconds: ms / 1000 });
+  split('LDAP read (paged search, mapping)', full.result.durations.ldapMs);
+  split('SQL: loading the current directory', full.result.durations.loadMs);
+  split('planning (pure)', full.result.durations.planMs);
+  split('SQL: writing rows, history and run record', full.result.durations.writeMs);
 
   const admin = new Client({ url: slapd.url });
   await admin.bind(slapd.rootDn, slapd.rootPassword);

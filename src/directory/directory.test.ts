@@ -7,6 +7,7 @@ import { generateRegion, type Region } from './generate.ts';
 import { isHsaId } from './identifiers/hsa-id.ts';
 import { isPersonnummer } from './identifiers/personnummer.ts';
 import { PUBLIC_VIEWER } from './model.ts';
+import { normaliseName, searchKey } from './names.ts';
 import { factHistory, findByHsaId, findCommission, findOrganisation, findPerson, listMissingPersons, listOrganisationPersons, loginAttributes, searchPersons } from './reads.ts';
 import { extractRegister, parseRegisterExtract, toRegisterJsonLines } from './register-file.ts';
 import { syncFromRegister } from './register-sync.ts';
@@ -221,6 +222,87 @@ for (const target of databaseTargets()) {
       assert.match(report.refused.find((r) => r.key.endsWith('X1'))!.reason, /care unit SE2321000016-GONE is not in the directory/);
       assert.equal(report.counts.commissions.changed, 1);
       assert.equal((await findCommission(db, renamed.hsaId, ADMIN))?.commission.name, 'Nytt namn');
+    });
+  });
+}
+
+for (const target of databaseTargets()) {
+  describe(`name search on ${target.name}`, () => {
+    let db: Database;
+    const GIVEN = ['Anna', 'Åsa', 'Anders', 'Östen', 'Per', 'Märta'];
+    const SURNAMES = ['Andersson', 'Persson', 'Öberg', 'Åberg', 'Ek', 'Wallin', 'de Geer'];
+    // The plain rule over every row: the answer every index path must give.
+    const reference = (words: string[], viewer: { mayViewProtectedIdentities: boolean }, limit: number) =>
+      db.query<{ personnummer: string }>(
+        `select personnummer from directory_person p where ${words.map((_, i) => `p.search_name like $${i + 3}`).join(' and ')} and (not p.protected_identity or $1::boolean)
+          order by p.surname, p.given_name, p.personnummer limit $2`,
+        [viewer.mayViewProtectedIdentities, limit, ...words.map((w) => `% ${w.replace(/[%_\\]/g, (c) => `\\${c}`)}%`)],
+      );
+    const found = async (query: string, viewer = ADMIN, limit = 50) => (await searchPersons(db, query, viewer, limit)).map((p) => p.personnummer);
+
+    before(async () => {
+      db = await target.open();
+      const rows: [string, string, string, boolean][] = [];
+      for (let i = 0; i < 300; i++) rows.push([`19700101${String(i).padStart(4, '0')}`, GIVEN[i % GIVEN.length]!, SURNAMES[(i * 7 + (i >> 2)) % SURNAMES.length]!, i % 17 === 0]);
+      // Same names, so the personnummer breaks the tie; and 6,000 one-off words that all start with "q".
+      for (let i = 0; i < 6_000; i++) rows.push([`19800101${String(i).padStart(4, '0')}`, i % 2 ? 'Anna' : 'Qarin', `Q${i}`, i % 97 === 0]);
+      for (let i = 0; i < 200; i++) rows.push([`19900101${String(i).padStart(4, '0')}`, 'Ella', `Z${i}`, false]);
+      await db.query(
+        `insert into directory_person (personnummer, given_name, surname, search_name, protected_identity, created_at, updated_at)
+         select r.pnr, r.given, r.surname, r.key, r.protected, now(), now() from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[]) as r(pnr, given, surname, key, protected)`,
+        [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => searchKey(r[1], r[2])), rows.map((r) => r[3])],
+      );
+    });
+    after(() => db.close());
+
+    it('gives the first matches in order (surname, given name, personnummer), as many as asked, like a scan of every row', async () => {
+      // Streams per name word ("an", "ö"), the rarest word driving ("anna q1"), many words read whole ("z"), many words walked ("q").
+      for (const query of ['an', 'Anna', 'anders', 'ö', 'Å', 'Ek', 'de geer', 'per', 'anna q1', 'q anna', 'z', 'z1', 'q', 'q59', 'ANNA Q', 'östen öberg', 'e']) {
+        const words = normaliseName(query).split(' ');
+        for (const limit of [1, 7, 50, 400]) {
+          for (const viewer of [ADMIN, PUBLIC_VIEWER]) {
+            const expected = (await reference(words, viewer, limit)).map((r) => r.personnummer);
+            assert.deepEqual(await found(query, viewer, limit), expected, `${query}, limit ${limit}, ${viewer.mayViewProtectedIdentities ? 'admin' : 'public'}`);
+          }
+        }
+      }
+      assert.equal((await found('q', ADMIN, 400)).length, 400, 'the limit holds where thousands match');
+      assert.deepEqual(await found('anna', ADMIN, 0), []);
+    });
+
+    it('breaks ties between equal names by personnummer', async () => {
+      const hits = await searchPersons(db, 'anna andersson', ADMIN, 1000);
+      assert.ok(hits.length > 2);
+      assert.deepEqual(hits.map((h) => h.personnummer), hits.map((h) => h.personnummer).sort());
+    });
+
+    it('follows a person whose name changes, is written over (upsert) or is removed', async () => {
+      const pnr = '197001010001';
+      await db.query(`update directory_person set given_name = 'Gunvor', search_name = ' gunvor ek' where personnummer = $1`, [pnr]);
+      assert.deepEqual(await found('gunvor'), [pnr]);
+      assert.ok(!(await found('åsa', ADMIN, 1000)).includes(pnr), 'the old name no longer finds them');
+      await db.query(
+        `insert into directory_person as t (personnummer, given_name, surname, search_name, created_at, updated_at) values ($1, 'Ylva', 'Ek', ' ylva ek', now(), now())
+         on conflict (personnummer) do update set given_name = excluded.given_name, search_name = excluded.search_name`,
+        [pnr],
+      );
+      assert.deepEqual(await found('ylva ek'), [pnr]);
+      assert.deepEqual(await found('gunvor'), []);
+      await db.query(`update directory_person set surname = 'Öberg', search_name = ' ylva öberg' where personnummer = $1`, [pnr]);
+      assert.deepEqual((await searchPersons(db, 'ylva', ADMIN)).map((p) => p.surname), ['Öberg'], 'the order columns follow too');
+      await db.query(`delete from directory_person where personnummer = $1`, [pnr]);
+      assert.deepEqual(await found('ylva'), []);
+      assert.deepEqual(await db.query('select * from directory_person_name_word w where not exists (select 1 from directory_person p where p.id = w.person_id)'), []);
+    });
+
+    it('takes hostile queries as plain text', async () => {
+      for (const query of ['%', '_', '\\', "' or 1=1 --", 'a\u0000b', '\u0000', '\u{10FFFF}', 'q\u{10FFFF}', 'x'.repeat(5000), 'a '.repeat(300)]) {
+        const hits = await found(query, ADMIN, 20);
+        assert.ok(hits.length <= 20, query.slice(0, 20));
+        if (query !== 'a '.repeat(300)) assert.deepEqual(hits, [], JSON.stringify(query.slice(0, 20)));
+      }
+      assert.deepEqual(await found('a\u0000nna', ADMIN, 5), [], 'a control character splits words: "a" and "nna" (no name word starts with "nna")');
+      assert.deepEqual(await found('ann\u0009q1', ADMIN, 3), await found('ann q1', ADMIN, 3));
     });
   });
 }

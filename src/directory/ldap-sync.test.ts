@@ -12,6 +12,7 @@ import type { Database } from '../store/index.ts';
 import { ldapConfigSchema, type LdapConfig } from './config.ts';
 import { generateRegion } from './generate.ts';
 import { regionToLdif } from './ldap/ldif.ts';
+import { values } from './ldap/mapping.ts';
 import { slapdInstalled, startSlapd, type Slapd } from './ldap/slapd.ts';
 import { CatalogueUnavailableError, syncCatalogue } from './ldap-sync.ts';
 import { factHistory, findPerson, loginAttributes } from './reads.ts';
@@ -351,5 +352,16 @@ describe('catalogue sync over TLS', { skip: installed ? false : MISSING }, () =>
     } finally {
       await db.close();
     }
+  });
+});
+
+describe('catalogue entry attributes', () => {
+  it('are found whatever the case of their names, and nothing else is taken for one', () => {
+    const entry = { dn: 'cn=x', HSAIdentity: 'SE2321000016-ABC', mail: ['a@example.org', ''], photo: Buffer.from('åsa') };
+    assert.deepEqual(values(entry, 'hsaIdentity'), ['SE2321000016-ABC']);
+    assert.deepEqual(values(entry, 'HSAIDENTITY'), ['SE2321000016-ABC']);
+    assert.deepEqual(values(entry, 'mail'), ['a@example.org'], 'empty values are dropped');
+    assert.deepEqual(values(entry, 'photo'), ['åsa']);
+    for (const absent of ['telephoneNumber', 'constructor', 'toString', '__proto__', 'hasOwnProperty', '']) assert.deepEqual(values(entry, absent), [], absent);
   });
 });

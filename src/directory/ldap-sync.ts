@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Client } from 'ldapts';
 import type { Database } from '../store/index.ts';
-import { applyCatalogueBatch, presentIn, type CatalogueSyncMode, type CatalogueSyncReport } from './catalogue-sync.ts';
+import { applyCatalogueBatch, presentIn, type ApplyDurations, type CatalogueSyncMode, type CatalogueSyncReport } from './catalogue-sync.ts';
 import type { LdapConfig } from './config.ts';
 import { dnKey } from './ldap/dn.ts';
 import {
@@ -37,6 +37,8 @@ export interface CatalogueSyncOptions {
 export interface CatalogueSyncResult {
   readonly report: CatalogueSyncReport & { readonly fetched: FetchCounts };
   readonly plan: SyncPlan;
+  /** Milliseconds spent reading the catalogue, and applying (see ApplyDurations). */
+  readonly durations: ApplyDurations & { readonly ldapMs: number };
 }
 
 export interface FetchCounts {
@@ -58,6 +60,7 @@ export async function syncCatalogue(db: Database, config: LdapConfig, options: C
   if (!config.url) throw new CatalogueUnavailableError('no catalogue is configured: set directory.ldap.url (TILLIT_DIRECTORY__LDAP__URL or the config file)');
   const since = options.mode === 'incremental' ? await lastWatermark(db) : null;
   const mode: CatalogueSyncMode = options.mode === 'incremental' && since === null ? 'full' : options.mode;
+  const started = performance.now();
   const reader = await CatalogueReader.open(config);
   let read: Awaited<ReturnType<CatalogueReader['read']>>;
   try {
@@ -65,16 +68,17 @@ export async function syncCatalogue(db: Database, config: LdapConfig, options: C
   } finally {
     await reader.close();
   }
+  const ldapMs = performance.now() - started;
   const { batch, refused, presentExtra, watermark, fetched } = read;
   const complete = mode !== 'incremental';
-  const { report, plan } = await applyCatalogueBatch(db, batch, complete ? presentIn(batch, presentExtra) : undefined, complete ? WHOLE_DIRECTORY : scopeOf(batch), {
+  const { report, plan, durations } = await applyCatalogueBatch(db, batch, complete ? presentIn(batch, presentExtra) : undefined, complete ? WHOLE_DIRECTORY : scopeOf(batch), {
     mode,
     now: options.now,
     dryRun: options.dryRun ?? false,
     watermark: watermark ?? since,
     refused,
   });
-  return { report: { ...report, fetched }, plan };
+  return { report: { ...report, fetched }, plan, durations: { ldapMs, ...durations } };
 }
 
 /** The rows an incremental plan compares against: those its entries touch. */
@@ -205,7 +209,8 @@ class CatalogueReader {
    * no server size limit cuts the result, and only one page of raw entries is held at a time.
    */
   async #each(filter: string, attributes: string[] | undefined, use: (entry: LdapEntry) => void): Promise<void> {
-    const wanted = attributes ?? ['*', this.#config.attributes.modifyTimestamp];
+    // Only the mapped attributes: every other one would be sent, decoded and thrown away.
+    const wanted = attributes ?? [...new Set(Object.values(this.#config.attributes))];
     try {
       for await (const page of this.#client.searchPaginated(this.#config.baseDn, { scope: 'sub', filter, attributes: wanted, paged: { pageSize: this.#config.pageSize } })) {
         for (const entry of page.searchEntries as unknown as LdapEntry[]) use(entry);

@@ -193,26 +193,111 @@ export async function listOrganisationPersons(db: Queryable, organisationHsaId: 
 
 /**
  * Persons whose name words start with every word of the query, ignoring case
- * the Swedish way ("ÅSA" finds Åsa, but "a" does not find "Å": they are different letters).
+ * the Swedish way ("ÅSA" finds Åsa, but "a" does not find "Å": they are different letters),
+ * by surname, given name and personnummer.
+ *
+ * One query word drives (migration 0202). It expands to the distinct name
+ * words it begins, and for each of those the index yields persons already in
+ * search order, so at most `limit` matches per name word are read however
+ * many persons share it. The other words are checked with LIKE on
+ * search_name. With several words the one that begins the fewest rows drives
+ * (counted up to a cap), so "per wal" reads the Wallins, not every Persson.
+ * A prefix that begins very many different words (one or two letters, say)
+ * reads its matches whole and keeps the first `limit`.
  */
 export async function searchPersons(db: Queryable, query: string, viewer: Viewer, limit = 50): Promise<PersonSummary[]> {
-  const words = queryWords(query);
-  if (words.length === 0) return [];
-  // The prefix array (migration 0201) narrows by index; LIKE then checks the exact rule, also for one-letter words.
-  const prefixes = words.filter((word) => [...word].length >= MIN_INDEXED_PREFIX).map((word) => [...word].slice(0, MAX_INDEXED_PREFIX).join(''));
-  const params: unknown[] = [viewer.mayViewProtectedIdentities, limit, ...words.map((word) => `% ${escapeLike(word)}%`)];
-  const conditions = words.map((_, i) => `p.search_name like $${i + 3}`);
-  if (prefixes.length > 0) conditions.unshift(`p.search_prefixes @> $${params.push(prefixes)}::text[]`);
+  const words = searchWords(query);
+  if (words.length === 0 || limit < 1) return [];
+  const driving = words.length === 1 ? words[0]! : await rarestWord(db, words);
+  const upper = `${driving}${LAST_CODE_POINT}`;
+  const expanded = await db.query<{ word: string }>(
+    `with recursive words (word) as (
+       (select word from directory_person_name_word where word >= $1 and word < $2 order by word limit 1)
+       union all
+       select (select n.word from directory_person_name_word n where n.word > words.word and n.word < $2 order by n.word limit 1)
+         from words where words.word is not null)
+     select word from words where word is not null limit $3`,
+    [driving, upper, MAX_STREAMS + 1],
+  );
+  if (expanded.length === 0) return [];
+  const others = words.filter((word) => word !== driving).map((word) => `% ${escapeLike(word)}%`);
+  const params: unknown[] = [viewer.mayViewProtectedIdentities, limit, ...others];
+  const filter = `${VISIBLE(1)}${others.map((_, i) => ` and p.search_name like $${i + 3}`).join('')}`;
+  // Each name-word row is checked against its person one by one ("offset 0" keeps the planner from turning this
+  // into a join that filters every person first): the stream then stops as soon as it has enough.
+  const personPasses = `cross join lateral (select from directory_person p where p.id = n.person_id and ${filter} offset 0) checked`;
+  if (expanded.length <= MAX_STREAMS) {
+    // One branch per name word, its word given as a value: the planner then knows how many persons share it.
+    const streams = expanded.map(
+      ({ word }) => `(select n.person_id from directory_person_name_word n ${personPasses}
+          where n.word = $${params.push(word)} order by n.surname, n.given_name, n.personnummer limit $2)`,
+    );
+    return db.query<PersonSummary>(
+      `select ${SUMMARY_COLUMNS} from (${streams.join(' union all ')}) hit join directory_person p on p.id = hit.person_id
+        group by p.id order by p.surname, p.given_name, p.personnummer limit $2`,
+      params,
+    );
+  }
+  // A prefix of very many different words (one or two letters, say): few matches are read whole and the first
+  // kept; many are found soonest by walking every person in search order.
+  const [first] = await countWords(db, [driving], COUNT_CAP);
+  if (first! < COUNT_CAP) {
+    return db.query<PersonSummary>(
+      `select ${SUMMARY_COLUMNS} from (select n.person_id from directory_person_name_word n ${personPasses}
+          where n.word >= $${params.push(driving)} and n.word < $${params.push(upper)}) hit join directory_person p on p.id = hit.person_id
+        group by p.id order by p.surname, p.given_name, p.personnummer limit $2`,
+      params,
+    );
+  }
   return db.query<PersonSummary>(
-    `select ${SUMMARY_COLUMNS} from directory_person p where ${conditions.join(' and ')} and ${VISIBLE(1)}
+    `select ${SUMMARY_COLUMNS} from directory_person p where p.search_name like $${params.push(`% ${escapeLike(driving)}%`)} and ${filter}
       order by p.surname, p.given_name, p.personnummer limit $2`,
     params,
   );
 }
 
-/** The prefix lengths migration 0201 indexes. */
-const MIN_INDEXED_PREFIX = 2;
-const MAX_INDEXED_PREFIX = 16;
+/** Name words one query word may expand to and still be read word by word, in order. */
+const MAX_STREAMS = 64;
+
+/** Above every character, so [word, word + this) is exactly the words that start with word (C collation). */
+const LAST_CODE_POINT = '\u{10FFFF}';
+
+/** Name-word rows counted per query word, up to this: enough to tell a rare word from a common one, cheaply. */
+const COUNT_CAP = 5_000;
+
+/**
+ * The query word that begins the fewest name-word rows; the longest on a tie.
+ * Counted up to a cap, raised once when every word reaches it: "per and"
+ * must see that "and" (Anders, Andersson) is far rarer than "per" (which
+ * may begin hundreds of thousands of rows).
+ */
+async function rarestWord(db: Queryable, words: readonly string[]): Promise<string> {
+  let counts = await countWords(db, words, COUNT_CAP);
+  if (counts.every((count) => count >= COUNT_CAP)) counts = await countWords(db, words, COUNT_CAP * 10);
+  return words.reduce((best, word, i) => (counts[i]! < counts[words.indexOf(best)]! ? word : best), words[0]!);
+}
+
+/** How many name-word rows each word begins, each counted up to the cap. */
+async function countWords(db: Queryable, words: readonly string[], cap: number): Promise<number[]> {
+  const params: unknown[] = [cap];
+  // Each range given as values, so the planner reads the index only as far as the cap.
+  const counts = words.map(
+    (word) =>
+      `(select count(*)::int from (select 1 from directory_person_name_word where word >= $${params.push(word)} and word < $${params.push(`${word}${LAST_CODE_POINT}`)} limit $1) c)`,
+  );
+  const [row] = await db.query<{ counts: number[] }>(`select array[${counts.join(', ')}] as counts`, params);
+  return row!.counts;
+}
+
+/**
+ * The query's words, longest first; a word that begins another is dropped,
+ * since every name word the longer one matches the shorter one matches too.
+ */
+function searchWords(query: string): string[] {
+  // Control characters are never part of a name (and PostgreSQL text cannot hold NUL).
+  const words = [...new Set(queryWords(query.replace(/\p{Cc}/gu, ' ')))];
+  return words.filter((word) => !words.some((other) => other !== word && other.startsWith(word))).sort((a, b) => [...b].length - [...a].length);
+}
 
 /**
  * What the IdP needs at login: the person, every current service identity and

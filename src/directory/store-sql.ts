@@ -67,31 +67,40 @@ export const FUNCTION_OBJECT_COLUMNS = `f.hsa_id as "hsaId", f.organisation_hsa_
  * keep their row with valid_to set.
  */
 export async function applyPlan(tx: Queryable, plan: SyncPlan, at: Date, runId: number | null): Promise<void> {
-  const upserted = <T>(p: { added: T[]; changed: { after: T }[] }) => [...p.added, ...p.changed.map((c) => c.after)];
+  const upserted = <T>(p: { added: T[]; changed: { after: T }[] }) => ({ added: p.added, changed: p.changed.map((c) => c.after) });
 
-  await inBatches(upserted(plan.organisations), (rows) =>
-    tx.query(
-      `insert into directory_organisation as t (hsa_id, organisation_number, name, care_provider, valid_from, updated_at)
+  await upsertWithHistory(
+    tx,
+    'organisation',
+    upserted(plan.organisations),
+    (rows) => JSON.stringify(rows),
+    `insert into directory_organisation as t (hsa_id, organisation_number, name, care_provider, valid_from, updated_at)
        select r."hsaId", r."organisationNumber", r.name, r."careProvider", $2, $2
          from jsonb_to_recordset($1::jsonb) as r("hsaId" text, "organisationNumber" text, name text, "careProvider" boolean)
        on conflict (hsa_id) do update set organisation_number = excluded.organisation_number, name = excluded.name,
          care_provider = excluded.care_provider, ${REVIVE}`,
-      [JSON.stringify(rows), at],
-    ),
+    at,
+    runId,
   );
-  await inBatches(upserted(plan.units), (rows) =>
-    tx.query(
-      `insert into directory_unit as t (hsa_id, organisation_hsa_id, parent_unit_hsa_id, name, care_unit, valid_from, updated_at)
+  await upsertWithHistory(
+    tx,
+    'unit',
+    upserted(plan.units),
+    (rows) => JSON.stringify(rows),
+    `insert into directory_unit as t (hsa_id, organisation_hsa_id, parent_unit_hsa_id, name, care_unit, valid_from, updated_at)
        select r."hsaId", r."organisationHsaId", r."parentUnitHsaId", r.name, r."careUnit", $2, $2
          from jsonb_to_recordset($1::jsonb) as r("hsaId" text, "organisationHsaId" text, "parentUnitHsaId" text, name text, "careUnit" boolean)
        on conflict (hsa_id) do update set organisation_hsa_id = excluded.organisation_hsa_id, parent_unit_hsa_id = excluded.parent_unit_hsa_id,
          name = excluded.name, care_unit = excluded.care_unit, ${REVIVE}`,
-      [JSON.stringify(rows), at],
-    ),
+    at,
+    runId,
   );
-  await inBatches([...upserted(plan.persons), ...plan.persons.ended], (rows) =>
-    tx.query(
-      `insert into directory_person as t (personnummer, given_name, surname, display_name, search_name, licences, licence_specialities,
+  await upsertWithHistory(
+    tx,
+    'person',
+    { added: plan.persons.added, changed: [...plan.persons.changed.map((c) => c.after), ...plan.persons.ended] },
+    (rows) => JSON.stringify(rows.map(withSearchName)),
+    `insert into directory_person as t (personnummer, given_name, surname, display_name, search_name, licences, licence_specialities,
               group_prescription_codes, personal_prescription_code, missing_from_catalogue_since, created_at, updated_at)
        select r.personnummer, r."givenName", r.surname, r."displayName", r."searchName", r.licences, r."licenceSpecialities",
               r."groupPrescriptionCodes", r."personalPrescriptionCode", case when r."missingFromCatalogue" then $2::timestamptz end, $2, $2
@@ -103,12 +112,15 @@ export async function applyPlan(tx: Queryable, plan: SyncPlan, at: Date, runId: 
          missing_from_catalogue_since = case when excluded.missing_from_catalogue_since is null then null
                                              else coalesce(t.missing_from_catalogue_since, excluded.missing_from_catalogue_since) end,
          updated_at = excluded.updated_at`,
-      [JSON.stringify(rows.map(withSearchName)), at],
-    ),
+    at,
+    runId,
   );
-  await inBatches(upserted(plan.serviceIdentities), (rows) =>
-    tx.query(
-      `insert into directory_service_identity as t (hsa_id, person_id, organisation_hsa_id, unit_hsa_id, title_code, mail, telephone, mobile, valid_from, updated_at)
+  await upsertWithHistory(
+    tx,
+    'service_identity',
+    upserted(plan.serviceIdentities),
+    (rows) => JSON.stringify(rows),
+    `insert into directory_service_identity as t (hsa_id, person_id, organisation_hsa_id, unit_hsa_id, title_code, mail, telephone, mobile, valid_from, updated_at)
        select r."hsaId", p.id, r."organisationHsaId", r."unitHsaId", r."titleCode", r.mail, r.telephone, r.mobile, $2, $2
          from jsonb_to_recordset($1::jsonb) as r("hsaId" text, personnummer text, "organisationHsaId" text, "unitHsaId" text,
               "titleCode" text, mail text, telephone text, mobile text)
@@ -116,51 +128,89 @@ export async function applyPlan(tx: Queryable, plan: SyncPlan, at: Date, runId: 
        on conflict (hsa_id) do update set person_id = excluded.person_id, organisation_hsa_id = excluded.organisation_hsa_id,
          unit_hsa_id = excluded.unit_hsa_id, title_code = excluded.title_code, mail = excluded.mail, telephone = excluded.telephone,
          mobile = excluded.mobile, ${REVIVE}`,
-      [JSON.stringify(rows), at],
-    ),
+    at,
+    runId,
   );
-  await inBatches(upserted(plan.commissions), (rows) =>
-    tx.query(
-      `insert into directory_commission as t (hsa_id, service_identity_hsa_id, name, purpose, rights, care_provider_hsa_id, care_unit_hsa_id, valid_from, updated_at)
+  await upsertWithHistory(
+    tx,
+    'commission',
+    upserted(plan.commissions),
+    (rows) => JSON.stringify(rows),
+    `insert into directory_commission as t (hsa_id, service_identity_hsa_id, name, purpose, rights, care_provider_hsa_id, care_unit_hsa_id, valid_from, updated_at)
        select r."hsaId", r."serviceIdentityHsaId", r.name, r.purpose, r.rights, r."careProviderHsaId", r."careUnitHsaId", $2, $2
          from jsonb_to_recordset($1::jsonb) as r("hsaId" text, "serviceIdentityHsaId" text, name text, purpose text, rights jsonb,
               "careProviderHsaId" text, "careUnitHsaId" text)
        on conflict (hsa_id) do update set service_identity_hsa_id = excluded.service_identity_hsa_id, name = excluded.name,
          purpose = excluded.purpose, rights = excluded.rights, care_provider_hsa_id = excluded.care_provider_hsa_id,
          care_unit_hsa_id = excluded.care_unit_hsa_id, ${REVIVE}`,
-      [JSON.stringify(rows), at],
-    ),
+    at,
+    runId,
   );
-  await inBatches(upserted(plan.functionObjects), (rows) =>
-    tx.query(
-      `insert into directory_function_object as t (hsa_id, organisation_hsa_id, unit_hsa_id, name, kind, dns_names, mail, valid_from, updated_at)
+  await upsertWithHistory(
+    tx,
+    'function_object',
+    upserted(plan.functionObjects),
+    (rows) => JSON.stringify(rows),
+    `insert into directory_function_object as t (hsa_id, organisation_hsa_id, unit_hsa_id, name, kind, dns_names, mail, valid_from, updated_at)
        select r."hsaId", r."organisationHsaId", r."unitHsaId", r.name, r.kind, r."dnsNames", r.mail, $2, $2
          from jsonb_to_recordset($1::jsonb) as r("hsaId" text, "organisationHsaId" text, "unitHsaId" text, name text, kind text, "dnsNames" text[], mail text)
        on conflict (hsa_id) do update set organisation_hsa_id = excluded.organisation_hsa_id, unit_hsa_id = excluded.unit_hsa_id,
          name = excluded.name, kind = excluded.kind, dns_names = excluded.dns_names, mail = excluded.mail, ${REVIVE}`,
-      [JSON.stringify(rows), at],
-    ),
+    at,
+    runId,
   );
-  for (const [table, entityPlan] of [
-    ['directory_organisation', plan.organisations],
-    ['directory_unit', plan.units],
-    ['directory_service_identity', plan.serviceIdentities],
-    ['directory_commission', plan.commissions],
-    ['directory_function_object', plan.functionObjects],
+  for (const [entity, entityPlan] of [
+    ['organisation', plan.organisations],
+    ['unit', plan.units],
+    ['service_identity', plan.serviceIdentities],
+    ['commission', plan.commissions],
+    ['function_object', plan.functionObjects],
   ] as const) {
     await inBatches(
       entityPlan.ended.map((e) => e.hsaId),
-      (keys) => tx.query(`update ${table} set valid_to = $2, updated_at = $2 where hsa_id = any($1::text[]) and valid_to is null`, [keys, at]),
+      async (keys) => {
+        await tx.query(`update ${HISTORY_SOURCE[entity].table} set valid_to = $2, updated_at = $2 where hsa_id = any($1::text[]) and valid_to is null`, [keys, at]);
+        await closeHistory(tx, entity, keys, at);
+      },
     );
   }
-  const keysOf = <T>(p: { added: T[]; changed: { key: string }[] }, key: (t: T) => string) => [...p.added.map(key), ...p.changed.map((c) => c.key)];
-  const byHsaId = (t: { hsaId: string }) => t.hsaId;
-  await recordHistory(tx, 'organisation', keysOf(plan.organisations, byHsaId), plan.organisations.ended.map(byHsaId), at, runId);
-  await recordHistory(tx, 'unit', keysOf(plan.units, byHsaId), plan.units.ended.map(byHsaId), at, runId);
-  await recordHistory(tx, 'person', [...keysOf(plan.persons, (p) => p.personnummer), ...plan.persons.ended.map((p) => p.personnummer)], [], at, runId);
-  await recordHistory(tx, 'service_identity', keysOf(plan.serviceIdentities, byHsaId), plan.serviceIdentities.ended.map(byHsaId), at, runId);
-  await recordHistory(tx, 'commission', keysOf(plan.commissions, byHsaId), plan.commissions.ended.map(byHsaId), at, runId);
-  await recordHistory(tx, 'function_object', keysOf(plan.functionObjects, byHsaId), plan.functionObjects.ended.map(byHsaId), at, runId);
+}
+
+/**
+ * Writes one entity's rows (`upsert` takes the rows as JSON in $1 and the
+ * time in $2) and, in the same statement, opens their new history rows from
+ * what was written (RETURNING): the rows are not read back. The open history
+ * rows of changed entities are closed first. Added ones have none: an entity
+ * that is not current had its history closed when it ended. Skipping them
+ * matters: a lookup per added key into a history table growing within the
+ * transaction (its statistics still say empty) made a full sync superlinear.
+ */
+async function upsertWithHistory<T extends object>(
+  tx: Queryable,
+  entity: EntityKind,
+  rows: { readonly added: readonly T[]; readonly changed: readonly T[] },
+  toJson: (rows: T[]) => string,
+  upsert: string,
+  at: Date,
+  runId: number | null,
+): Promise<void> {
+  const source = HISTORY_SOURCE[entity];
+  const keyOf = entity === 'person' ? (row: T) => (row as unknown as { personnummer: string }).personnummer : (row: T) => (row as unknown as { hsaId: string }).hsaId;
+  const changed = new Set(rows.changed);
+  await inBatches([...rows.changed, ...rows.added], async (batch) => {
+    const closing = batch.filter((row) => changed.has(row)).map(keyOf);
+    if (closing.length > 0) await closeHistory(tx, entity, closing, at);
+    await tx.query(
+      `with written as (${upsert} returning t.*)
+       insert into directory_history (entity, entity_key, facts, valid_from, run_id)
+       select $3, w.${source.key}, to_jsonb(w) ${NOT_FACTS}, $2, $4::bigint from written w`,
+      [toJson(batch), at, entity, runId],
+    );
+  });
+}
+
+async function closeHistory(tx: Queryable, entity: EntityKind, keys: readonly string[], at: Date): Promise<void> {
+  await tx.query(`update directory_history set valid_to = $3 where entity = $1 and entity_key = any($2::text[]) and valid_to is null`, [entity, keys, at]);
 }
 
 // A row that comes back after it had ended starts a new period; a current one keeps its start.

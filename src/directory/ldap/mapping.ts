@@ -35,10 +35,21 @@ export const emptyTree = (): CatalogueTree => ({ organisations: new Map(), units
 
 /** Every value of an attribute, as text. */
 export function values(entry: LdapEntry, attribute: string): string[] {
-  // LDAP attribute names are case-insensitive; ldapts keeps the server's spelling.
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  const key = Object.hasOwn(entry, attribute) ? attribute : keyOf(entry, attribute);
   const raw = key === undefined ? [] : entry[key]!;
   return (Array.isArray(raw) ? raw : [raw]).map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)).filter((v) => v !== '');
+}
+
+/**
+ * The entry's own spelling of an attribute name: LDAP names are
+ * case-insensitive and ldapts keeps the server's spelling. Usually the
+ * configured spelling is the server's and `values` finds it directly; this is
+ * the fallback, cheap enough to run for every absent attribute of every entry.
+ */
+function keyOf(entry: LdapEntry, attribute: string): string | undefined {
+  const lower = attribute.toLowerCase();
+  for (const key of Object.keys(entry)) if (key.length === attribute.length && key.toLowerCase() === lower) return key;
+  return undefined;
 }
 
 function optional(entry: LdapEntry, attribute: string): string | null {
