@@ -17,7 +17,8 @@ import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
 /** Times leave the database as text: 100,000 Date objects made and printed again cost more than the query. */
 const ISO_UTC = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-const MOBILE = MOBILE_EID_REPORT_VIEW;
+/** Read when a report runs: authn and the portal load each other, so the binding may not be set yet at module load. */
+const mobileView = () => MOBILE_EID_REPORT_VIEW;
 /** Mobile eIDs are LoA 3 (domain.md §2). */
 const MOBILE_LOA = '3::smallint';
 /** A time within the request's days ($3 to $4, Swedish calendar). */
@@ -54,7 +55,7 @@ export async function statusCounts(db: Queryable, request: StatusRequest, units:
           group by 1, 2, 3
        ) c cross join (values ('active', -1), ('expired', 1)) as e (status, sign)
        union all
-       select unit_hsa_id, 'mobile-eid', ${MOBILE_LOA}, ${MOBILE_STATUS('$3')}, case when revoked_at is not null then revocation_reason end, 1 from ${MOBILE}
+       select unit_hsa_id, 'mobile-eid', ${MOBILE_LOA}, ${MOBILE_STATUS('$3')}, case when revoked_at is not null then revocation_reason end, 1 from ${mobileView()}
         where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2))
      )
      select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${dims.length ? ` group by ${dims.join(', ')}` : ''} having sum(count) <> 0
@@ -116,7 +117,7 @@ export async function eventCounts(db: Queryable, request: EventRequest, units: U
         where organisation_hsa_id = $1 and ${unitFilter} and ${CARD_EXPIRED_BY('$5')} and ${IN_RANGE('certificates_not_after')}
        union all
        select (x.at at time zone 'Europe/Stockholm')::date, m.unit_hsa_id, 'mobile-eid', ${MOBILE_LOA}, x.event, x.reason, 1
-         from ${MOBILE} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
+         from ${mobileView()} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
         where m.organisation_hsa_id = $1 and ${unitFilter} and ${IN_RANGE('x.at')}
      )
      select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${groups.length ? ` group by ${groups.join(', ')} order by ${groups.join(', ')}` : ''}`,
@@ -152,7 +153,7 @@ export async function statusListing(db: Database, request: StatusRequest, units:
     const mobile = await tx.query<StatusListingRow>(
       `select 'mobile-eid' as type, serial as id, ${MOBILE_LOA} as loa, unit_hsa_id as unit, holder_hsa_id as subject, personnummer, ${ISO_UTC('enrolled_at')} as since,
               ${MOBILE_STATUS('$4')} as status, case when revoked_at is not null then revocation_reason end as reason
-         from ${MOBILE} where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) order by enrolled_at, serial limit $3`,
+         from ${mobileView()} where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) order by enrolled_at, serial limit $3`,
       [request.organisation, units, request.limit + 1 - cards.length, now],
     );
     const rows = [...cards, ...mobile];
@@ -200,7 +201,7 @@ export async function eventListing(db: Database, request: EventRequest, units: U
          order by certificates_not_after limit $6)
        union all
        (select x.at, ${ISO_UTC('x.at')}, x.event, 'mobile-eid', m.serial, ${MOBILE_LOA}, x.reason, m.unit_hsa_id, m.holder_hsa_id, m.personnummer
-          from ${MOBILE} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
+          from ${mobileView()} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
          where m.organisation_hsa_id = $1 and ($2::text[] is null or m.unit_hsa_id = any($2)) and ${IN_RANGE('x.at')}
          order by x.at limit $6)
      ) e order by instant, id limit $6`,
