@@ -15,6 +15,8 @@ import { toCsv } from '../src/portal/reports/csv.ts';
 import { median, printTable } from './support.ts';
 
 const CARDS = Number(process.env['BENCH_REPORTS_CARDS'] ?? 1_000_000);
+/** Mobile eIDs: a quarter as many as cards, each tenth placed in two organisations. */
+const MOBILE_EIDS = Math.floor(CARDS / 4);
 const EVENTS = Number(process.env['BENCH_REPORTS_EVENTS'] ?? 10_000_000);
 const SCHEMA = 'bench_reports';
 const ORGANISATIONS = 20;
@@ -43,8 +45,9 @@ async function prepare(): Promise<Database> {
     const db = await open();
     try {
       await migrate(db, await readMigrations());
+      await addExpiryAndMobileEids(db);
       // A steady state: old months and days all-visible, as autovacuum leaves them (a session holding an old snapshot while the data was made can keep them from it).
-      await db.exec('vacuum analyze portal_report_event_day, portal_report_event_month, portal_report_status, portal_card, portal_report_event');
+      await db.exec('vacuum analyze portal_report_event_day, portal_report_event_month, portal_report_status, portal_card, portal_report_event, authn_mobile_eid_place, authn_mobile_eids, pki_certificates');
       console.log(`reusing ${CARDS} cards and ${EVENTS} events in schema ${SCHEMA}`);
       return db;
     } catch (error) {
@@ -148,8 +151,51 @@ async function generate(db: Database) {
     alter table portal_report_event enable trigger portal_report_event_counted;`);
   // Index-only scans need the visibility map: vacuum once after the load.
   await step('vacuum analyze', () => db.exec('vacuum analyze'));
+  await addExpiryAndMobileEids(db);
   await db.query('create table bench_marker (cards bigint not null, events bigint not null, version integer not null, made_at timestamptz not null default now())');
   await db.query('insert into bench_marker (cards, events, version) values ($1, $2, $3)', [CARDS, EVENTS, DATA_VERSION]);
+}
+
+/**
+ * Added to kept data too (its own marker), so data made before mobile eIDs
+ * and card expiry were reported need not be made again: produced cards'
+ * certificates end three to five years after the order (many before the
+ * reports' "now"), and mobile eIDs with their PKI certificates (each eighth
+ * revoked) and places.
+ */
+async function addExpiryAndMobileEids(db: Database) {
+  const marked = await db.query<{ n: string }>('select mobile_eids as n from bench_marker_mobile').catch(() => null);
+  if (Number(marked?.[0]?.n) === MOBILE_EIDS) return;
+  console.log(`adding card expiry and ${MOBILE_EIDS} mobile eIDs`);
+  const orgOf = (c: string) => `'SE2321000099-R' || (case when ${c} % 4 = 0 then 0 else 1 + (${c} / 4) % ${ORGANISATIONS - 1} end)`;
+  const at = `timestamptz '2021-06-01' + ((g * 7919) % (5 * 365 * 86400)) * interval '1 second'`;
+  await db.exec('alter table portal_card disable trigger portal_report_card_changed');
+  await step('cards: their certificates’ end', () =>
+    db.exec(`update portal_card set certificates_not_after = ordered_at + interval '3 years' + ((id * 7919) % 730) * interval '1 day' where status in ('active', 'revoked', 'sent')`),
+  );
+  await db.exec('alter table portal_card enable trigger portal_report_card_changed');
+  await step(`${MOBILE_EIDS} mobile eIDs`, () =>
+    db.exec(`delete from authn_mobile_eid_place where serial like 'b%';
+      delete from authn_mobile_eids where serial like 'b%';
+      delete from authn_enrolment_codes where certificate_serial like 'b%';
+      delete from pki_certificates where serial like 'b%';
+      insert into pki_cas (id, algorithm, certificate_der, encrypted_key_pem) values ('mobile', 'bench', '\\x00', 'x') on conflict do nothing;
+      insert into pki_certificates (serial, ca_id, profile, subject, identifier, not_before, not_after, der, issued_at, revoked_at, revocation_reason)
+        select 'b' || g, 'mobile', 'mobile', 'CN=bench', (190000000000 + g)::text, at, at + interval '2 years', '\\x00', at,
+               case when g % 8 = 0 then at + interval '200 days' end, case when g % 8 = 0 then (array['keyCompromise', 'affiliationChanged', 'cessationOfOperation'])[1 + g / 8 % 3] end
+          from generate_series(1, ${MOBILE_EIDS}) g, lateral (select ${at} as at) t;
+      insert into authn_enrolment_codes (code_hash, personnummer, requested_by, created_at, expires_at, used_at, certificate_serial)
+        select convert_to('b' || g, 'UTF8'), (190000000000 + g)::text, 'bench', at, at, at, 'b' || g from generate_series(1, ${MOBILE_EIDS}) g, lateral (select ${at} as at) t;
+      insert into authn_mobile_eids (serial, personnummer, enrolled_at, not_after, enrolment_code_hash)
+        select 'b' || g, (190000000000 + g)::text, at, at + interval '2 years', convert_to('b' || g, 'UTF8') from generate_series(1, ${MOBILE_EIDS}) g, lateral (select ${at} as at) t;
+      insert into authn_mobile_eid_place (serial, organisation_hsa_id, unit_hsa_id, holder_hsa_id)
+        select 'b' || g, ${orgOf('g')}, ${orgOf('g')} || 'U' || g % ${UNITS}, 'SE2321000099-H' || g from generate_series(1, ${MOBILE_EIDS}) g
+        union all
+        select 'b' || g, case when g % 4 = 0 then 'SE2321000099-R1' else 'SE2321000099-R0' end, null, 'SE2321000099-H' || g from generate_series(10, ${MOBILE_EIDS}, 10) g;
+      drop table if exists bench_marker_mobile;
+      create table bench_marker_mobile as select ${MOBILE_EIDS}::bigint as mobile_eids;`),
+  );
+  await step('vacuum analyze', () => db.exec('vacuum analyze portal_card, pki_certificates, authn_mobile_eids, authn_mobile_eid_place, authn_enrolment_codes'));
 }
 
 const db = await prepare();

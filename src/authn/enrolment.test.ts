@@ -12,6 +12,7 @@ import { createDirectoryPart, findPerson, listOrganisationPersons, PUBLIC_VIEWER
 import { openPki, type Pki } from '../pki/index.ts';
 import { createMemoryStore, type Database } from '../store/index.ts';
 import { createEnrolmentService, EnrolmentError, normaliseCode, type EnrolmentService } from './enrolment.ts';
+import { MOBILE_EID_REPORT_VIEW } from './index.ts';
 
 const PIN = '482913';
 
@@ -140,6 +141,26 @@ for (const target of databaseTargets()) {
       await enrollMobileEid(keys, PIN, (csr) => enrolment.redeem(codes[3]!.code, csr));
       const statuses = (await enrolment.mobileEidsOf(person.personnummer)).map((r) => r.status).sort();
       assert.deepEqual(statuses, ['active', 'active', 'active', 'revoked']);
+
+      // The reports' view: each eID placed under each organisation the holder works in (once each), with the PKI's revocation.
+      const works = await db.query<{ organisation: string; unit: string | null; hsa_id: string }>(
+        `select distinct on (s.organisation_hsa_id) s.organisation_hsa_id as organisation, s.unit_hsa_id as unit, s.hsa_id
+           from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
+          where p.personnummer = $1 order by s.organisation_hsa_id, s.hsa_id`,
+        [person.personnummer],
+      );
+      assert.ok(works.length > 0);
+      const view = await db.query<{ serial: string; organisation_hsa_id: string; unit_hsa_id: string | null; holder_hsa_id: string; revoked_at: Date | null; revocation_reason: string | null }>(
+        `select serial, organisation_hsa_id, unit_hsa_id, holder_hsa_id, revoked_at, revocation_reason from ${MOBILE_EID_REPORT_VIEW} where personnummer = $1 order by serial, organisation_hsa_id`,
+        [person.personnummer],
+      );
+      const eids = await enrolment.mobileEidsOf(person.personnummer);
+      assert.equal(view.length, eids.length * works.length);
+      for (const eid of eids) {
+        const rows = view.filter((v) => v.serial === eid.serial);
+        assert.deepEqual(rows.map((r) => [r.organisation_hsa_id, r.unit_hsa_id, r.holder_hsa_id]), works.map((w) => [w.organisation, w.unit, w.hsa_id]));
+        for (const row of rows) assert.deepEqual([row.revoked_at !== null, row.revocation_reason], eid.status === 'revoked' ? [true, 'keyCompromise'] : [false, null]);
+      }
     });
 
     it('lets only one of two codes redeemed at the same moment take the last place', async () => {

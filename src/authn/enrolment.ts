@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { findPersonByServiceIdentity, isPersonnummer, loginAttributes, type PersonView } from '../directory/index.ts';
+import { findPersonByServiceIdentity, isPersonnummer, loginAttributes, serviceIdentityPlaces, type PersonView } from '../directory/index.ts';
 import { IssuanceRefused, type Pki } from '../pki/index.ts';
 import type { Database, Queryable } from '../store/index.ts';
 
@@ -152,6 +152,7 @@ export function createEnrolmentService(deps: EnrolmentDependencies) {
           hash,
           deviceLabel ?? null,
         ]);
+        await placeMobileEid(tx, issued.serial, row.personnummer);
         await tx.query('update authn_enrolment_codes set used_at = $2, certificate_serial = $3 where code_hash = $1', [hash, at, issued.serial]);
         return { serial: issued.serial, personnummer: row.personnummer, certificatePem: issued.certificatePem, chainPem: issued.chainPem, notAfter };
       });
@@ -176,6 +177,22 @@ export function createEnrolmentService(deps: EnrolmentDependencies) {
 }
 
 export type EnrolmentService = ReturnType<typeof createEnrolmentService>;
+
+/**
+ * Where the reports count a mobile eID (migration 0311): under each
+ * organisation the holder works in now, at the unit of their service identity
+ * there (the lowest HSA-id when they have several, so it counts once per
+ * organisation). Fixed at enrolment, so the history does not move with the holder.
+ */
+async function placeMobileEid(tx: Queryable, serial: string, personnummer: string): Promise<void> {
+  const places = await serviceIdentityPlaces(tx, [personnummer]);
+  const seen = new Set<string>();
+  for (const place of places) {
+    if (seen.has(place.organisationHsaId)) continue;
+    seen.add(place.organisationHsaId);
+    await tx.query('insert into authn_mobile_eid_place (serial, organisation_hsa_id, unit_hsa_id, holder_hsa_id) values ($1, $2, $3, $4)', [serial, place.organisationHsaId, place.unitHsaId, place.hsaId]);
+  }
+}
 
 /** The person a code is for: by personnummer, or by one of their HSA-ids. */
 async function findHolder(db: Queryable, person: string): Promise<PersonView> {

@@ -187,6 +187,10 @@ for (const target of databaseTargets()) {
       const certificates = await certificatesOf(db, cards['ordinary']!.id);
       assert.deepEqual(certificates.map((c) => c.profile).sort(), ['person-auth-hsa-loa3', 'person-auth-pnr-loa3', 'person-sign-hsa-loa3', 'person-sign-pnr-loa3']);
       for (const c of certificates) assert.equal((await pki.status(c.serial))?.status, 'on-hold');
+      // The card records when its last certificate ends: the reports count it expired from then.
+      const ends = await Promise.all(certificates.map(async (c) => (await pki.status(c.serial))!.notAfter.getTime()));
+      const [recorded] = await db.query<{ at: Date }>('select certificates_not_after as at from portal_card where id = $1', [cards['ordinary']!.id]);
+      assert.equal(recorded!.at.getTime(), Math.max(...ends));
       assert.deepEqual((await certificatesOf(db, cards['reserve']!.id)).map((c) => c.profile).sort(), ['person-auth-hsa-loa3', 'person-auth-pnr-loa3', 'person-sign-hsa-loa3', 'person-sign-pnr-loa3']);
       await assert.rejects(importReturn(context, actors.issuer, returnFile), refused('conflict', /already read for batch/));
       await assert.rejects(importReturn(context, actors.issuer, `${returnFile}\n`), refused('conflict', /already returned/));

@@ -241,11 +241,11 @@ export async function importReturn(context: CardContext, by: Principal, text: st
   const used = await context.db.query<{ card_number: string }>('select card_number from portal_card where card_number = any($1::text[])', [[...seenNumbers]]);
   if (used.length) throw new PortalRefused('conflict', `card number(s) ${used.map((u) => u.card_number).join(', ')} already belong to other cards`);
 
-  const issued: { cardId: number; slot: string; serial: string; profile: ProfileName }[] = [];
+  const issued: { cardId: number; slot: string; serial: string; profile: ProfileName; notAfter: Date }[] = [];
   try {
     for (const plan of planned) {
       const certificate = await context.pki.issueOnHold(plan.profile, plan.csr, plan.subject, recorded.actor);
-      issued.push({ cardId: plan.cardId, slot: plan.slot, serial: certificate.serial, profile: plan.profile });
+      issued.push({ cardId: plan.cardId, slot: plan.slot, serial: certificate.serial, profile: plan.profile, notAfter: certificate.notAfter });
     }
     const produced = await context.db.transaction(async (tx) => {
       const marked = await tx.query('update portal_production_batch set return_sha256 = $2, returned_at = $3, returned_by = $4 where id = $1 and returned_at is null returning id', [batch.id, sha256, now, recorded.actor]);
@@ -253,13 +253,15 @@ export async function importReturn(context: CardContext, by: Principal, text: st
       const done: Card[] = [];
       for (const [cardId, cardNumber] of numbers) {
         const before = byId.get(cardId)!;
+        const certificates = issued.filter((i) => i.cardId === cardId);
+        // The card stops working when its last certificate ends: the reports count it expired from then (migration 0675).
+        const lastNotAfter = certificates.reduce<Date | null>((latest, c) => (latest && latest >= c.notAfter ? latest : c.notAfter), null);
         const [row] = await tx.query<Parameters<typeof cardFromRow>[0]>(
-          `update portal_card set status = 'sent', card_number = $2, photo = null, photo_type = null, updated_at = $3 where id = $1 and status = 'in-production' returning ${CARD_COLUMNS}`,
-          [cardId, cardNumber, now],
+          `update portal_card set status = 'sent', card_number = $2, photo = null, photo_type = null, updated_at = $3, certificates_not_after = $4 where id = $1 and status = 'in-production' returning ${CARD_COLUMNS}`,
+          [cardId, cardNumber, now, lastNotAfter],
         );
         if (!row) throw new PortalRefused('conflict', `order ${cardId} changed meanwhile`);
         const card = cardFromRow(row);
-        const certificates = issued.filter((i) => i.cardId === cardId);
         for (const c of certificates) await tx.query('insert into portal_card_certificate (card_id, slot, serial, profile) values ($1, $2, $3, $4)', [cardId, c.slot, c.serial, c.profile]);
         await appendAudit(tx, { ...recorded, action: 'card.produced', target: `card:${cardId}`, before: cardSnapshot(before), after: { ...cardSnapshot(card), certificates: certificates.map((c) => ({ slot: c.slot, serial: c.serial })) } }, now);
         done.push(card);

@@ -64,3 +64,63 @@ for (const target of databaseTargets()) {
     });
   });
 }
+
+/** An installation upgraded to mobile eIDs and card expiry in the reports: the eIDs and cards already there are placed and dated. */
+for (const target of databaseTargets()) {
+  describe(`migrations 0311 and 0675 place existing mobile eIDs and date existing cards' expiry (${target.name})`, () => {
+    it('places each mobile eID once per organisation its holder works in now, and gives each card its last certificate’s end', async () => {
+      const db = await target.open({ migrated: false });
+      try {
+        const all = await readMigrations();
+        const later = (name: string) => name.startsWith('0311_') || name >= '0675';
+        await migrate(db, all.filter((m) => !later(m.name)));
+        await db.transaction(async (tx) => {
+          await tx.query(`insert into directory_organisation (hsa_id, organisation_number, name, care_provider, valid_from, updated_at)
+                          values ('SE1-A', '5500000001', 'A', true, now(), now()), ('SE1-B', '5500000002', 'B', true, now(), now())`);
+          await tx.query(`insert into directory_unit (hsa_id, organisation_hsa_id, name, care_unit, valid_from, updated_at)
+                          values ('SE1-AU', 'SE1-A', 'AU', true, now(), now()), ('SE1-BU', 'SE1-B', 'BU', true, now(), now())`);
+          const [worker] = await tx.query<{ id: number }>(`insert into directory_person (personnummer, created_at, updated_at) values ('195001011234', now(), now()) returning id`);
+          const [gone] = await tx.query<{ id: number }>(`insert into directory_person (personnummer, created_at, updated_at) values ('196002022345', now(), now()) returning id`);
+          // Two current identities in A (the lowest HSA-id is the place), one in B, one ended in B that must not count.
+          await tx.query(
+            `insert into directory_service_identity (hsa_id, person_id, organisation_hsa_id, unit_hsa_id, valid_from, valid_to, updated_at)
+             values ('SE1-A2', $1, 'SE1-A', null, now(), null, now()), ('SE1-A1', $1, 'SE1-A', 'SE1-AU', now(), null, now()),
+                    ('SE1-B1', $1, 'SE1-B', 'SE1-BU', now(), null, now()), ('SE1-B9', $2, 'SE1-B', 'SE1-BU', now() - interval '2 years', now() - interval '1 year', now())`,
+            [worker!.id, gone!.id],
+          );
+          await tx.query(`insert into pki_cas (id, algorithm, certificate_der, encrypted_key_pem) values ('mobile', 't', '\\x00', 'x'), ('person-hsa-loa3', 't', '\\x00', 'x')`);
+          await tx.query(
+            `insert into pki_certificates (serial, ca_id, profile, subject, not_before, not_after, der) values
+               ('m1', 'mobile', 'mobile', 'x', '2026-01-01', '2028-01-01', '\\x00'), ('m2', 'mobile', 'mobile', 'x', '2026-01-01', '2028-01-01', '\\x00'),
+               ('c1', 'person-hsa-loa3', 'person-auth-hsa-loa3', 'x', '2026-01-01', '2030-03-01', '\\x00'), ('c2', 'person-hsa-loa3', 'person-sign-hsa-loa3', 'x', '2026-01-01', '2031-04-01', '\\x00')`,
+          );
+          for (const [serial, personnummer] of [['m1', '195001011234'], ['m2', '196002022345']]) {
+            await tx.query(`insert into authn_enrolment_codes (code_hash, personnummer, requested_by, created_at, expires_at) values (convert_to($1, 'UTF8'), $2, 't', now(), now())`, [serial, personnummer]);
+            await tx.query(`insert into authn_mobile_eids (serial, personnummer, enrolled_at, not_after, enrolment_code_hash) values ($1, $2, now(), '2028-01-01', convert_to($1, 'UTF8'))`, [serial, personnummer]);
+          }
+          const [card] = await tx.query<{ id: number }>(
+            `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, status, ordered_by, ordered_at, updated_at)
+             values ('ordinary', 3, '195001011234', 'SE1-A1', 'SE1-A', 'active', 't', now(), now()) returning id`,
+          );
+          await tx.query(`insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, status, ordered_by, ordered_at, updated_at) values ('ordinary', 3, '195001011234', 'SE1-A2', 'SE1-A', 'ordered', 't', now(), now())`);
+          await tx.query(`insert into portal_card_certificate (card_id, slot, serial, profile) values ($1, 'auth-hsa', 'c1', 'person-auth-hsa-loa3'), ($1, 'sign-hsa', 'c2', 'person-sign-hsa-loa3')`, [card!.id]);
+        });
+        await migrate(db, all);
+        const places = await db.query<{ serial: string; organisation_hsa_id: string; unit_hsa_id: string | null; holder_hsa_id: string }>(
+          'select serial, organisation_hsa_id, unit_hsa_id, holder_hsa_id from authn_mobile_eid_report order by serial, organisation_hsa_id',
+        );
+        assert.deepEqual(places, [
+          { serial: 'm1', organisation_hsa_id: 'SE1-A', unit_hsa_id: 'SE1-AU', holder_hsa_id: 'SE1-A1' },
+          { serial: 'm1', organisation_hsa_id: 'SE1-B', unit_hsa_id: 'SE1-BU', holder_hsa_id: 'SE1-B1' },
+        ]);
+        const cards = await db.query<{ status: string; ends: string | null }>(`select status, to_char(certificates_not_after at time zone 'UTC', 'YYYY-MM-DD') as ends from portal_card order by id`);
+        assert.deepEqual(cards, [
+          { status: 'active', ends: '2031-04-01' },
+          { status: 'ordered', ends: null },
+        ]);
+      } finally {
+        await db.close();
+      }
+    });
+  });
+}

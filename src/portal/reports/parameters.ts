@@ -5,10 +5,10 @@ import { PortalRefused } from '../errors.ts';
  * line alike. Each refusal names the parameter that was wrong.
  */
 
-export const CREDENTIAL_TYPES = ['ordinary-card', 'reserve-card', 'test-card', 'function-certificate'] as const;
+export const CREDENTIAL_TYPES = ['ordinary-card', 'reserve-card', 'test-card', 'function-certificate', 'mobile-eid'] as const;
 export type CredentialType = (typeof CREDENTIAL_TYPES)[number];
-/** What the event report counts: a card's steps, a function certificate's issue, and revocation and expiry of both. */
-export const EVENTS = ['ordered', 'confirmed', 'in-production', 'produced', 'activated', 'revoked', 'withdrawn', 'deleted', 'issued', 'expired'] as const;
+/** What the event report counts: a card's steps, a function certificate's issue, a mobile eID's enrolment, and revocation and expiry of all. */
+export const EVENTS = ['ordered', 'confirmed', 'in-production', 'produced', 'activated', 'revoked', 'withdrawn', 'deleted', 'issued', 'enrolled', 'expired'] as const;
 export const STATUSES = ['awaiting-confirmation', 'ordered', 'in-production', 'sent', 'active', 'revoked', 'withdrawn', 'expired'] as const;
 
 export const STATUS_DIMENSIONS = ['type', 'loa', 'status', 'reason', 'unit'] as const;

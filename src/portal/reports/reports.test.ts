@@ -91,9 +91,13 @@ for (const target of databaseTargets()) {
     let seed = 20260501;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+    /** A second stream for certificates' ends and mobile eIDs, so the cards above stay as they were. */
+    let seed2 = 20261129;
+    const random2 = () => ((seed2 = (seed2 * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick2 = <T>(list: readonly T[]) => list[Math.floor(random2() * list.length)]!;
 
     /** Cards through the same statements the portal's code runs (a revocation request first, then the card marked revoked). */
-    async function writeCard(tx: Queryable, organisation: string, unit: string | null, personnummer: string, holder: string, kind: string, loa: number | null, steps: { status: string; at: Date; cause?: string }[]) {
+    async function writeCard(tx: Queryable, organisation: string, unit: string | null, personnummer: string, holder: string, kind: string, loa: number | null, steps: { status: string; at: Date; cause?: string }[], certificatesNotAfter: Date | null = null) {
       const start = steps[0]!;
       const [row] = await tx.query<{ id: number }>(
         `insert into portal_card (kind, loa, personnummer, holder_hsa_id, organisation_hsa_id, unit_hsa_id, status, ordered_by, ordered_at, updated_at)
@@ -115,7 +119,16 @@ for (const target of databaseTargets()) {
         written.push({ at: step.at, organisation, unit, type, loa, event: eventOf[step.status]!, reason: step.status === 'revoked' ? step.cause! : null });
       }
       const last = steps.at(-1)!;
-      credentials.push({ organisation, unit, type, loa, status: last.status, reason: last.status === 'revoked' ? last.cause! : null, personnummer });
+      let status = last.status;
+      if (certificatesNotAfter) {
+        // What production records: when the card's last certificate ends. Past it, an active card is expired, and so was one revoked only later.
+        await tx.query('update portal_card set certificates_not_after = $2 where id = $1', [row!.id, certificatesNotAfter]);
+        if (certificatesNotAfter <= now && (last.status === 'active' || (last.status === 'revoked' && last.at > certificatesNotAfter))) {
+          written.push({ at: certificatesNotAfter, organisation, unit, type, loa, event: 'expired', reason: null });
+          if (last.status === 'active') status = 'expired';
+        }
+      }
+      credentials.push({ organisation, unit, type, loa, status, reason: last.status === 'revoked' ? last.cause! : null, personnummer });
       return row!.id;
     }
 
@@ -133,6 +146,34 @@ for (const target of databaseTargets()) {
       const expired = !revoked && notAfter <= now;
       if (notAfter <= now && (!revoked || revoked.at > notAfter)) written.push({ at: notAfter, organisation, unit: null, type: 'function-certificate', loa: null, event: 'expired', reason: null });
       credentials.push({ organisation, unit: null, type: 'function-certificate', loa: null, status: revoked ? 'revoked' : expired ? 'expired' : 'active', reason: revoked?.reason ?? null, personnummer: null });
+    }
+
+    /**
+     * A mobile eID as enrolment and the PKI record it: the certificate (revoked, or on hold), the eID and where
+     * it was placed. Each place counts it, under that organisation and unit.
+     */
+    async function writeMobileEid(serial: string, personnummer: string, places: { organisation: string; unit: string | null; holder: string }[], enrolledAt: Date, notAfter: Date, revoked: { at: Date; reason: string; onHold?: boolean } | null) {
+      await db.query(
+        `insert into pki_certificates (serial, ca_id, profile, subject, identifier, not_before, not_after, der, revoked_at, revocation_reason, on_hold)
+         values ($1, 'mobile', 'mobile', 'CN=x', $2, $3, $4, '\\x00', $5, $6, $7)`,
+        [serial, personnummer, enrolledAt, notAfter, revoked?.at ?? null, revoked && !revoked.onHold ? revoked.reason : null, revoked?.onHold ?? false],
+      );
+      await db.query(`insert into authn_enrolment_codes (code_hash, personnummer, requested_by, created_at, expires_at, used_at, certificate_serial) values ($1, $2, 'test', $3, $3, $3, $4)`, [
+        new TextEncoder().encode(serial),
+        personnummer,
+        enrolledAt,
+        serial,
+      ]);
+      await db.query('insert into authn_mobile_eids (serial, personnummer, enrolled_at, not_after, enrolment_code_hash) values ($1, $2, $3, $4, $5)', [serial, personnummer, enrolledAt, notAfter, new TextEncoder().encode(serial)]);
+      const isRevoked = revoked !== null && !revoked.onHold;
+      for (const { organisation, unit, holder } of places) {
+        await db.query('insert into authn_mobile_eid_place (serial, organisation_hsa_id, unit_hsa_id, holder_hsa_id) values ($1, $2, $3, $4)', [serial, organisation, unit, holder]);
+        const base = { organisation, unit, type: 'mobile-eid', loa: 3 };
+        written.push({ ...base, at: enrolledAt, event: 'enrolled', reason: null });
+        if (isRevoked) written.push({ ...base, at: revoked.at, event: 'revoked', reason: revoked.reason });
+        if (notAfter <= now && (!isRevoked || revoked.at > notAfter)) written.push({ ...base, at: notAfter, event: 'expired', reason: null });
+        credentials.push({ ...base, status: isRevoked ? 'revoked' : notAfter <= now ? 'expired' : 'active', reason: isRevoked ? revoked.reason : null, personnummer });
+      }
     }
 
     const appoint = async (name: string, index: number, organisation: string, roles: [Role, string | null][]) => {
@@ -181,9 +222,28 @@ for (const target of databaseTargets()) {
             if (fate > 0.3) steps.push({ status: 'active', at: later() });
             if (fate > 0.7) steps.push({ status: 'revoked', at: later(), cause: pick(causes) });
           }
-          await writeCard(tx, organisation, unit, person.personnummer, person.hsaId, kind, loa, steps);
+          // Produced cards' certificates end some time after production: some before now, some later.
+          const sent = steps.find((s) => s.status === 'sent');
+          const certificatesNotAfter = sent ? new Date(sent.at.getTime() + Math.floor(random2() * 500 * 86_400_000)) : null;
+          await writeCard(tx, organisation, unit, person.personnummer, person.hsaId, kind, loa, steps, certificatesNotAfter);
         }
       });
+      await db.query(`insert into pki_cas (id, algorithm, certificate_der, encrypted_key_pem) values ('mobile', 'test', '\\x00', 'x') on conflict do nothing`);
+      const unitsOf = (organisation: string) => region.units.filter((u) => u.organisationHsaId === organisation);
+      const mobileStart = Date.parse('2025-01-01T00:00:00Z');
+      for (let i = 0; i < 40; i++) {
+        const person = i === 0 ? employeesOf(region, orgA)[5]! : pick2(people);
+        const enrolledAt = new Date(mobileStart + Math.floor(random2() * (now.getTime() - mobileStart - 86_400_000)));
+        const notAfter = new Date(enrolledAt.getTime() + Math.floor(random2() * 600 * 86_400_000));
+        const fate = i === 2 ? 0.32 : random2();
+        const revoked =
+          fate < 0.3 ? { at: new Date(Math.min(enrolledAt.getTime() + Math.floor(random2() * 400 * 86_400_000), now.getTime() - 1000)), reason: pick2(['keyCompromise', 'affiliationChanged', 'cessationOfOperation']) } : fate < 0.35 ? { at: enrolledAt, reason: 'certificateHold', onHold: true } : null;
+        const places = [{ organisation: person.organisationHsaId, unit: random2() < 0.8 ? pick2(unitsOf(person.organisationHsaId)).hsaId : null, holder: person.hsaId }];
+        // Some holders also work in the other organisation: the eID counts in both.
+        const other = person.organisationHsaId === orgA ? orgB : orgA;
+        if (i % 5 === 1) places.push({ organisation: other, unit: pick2(unitsOf(other)).hsaId, holder: employeesOf(region, other)[0]!.hsaId });
+        await writeMobileEid(`m${String(i).padStart(3, '0')}`, person.personnummer, places, enrolledAt, notAfter, revoked);
+      }
       await writeFunctionCertificate(orgA, 'f001', new Date('2025-02-03T10:00:00Z'), new Date('2026-03-05T10:00:00Z'), null);
       await writeFunctionCertificate(orgA, 'f002', new Date('2025-03-03T10:00:00Z'), new Date('2026-09-05T10:00:00Z'), { at: new Date('2025-11-20T12:00:00Z'), reason: 'keyCompromise' });
       await writeFunctionCertificate(orgA, 'f003', new Date('2025-06-03T10:00:00Z'), new Date('2026-06-05T10:00:00Z'), null);
@@ -244,10 +304,10 @@ for (const target of databaseTargets()) {
     });
 
     it('revocations by reason over a quarter: the question an issuer asks', async () => {
-      const report = await events(actors['issuerB']!, { organisation: orgB, from: '2025-10-01', to: '2025-12-31', by: 'event,reason' });
+      const report = await events(actors['issuerB']!, { organisation: orgB, from: '2025-10-01', to: '2025-12-31', by: 'type,event,reason' });
       const expected = written.filter((w) => w.organisation === orgB && stockholmDay(w.at) >= '2025-10-01' && stockholmDay(w.at) <= '2025-12-31');
-      assert.deepEqual(reportTally(report), tally(expected, ['event', 'reason'], writtenKey));
-      assert.ok(!report.rows.some((r) => r['event'] === 'expired'), 'f004 expires 2026-01-01 in Sweden, after the quarter');
+      assert.deepEqual(reportTally(report), tally(expected, ['type', 'event', 'reason'], writtenKey));
+      assert.ok(!report.rows.some((r) => r['type'] === 'function-certificate' && r['event'] === 'expired'), 'f004 expires 2026-01-01 in Sweden, after the quarter');
     });
 
     it('listings: every credential or event with its subject; protected identities hidden unless the caller may see them', async () => {
@@ -268,6 +328,33 @@ for (const target of databaseTargets()) {
       assert.ok(!JSON.stringify(all).includes(protectedPnr));
       const times = all.rows.map((r) => String(r['at']));
       assert.deepEqual(times, [...times].sort());
+    });
+
+    it('cards expire with their certificates and mobile eIDs count where they were placed, without a write', async () => {
+      const cardTypes = new Set(['ordinary-card', 'reserve-card', 'test-card']);
+      assert.ok(credentials.some((c) => cardTypes.has(c.type) && c.status === 'expired'), 'the data has expired cards');
+      for (const wanted of ['active', 'revoked', 'expired']) assert.ok(credentials.some((c) => c.type === 'mobile-eid' && c.status === wanted), `the data has ${wanted} mobile eIDs`);
+      for (const organisation of [orgA, orgB]) {
+        const report = await status({ operator: 't' }, { organisation, by: 'type,loa,status,reason,unit' });
+        const mine = credentials.filter((c) => c.organisation === organisation);
+        assert.deepEqual(reportTally(report), tally(mine, ['type', 'loa', 'status', 'reason', 'unit'], credentialKey));
+        const history = await events({ operator: 't' }, { organisation, from: '2025-01-01', to: '2026-05-01', per: 'month', by: 'type,event,reason' });
+        assert.deepEqual(reportTally(history), tally(written.filter((w) => w.organisation === organisation), ['period', 'type', 'event', 'reason'], (w, k) => (k === 'period' ? label(stockholmDay(w.at), 'month') : writtenKey(w, k))));
+      }
+      // A certificate on hold is not revoked: the eID counts as active (or expired), never revoked with a reason.
+      const onHold = await db.query<{ serial: string }>(`select serial from pki_certificates where on_hold and serial like 'm%'`);
+      assert.ok(onHold.length > 0, 'the data has an eID on hold');
+      const listing = await status({ operator: 't' }, { organisation: orgA, view: 'listing', limit: '100000' });
+      const held = listing.rows.filter((r) => onHold.some((h) => h.serial === r['id']));
+      for (const row of held) assert.notEqual(row['status'], 'revoked');
+      // A mobile eID placed in both organisations is counted once in each, and in neither more than once.
+      const twice = credentials.filter((c) => c.type === 'mobile-eid' && c.personnummer !== null);
+      const serialsA = listing.rows.filter((r) => r['type'] === 'mobile-eid').map((r) => r['id']);
+      assert.equal(new Set(serialsA).size, serialsA.length);
+      assert.equal(serialsA.length, twice.filter((c) => c.organisation === orgA).length);
+      // An active card past its certificates' end is listed as expired.
+      const expiredCards = listing.rows.filter((r) => cardTypes.has(String(r['type'])) && r['status'] === 'expired').length;
+      assert.equal(expiredCards, credentials.filter((c) => c.organisation === orgA && cardTypes.has(c.type) && c.status === 'expired').length);
     });
 
     it('refuses callers without report.read in scope, and another organisation', async () => {

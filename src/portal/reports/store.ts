@@ -1,3 +1,4 @@
+import { MOBILE_EID_REPORT_VIEW } from '../../authn/index.ts';
 import type { Database, Queryable } from '../../store/index.ts';
 import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
 
@@ -5,12 +6,28 @@ import type { Dimension, EventRequest, StatusRequest } from './parameters.ts';
  * The reports' SQL: counts from the summaries the triggers of migrations 0670
  * and 0671 keep (portal_report_status, portal_report_event_day and _month), listings from the
  * cards, function certificates and the event history. Function certificates
- * expire without a write, so their expiry is counted from not_after here.
+ * and cards expire without a write, so their expiry is counted from not_after
+ * (a card's: certificates_not_after, migration 0675) here. Mobile eIDs are
+ * read from authn's view (migration 0311), where they were placed at enrolment;
+ * they are few beside cards (at most three per person), so they are counted
+ * when read, as the PKI revokes them without the portal.
  */
 
 /** Only these names reach the SQL text: each grouping is a column of the union below. */
 /** Times leave the database as text: 100,000 Date objects made and printed again cost more than the query. */
 const ISO_UTC = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** Read when a report runs: authn and the portal load each other, so the binding may not be set yet at module load. */
+const mobileView = () => MOBILE_EID_REPORT_VIEW;
+/** Mobile eIDs are LoA 3 (domain.md §2). */
+const MOBILE_LOA = '3::smallint';
+/** A time within the request's days ($3 to $4, Swedish calendar). */
+const IN_RANGE = (column: string) => `${column} >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and ${column} < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'`;
+/** A card expires when its last certificate ends, if it was in use then: still active, or revoked only later. */
+const CARD_EXPIRED_BY = (at: string) => `certificates_not_after <= ${at} and (status = 'active' or (status = 'revoked' and updated_at > certificates_not_after))`;
+/** A mobile eID's expiry, unless it was revoked first. */
+const MOBILE_EXPIRY = (at: string) => `case when m.not_after <= ${at} and (m.revoked_at is null or m.revoked_at > m.not_after) then m.not_after end`;
+const MOBILE_STATUS = (at: string) => `case when revoked_at is not null then 'revoked' when not_after <= ${at} then 'expired' else 'active' end`;
 
 const COLUMN: Readonly<Record<Dimension, string>> = { type: 'credential_type', loa: 'loa', status: 'status', event: 'event', reason: 'reason', unit: 'unit_hsa_id' };
 
@@ -31,6 +48,15 @@ export async function statusCounts(db: Queryable, request: StatusRequest, units:
        select null, 'function-certificate', null, e.status, null, e.sign * x.n from (
          select count(*) as n from portal_function_certificate where organisation_hsa_id = $1 and $2::text[] is null and revoked_at is null and not_after <= $3
        ) x cross join (values ('active', -1), ('expired', 1)) as e (status, sign)
+       union all
+       select c.unit_hsa_id, c.kind || '-card', c.loa, e.status, null, e.sign * c.n from (
+         select unit_hsa_id, kind, loa, count(*) as n from portal_card
+          where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) and status = 'active' and certificates_not_after <= $3
+          group by 1, 2, 3
+       ) c cross join (values ('active', -1), ('expired', 1)) as e (status, sign)
+       union all
+       select unit_hsa_id, 'mobile-eid', ${MOBILE_LOA}, ${MOBILE_STATUS('$3')}, case when revoked_at is not null then revocation_reason end, 1 from ${mobileView()}
+        where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2))
      )
      select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${dims.length ? ` group by ${dims.join(', ')}` : ''} having sum(count) <> 0
      ${dims.length ? `order by ${dims.join(', ')}` : ''}`,
@@ -85,7 +111,14 @@ export async function eventCounts(db: Queryable, request: EventRequest, units: U
        union all
        select (not_after at time zone 'Europe/Stockholm')::date, null, 'function-certificate', null, 'expired', null, 1 from portal_function_certificate
         where organisation_hsa_id = $1 and $2::text[] is null and (revoked_at is null or revoked_at > not_after) and not_after <= $5
-          and not_after >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and not_after < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
+          and ${IN_RANGE('not_after')}
+       union all
+       select (certificates_not_after at time zone 'Europe/Stockholm')::date, unit_hsa_id, kind || '-card', loa, 'expired', null, 1 from portal_card
+        where organisation_hsa_id = $1 and ${unitFilter} and ${CARD_EXPIRED_BY('$5')} and ${IN_RANGE('certificates_not_after')}
+       union all
+       select (x.at at time zone 'Europe/Stockholm')::date, m.unit_hsa_id, 'mobile-eid', ${MOBILE_LOA}, x.event, x.reason, 1
+         from ${mobileView()} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
+        where m.organisation_hsa_id = $1 and ${unitFilter} and ${IN_RANGE('x.at')}
      )
      select ${select}${select ? ', ' : ''}sum(count)::bigint as count from s${groups.length ? ` group by ${groups.join(', ')} order by ${groups.join(', ')}` : ''}`,
     params,
@@ -106,23 +139,32 @@ export interface StatusListingRow {
   since: string;
 }
 
-/** Cards (then function certificates) of the organisation or subtree, oldest first, at most `limit` + 1 (to tell there were more). */
+/** Cards, then mobile eIDs, then function certificates of the organisation or subtree, oldest first, at most `limit` + 1 (to tell there were more). */
 export async function statusListing(db: Database, request: StatusRequest, units: Units, now: Date): Promise<StatusListingRow[]> {
   return withoutJit(db, async (tx) => {
     const cards = await tx.query<StatusListingRow>(
-      `select c.kind || '-card' as type, c.id::text as id, c.loa, c.status, c.unit_hsa_id as unit, c.holder_hsa_id as subject, c.personnummer, ${ISO_UTC('c.ordered_at')} as since,
+      `select c.kind || '-card' as type, c.id::text as id, c.loa, c.unit_hsa_id as unit, c.holder_hsa_id as subject, c.personnummer, ${ISO_UTC('c.ordered_at')} as since,
+              case when c.status = 'active' and c.certificates_not_after <= $4 then 'expired' else c.status end as status,
               case when c.status = 'revoked' then (select r.reason from portal_revocation r where r.card_id = c.id order by r.id desc limit 1) end as reason
          from portal_card c where c.organisation_hsa_id = $1 and ($2::text[] is null or c.unit_hsa_id = any($2)) order by c.id limit $3`,
-      [request.organisation, units, request.limit + 1],
+      [request.organisation, units, request.limit + 1, now],
     );
-    if (units !== null || cards.length > request.limit) return cards;
+    if (cards.length > request.limit) return cards;
+    const mobile = await tx.query<StatusListingRow>(
+      `select 'mobile-eid' as type, serial as id, ${MOBILE_LOA} as loa, unit_hsa_id as unit, holder_hsa_id as subject, personnummer, ${ISO_UTC('enrolled_at')} as since,
+              ${MOBILE_STATUS('$4')} as status, case when revoked_at is not null then revocation_reason end as reason
+         from ${mobileView()} where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) order by enrolled_at, serial limit $3`,
+      [request.organisation, units, request.limit + 1 - cards.length, now],
+    );
+    const rows = [...cards, ...mobile];
+    if (units !== null || rows.length > request.limit) return rows;
     const certificates = await tx.query<StatusListingRow>(
       `select 'function-certificate' as type, serial as id, null::smallint as loa, null as unit, function_object_hsa_id as subject, null as personnummer, ${ISO_UTC('ordered_at')} as since,
               case when revoked_at is not null then 'revoked' when not_after <= $3 then 'expired' else 'active' end as status, revocation_reason as reason
          from portal_function_certificate where organisation_hsa_id = $1 order by ordered_at, serial limit $2`,
-      [request.organisation, request.limit + 1 - cards.length, now],
+      [request.organisation, request.limit + 1 - rows.length, now],
     );
-    return [...cards, ...certificates];
+    return [...rows, ...certificates];
   });
 }
 
@@ -151,8 +193,17 @@ export async function eventListing(db: Database, request: EventRequest, units: U
        union all
        (select not_after, ${ISO_UTC('not_after')}, 'expired', 'function-certificate', serial, null, null, null, function_object_hsa_id, null from portal_function_certificate
          where organisation_hsa_id = $1 and $2::text[] is null and (revoked_at is null or revoked_at > not_after) and not_after <= $5
-           and not_after >= ($3::date)::timestamp at time zone 'Europe/Stockholm' and not_after < ($4::date + 1)::timestamp at time zone 'Europe/Stockholm'
+           and ${IN_RANGE('not_after')}
          order by not_after limit $6)
+       union all
+       (select certificates_not_after, ${ISO_UTC('certificates_not_after')}, 'expired', kind || '-card', id::text, loa, null, unit_hsa_id, holder_hsa_id, personnummer from portal_card
+         where organisation_hsa_id = $1 and ($2::text[] is null or unit_hsa_id = any($2)) and ${CARD_EXPIRED_BY('$5')} and ${IN_RANGE('certificates_not_after')}
+         order by certificates_not_after limit $6)
+       union all
+       (select x.at, ${ISO_UTC('x.at')}, x.event, 'mobile-eid', m.serial, ${MOBILE_LOA}, x.reason, m.unit_hsa_id, m.holder_hsa_id, m.personnummer
+          from ${mobileView()} m cross join lateral (values (m.enrolled_at, 'enrolled', null::text), (m.revoked_at, 'revoked', m.revocation_reason), (${MOBILE_EXPIRY('$5')}, 'expired', null)) as x (at, event, reason)
+         where m.organisation_hsa_id = $1 and ($2::text[] is null or m.unit_hsa_id = any($2)) and ${IN_RANGE('x.at')}
+         order by x.at limit $6)
      ) e order by instant, id limit $6`,
     [request.organisation, units, request.from, request.to, now, request.limit + 1],
   ));
