@@ -25,6 +25,18 @@ export function openssl(args: string[], input?: string | Uint8Array): { ok: bool
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
 }
 
+/** A self-signed RSA certificate and its key, made by OpenSSL (an SP's or a federation's keys in the SAML tests). */
+export function opensslCertificate(subject: string): { certificate: string; key: string } {
+  const dir = scratch();
+  try {
+    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
+    if (!made.ok) throw new Error(`openssl req -x509 failed: ${made.output}`);
+    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
+  } finally {
+    dir.done();
+  }
+}
+
 /** The same, without blocking the event loop: needed when OpenSSL talks to a server in this process. */
 export function opensslAsync(args: string[]): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {

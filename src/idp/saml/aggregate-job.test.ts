@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import pino from 'pino';
 import { SignedXml } from 'xml-crypto';
-import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { opensslCertificate, scratch } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import { loadConfig } from '../../config/index.ts';
 import { listRuns, parseSchedule, registerJobCommands, runJob, type RunnerDependencies } from '../../jobs/index.ts';
@@ -16,20 +16,9 @@ import { findServiceProvider, listServiceProviders } from './sps.ts';
 const log = pino({ level: 'silent' });
 const TZ = 'Europe/Stockholm';
 
-function certificate(subject: string): { certificate: string; key: string } {
-  const dir = scratch();
-  try {
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
-    assert.ok(made.ok, made.output);
-    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
-  } finally {
-    dir.done();
-  }
-}
-
-const federation = certificate('/CN=federation operator');
-const stranger = certificate('/CN=not the federation');
-const spSigning = certificate('/CN=sp signing');
+const federation = opensslCertificate('/CN=federation operator');
+const stranger = opensslCertificate('/CN=not the federation');
+const spSigning = opensslCertificate('/CN=sp signing');
 const certBody = (pem: string) => pem.replace(/-----[A-Z ]+-----|\s/g, '');
 
 function entity(entityId: string, acs = 'https://lab.example/acs'): string {

@@ -3,7 +3,7 @@ import { deflateRawSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
 import { SignedXml } from 'xml-crypto';
-import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { opensslCertificate } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import { createMemoryStore, type Database, type EphemeralStore } from '../../store/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment } from './authn-request.ts';
@@ -14,17 +14,6 @@ const SSO = 'https://idp.example/saml/sso';
 const IDP = 'https://idp.example/saml';
 const LOA2 = 'http://id.sambi.se/loa/loa2';
 const LOA3 = 'http://id.sambi.se/loa/loa3';
-
-function opensslCertificate(subject: string): { certificate: string; key: string } {
-  const dir = scratch();
-  try {
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
-    assert.ok(made.ok, made.output);
-    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
-  } finally {
-    dir.done();
-  }
-}
 
 const spKeys = opensslCertificate('/CN=sp signing');
 const attackerKeys = opensslCertificate('/CN=attacker');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
 import { call } from '../../../test/support/http.ts';
-import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { opensslCertificate } from '../../../test/support/openssl.ts';
 import { startTestSystem } from '../../../test/support/system.ts';
 import { systemStoreTargets } from '../../../test/support/system-stores.ts';
 import { postJson } from '../../app/index.ts';
@@ -19,16 +19,6 @@ const SP = 'https://journal.example/sp';
 const ACS = 'https://journal.example/saml/acs';
 const LOA3 = 'http://id.sambi.se/loa/loa3';
 
-function opensslCertificate(subject: string): { certificate: string; key: string } {
-  const dir = scratch();
-  try {
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
-    assert.ok(made.ok, made.output);
-    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
-  } finally {
-    dir.done();
-  }
-}
 const spSigning = opensslCertificate('/CN=journal signing');
 const spEncryption = opensslCertificate('/CN=journal encryption');
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SAML, type SamlConfig } from '@node-saml/node-saml';
 import { SignedXml } from 'xml-crypto';
-import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { opensslCertificate } from '../../../test/support/openssl.ts';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import type { Database } from '../../store/index.ts';
 import { createSealer } from '../oidc/sealing.ts';
@@ -20,16 +20,6 @@ const ACS = 'https://sp.example/acs';
 const RESPONSE = `${NS.samlp}:Response`;
 const ASSERTION = `${NS.saml}:Assertion`;
 
-function opensslCertificate(subject: string): { certificate: string; key: string } {
-  const dir = scratch();
-  try {
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
-    assert.ok(made.ok, made.output);
-    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
-  } finally {
-    dir.done();
-  }
-}
 const spEncryption = opensslCertificate('/CN=sp encryption');
 
 const HOSTILE = ['<script>alert(1)</script>', 'a & b', `"quoted" 'single'`, 'ends ]]> here', '</saml:AttributeValue><saml:AttributeValue>injected', 'bell\u0007 nul\u0000', 'Åsa Öberg-Ängström-'.repeat(100), 'cr\r lf\n tab\t crlf\r\n'];

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
 import * as client from 'openid-client';
 import { call } from '../../../test/support/http.ts';
-import { openssl, scratch } from '../../../test/support/openssl.ts';
+import { opensslCertificate } from '../../../test/support/openssl.ts';
 import { startTestSystem } from '../../../test/support/system.ts';
 import { postJson } from '../../app/index.ts';
 import { qrContent, type Challenge } from '../../authn/index.ts';
@@ -16,17 +16,6 @@ import { NS, descendants, parseStrict } from './xml.ts';
 
 const SP = 'https://lab.example/sp';
 const REDIRECT = 'https://rp.example/callback';
-
-function opensslCertificate(subject: string): { certificate: string; key: string } {
-  const dir = scratch();
-  try {
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-days', '30', '-keyout', dir.path('key.pem'), '-out', dir.path('cert.pem')]);
-    assert.ok(made.ok, made.output);
-    return { certificate: dir.read('cert.pem').toString(), key: dir.read('key.pem').toString() };
-  } finally {
-    dir.done();
-  }
-}
 
 /** One SSO session for both protocols: log in over OpenID Connect, then SAML needs no new authentication; SAML logout ends it for both. */
 describe('one SSO session across OpenID Connect and SAML (PGlite, memory)', () => {
