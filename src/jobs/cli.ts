@@ -58,9 +58,11 @@ export function registerJobCommands(program: Command, open: (command: Command) =
           rows.push({ name: job.name, description: job.description, schedule: scheduleText, nextDue: next?.toISOString() ?? null, lastRun: lastRun ?? null });
         }
         if (options.json) return print(JSON.stringify(rows));
+        const nameWidth = Math.max(0, ...rows.map((row) => row.name.length));
+        const scheduleWidth = Math.max(0, ...rows.map((row) => row.schedule.length));
         for (const row of rows) {
-          print(`${row.name.padEnd(30)} ${row.schedule.padEnd(14)} next ${row.nextDue ?? '—'}   ${row.description}`);
-          print(`${''.padEnd(30)} last: ${row.lastRun ? runLine(row.lastRun) : 'never run'}`);
+          print(`${row.name.padEnd(nameWidth)}  ${row.schedule.padEnd(scheduleWidth)}  next ${row.nextDue ?? '—'}   ${row.description}`);
+          print(`${''.padEnd(nameWidth)}  last: ${row.lastRun ? runLine(row.lastRun) : 'never run'}`);
         }
       }),
     );
