@@ -13,12 +13,12 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import pino from 'pino';
 import { authnFrom } from '../src/authn/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { pkiFrom } from '../src/pki/index.ts';
 import { startSystem } from '../src/server/index.ts';
+import { freshSchema } from '../test/support/schema.ts';
 import { printTable } from './support.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
@@ -35,17 +35,8 @@ const counter = new Writable({
 
 // PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (a fresh schema and key prefix), else the embedded PGlite and memory.
 const databaseUrl = process.env['DATABASE_URL'];
-const schema = `bench_mtls_${randomBytes(4).toString('hex')}`;
-let scopedUrl: string | undefined;
-if (databaseUrl) {
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const scoped = new URL(databaseUrl);
-  scoped.searchParams.set('options', `-c search_path=${schema}`);
-  scopedUrl = scoped.toString();
-}
+const schema = databaseUrl ? await freshSchema(databaseUrl, 'bench_mtls') : undefined;
+const scopedUrl = schema?.url;
 const config = loadConfig({
   env: { ...(scopedUrl ? { DATABASE_URL: scopedUrl } : {}), ...(process.env['REDIS_URL'] ? { REDIS_URL: process.env['REDIS_URL'] } : {}) },
   overrides: {
@@ -56,7 +47,7 @@ const config = loadConfig({
     parts: ['pki', 'directory', 'authn'],
     directory: { demo: { persons: 200 } },
     pki: { keyPassphrase: 'bench passphrase 0123456789' },
-    redis: { keyPrefix: `${schema}:` },
+    redis: { keyPrefix: `${schema?.name ?? `bench_mtls_${randomBytes(4).toString('hex')}`}:` },
   },
 });
 const system = await startSystem(config, { log: pino({ level: 'info' }, counter) });
@@ -131,9 +122,4 @@ console.log(`\n${version}; Node ${process.version}; load average ${loadavg().map
 
 await system.stop();
 rmSync(dir, { recursive: true, force: true });
-if (databaseUrl) {
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`drop schema ${schema} cascade`);
-  await admin.end();
-}
+await schema?.drop();

@@ -12,9 +12,8 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/index.ts';
 import { openPki } from '../src/pki/index.ts';
 import { migrate, openDatabase, readMigrations } from '../src/store/index.ts';
+import { freshSchema } from '../test/support/schema.ts';
 import { printTable } from './support.ts';
-import pg from 'pg';
-import { randomBytes } from 'node:crypto';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const SIZES = (process.env['BENCH_CRL_SIZES'] ?? '100000,1000000').split(',').map(Number);
@@ -22,13 +21,8 @@ const url = process.env['DATABASE_URL'];
 if (!url) throw new Error('bench pki runs on PostgreSQL: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)');
 
 const dir = mkdtempSync(join(tmpdir(), 'tillit-bench-pki-'));
-const schema = `bench_pki_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: url });
-await admin.connect();
-await admin.query(`create schema ${schema}`);
-const scoped = new URL(url);
-scoped.searchParams.set('options', `-c search_path=${schema}`);
-const config = loadConfig({ env: {}, overrides: { dataDir: 'memory://', database: { url: scoped.toString() }, pki: { keyPassphrase: 'bench passphrase 0123456789' } } });
+const schema = await freshSchema(url, 'bench_pki');
+const config = loadConfig({ env: {}, overrides: { dataDir: 'memory://', database: { url: schema.url }, pki: { keyPassphrase: 'bench passphrase 0123456789' } } });
 const db = await openDatabase(config);
 await migrate(db, await readMigrations());
 const pki = await openPki({ config, db, log: pino({ level: 'silent' }), now: () => new Date() });
@@ -185,6 +179,5 @@ rows.push({ what: 'openssl speed ecdsap256: signatures/s (reference)', 'per seco
 
 printTable(`PKI (Node ${process.versions.node}, ${SECONDS} s per load run, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores at the end)`, rows);
 await db.close();
-await admin.query(`drop schema ${schema} cascade`);
-await admin.end();
+await schema.drop();
 rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import pino from 'pino';
+import { freshSchema } from '../../test/support/schema.ts';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { migrate, openDatabase, readMigrations, type Database } from '../store/index.ts';
 import { loadConfig } from '../config/index.ts';
@@ -197,13 +196,8 @@ for (const target of databaseTargets()) {
 
 /** Two pools on one fresh schema: two nodes of one installation. */
 async function twoNodes(url: string): Promise<{ a: Database; b: Database; close(): Promise<void> }> {
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  const scoped = new URL(url);
-  scoped.searchParams.set('options', `-c search_path=${schema}`);
-  const open = () => openDatabase({ dataDir: 'memory://', database: { url: scoped.toString(), poolSize: 4 } });
+  const schema = await freshSchema(url, 'test');
+  const open = () => openDatabase({ dataDir: 'memory://', database: { url: schema.url, poolSize: 4 } });
   const a = await open();
   const b = await open();
   await migrate(a, await readMigrations());
@@ -213,8 +207,7 @@ async function twoNodes(url: string): Promise<{ a: Database; b: Database; close(
     async close() {
       await a.close();
       await b.close();
-      await admin.query(`drop schema ${schema} cascade`);
-      await admin.end();
+      await schema.drop();
     },
   };
 }

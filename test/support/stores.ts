@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { freshSchema } from './schema.ts';
 import { createMemoryStore, migrate, openDatabase, openEphemeralStore, readMigrations, type Database, type EphemeralStore } from '../../src/store/index.ts';
 
 export interface DatabaseTarget {
@@ -24,22 +24,13 @@ async function prepare(opening: Promise<Database>, options: { migrated?: boolean
 
 /** Each test database is its own schema, dropped on close, so test files never see each other's rows. */
 async function openIsolatedPostgres(url: string): Promise<Database> {
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const scoped = new URL(url);
-  scoped.searchParams.set('options', `-c search_path=${schema}`);
-  const db = await openDatabase({ dataDir: 'memory://', database: { url: scoped.toString(), poolSize: 4 } });
+  const schema = await freshSchema(url, 'test');
+  const db = await openDatabase({ dataDir: 'memory://', database: { url: schema.url, poolSize: 4 } });
   return {
     ...db,
     async close() {
       await db.close();
-      const cleanup = new pg.Client({ connectionString: url });
-      await cleanup.connect();
-      await cleanup.query(`drop schema ${schema} cascade`);
-      await cleanup.end();
+      await schema.drop();
     },
   };
 }

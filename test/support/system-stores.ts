@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { freshSchema } from './schema.ts';
 
 export interface SystemStoreTarget {
   readonly name: string;
@@ -21,21 +20,10 @@ export function systemStoreTargets(): SystemStoreTarget[] {
   targets.push({
     name: 'PostgreSQL + Redis',
     async stores() {
-      const schema = `test_${randomBytes(6).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`create schema ${schema}`);
-      await admin.end();
-      const scoped = new URL(databaseUrl);
-      scoped.searchParams.set('options', `-c search_path=${schema}`);
+      const schema = await freshSchema(databaseUrl, 'test');
       return {
-        overrides: { database: { url: scoped.toString(), poolSize: 8 }, redis: { url: redisUrl, keyPrefix: `tillit-test:${schema}:` } },
-        async cleanup() {
-          const client = new pg.Client({ connectionString: databaseUrl });
-          await client.connect();
-          await client.query(`drop schema ${schema} cascade`);
-          await client.end();
-        },
+        overrides: { database: { url: schema.url, poolSize: 8 }, redis: { url: redisUrl, keyPrefix: `tillit-test:${schema.name}:` } },
+        cleanup: schema.drop,
       };
     },
   });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
-import pg from 'pg';
 import { call } from '../../../test/support/http.ts';
+import { freshSchema, type FreshSchema } from '../../../test/support/schema.ts';
 import { startTestSystem } from '../../../test/support/system.ts';
 import { postJson } from '../../app/index.ts';
 import { qrContent, type Challenge } from '../../authn/index.ts';
@@ -17,22 +17,17 @@ const REDIS_URL = process.env['REDIS_URL'];
 const REDIRECT = 'https://rp.example/callback';
 
 describe('two IdP nodes sharing PostgreSQL and Redis behave as one', { skip: !DATABASE_URL || !REDIS_URL ? 'needs DATABASE_URL and REDIS_URL' : false }, () => {
-  const schema = `test_${randomBytes(6).toString('hex')}`;
+  let schema: FreshSchema;
   const nodes: Awaited<ReturnType<typeof startTestSystem>>[] = [];
   const contexts: PartContext[] = [];
   const holders: EidHolder[] = [];
   let issuerBase: string;
 
   before(async () => {
-    const admin = new pg.Client({ connectionString: DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create schema ${schema}`);
-    await admin.end();
-    const url = new URL(DATABASE_URL!);
-    url.searchParams.set('options', `-c search_path=${schema}`);
+    schema = await freshSchema(DATABASE_URL!, 'test');
     const shared = {
-      database: { url: url.toString() },
-      redis: { url: REDIS_URL, keyPrefix: `tillit-test:${schema}:` },
+      database: { url: schema.url },
+      redis: { url: REDIS_URL, keyPrefix: `tillit-test:${schema.name}:` },
       oidc: { encryptionKey: randomBytes(32).toString('base64') },
       directory: { demo: { persons: 10 } },
     };
@@ -50,10 +45,7 @@ describe('two IdP nodes sharing PostgreSQL and Redis behave as one', { skip: !DA
   });
   after(async () => {
     for (const node of nodes) await node.stop();
-    const admin = new pg.Client({ connectionString: DATABASE_URL });
-    await admin.connect();
-    await admin.query(`drop schema if exists ${schema} cascade`);
-    await admin.end();
+    await schema?.drop();
   });
 
   it('finishes on node B a login begun on node A, and node A redeems the code', async () => {
