@@ -44,22 +44,22 @@ export function registerSpCommands(program: Command, open: OpenCommandContext): 
     .action((options: AddOptions, command: Command) =>
       withContext(open, command, async (context) => {
         const metadataXml = await readMetadataSource(options.metadata, (path) => readFile(path, 'utf8'), 10_000, options.aggregateCertificate ? MAX_AGGREGATE_BYTES : undefined);
+        // What every SP registered by this command gets, whether from one metadata file or an aggregate.
+        const settings = {
+          metadataSource: options.metadata,
+          ...(options.methods ? { methods: options.methods } : {}),
+          ...(options.attributes ? { attributes: options.attributes } : {}),
+          ...(options.attributeNames ? { attributeProfile: options.attributeNames } : {}),
+          requireSignedRequests: options.requireSignedRequests ?? false,
+          signAssertions: options.signAssertions,
+        };
         if (options.aggregateCertificate) {
           const trustedCertificatePem = await readFile(options.aggregateCertificate, 'utf8').catch((error: NodeJS.ErrnoException) => {
             throw new ServiceProviderError(`cannot read ${options.aggregateCertificate}: ${error.code ?? error.message}`);
           });
           const result = await addServiceProvidersFromAggregate(
             context.db,
-            {
-              aggregateXml: metadataXml,
-              trustedCertificatePem,
-              metadataSource: options.metadata,
-              ...(options.methods ? { methods: options.methods } : {}),
-              ...(options.attributes ? { attributes: options.attributes } : {}),
-              ...(options.attributeNames ? { attributeProfile: options.attributeNames } : {}),
-              requireSignedRequests: options.requireSignedRequests ?? false,
-              signAssertions: options.signAssertions,
-            },
+            { aggregateXml: metadataXml, trustedCertificatePem, ...settings },
             context.now(),
             { replace: options.replace ?? false },
           );
@@ -72,16 +72,7 @@ export function registerSpCommands(program: Command, open: OpenCommandContext): 
         }
         const added = await addServiceProvider(
           context.db,
-          {
-            metadataXml,
-            metadataSource: options.metadata,
-            ...(options.name ? { displayName: options.name } : {}),
-            ...(options.methods ? { methods: options.methods } : {}),
-            ...(options.attributes ? { attributes: options.attributes } : {}),
-            ...(options.attributeNames ? { attributeProfile: options.attributeNames } : {}),
-            requireSignedRequests: options.requireSignedRequests ?? false,
-            signAssertions: options.signAssertions,
-          },
+          { metadataXml, ...(options.name ? { displayName: options.name } : {}), ...settings },
           context.now(),
           { replace: options.replace ?? false },
         );
