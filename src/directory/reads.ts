@@ -74,6 +74,8 @@ export async function findPerson(db: Queryable, personnummer: string, viewer: Vi
   const [row] = await db.query<PersonView>(
     `select ${PERSON_COLUMNS}, ${SERVICE_IDENTITIES} from directory_person p where p.personnummer = $1 and ${VISIBLE(2)}`,
     [personnummer, viewer.mayViewProtectedIdentities],
+    // Every login runs it: planning this query costs PostgreSQL more than running it.
+    { prepare: true },
   );
   return row ?? null;
 }

@@ -5,9 +5,18 @@ export interface Queryable {
    * Types come back alike on PGlite and PostgreSQL: int8 and count(*) as
    * `number`, numeric as `string`, timestamptz as `Date`, bytea as `Uint8Array`.
    */
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
+}
+
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on each connection, so PostgreSQL parses and
+   * plans it once there rather than on every call. Only for hot statements
+   * whose text never changes: each distinct text stays on every connection.
+   */
+  readonly prepare?: boolean;
 }
 
 export interface Database extends Queryable {

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { INT8_OID, StoreUnavailableError, type Database, type Queryable } from './database.ts';
+import { INT8_OID, StoreUnavailableError, type Database, type Queryable, type QueryOptions } from './database.ts';
 
 const BYTEA_OID = 17;
 
@@ -27,8 +28,8 @@ export async function openPostgres(url: string, options: { readonly poolSize: nu
     throw new StoreUnavailableError(`PostgreSQL at ${redactUrl(url)} is not reachable: ${(cause as Error).message}`, { cause });
   }
   const run = (client: pg.Pool | pg.PoolClient): Queryable => ({
-    async query<R extends object>(text: string, params: readonly unknown[] = []) {
-      const result = await client.query(text, params as unknown[]);
+    async query<R extends object>(text: string, params: readonly unknown[] = [], options: QueryOptions = {}) {
+      const result = await client.query(options.prepare ? { name: statementName(text), text, values: params as unknown[] } : { text, values: params as unknown[] });
       return result.rows as R[];
     },
     async exec(script: string) {
@@ -55,6 +56,17 @@ export async function openPostgres(url: string, options: { readonly poolSize: nu
     },
     close: () => pool.end(),
   };
+}
+
+/** A prepared statement's name, from its text: pg refuses one name for two texts, so the name must follow the text. */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `tillit_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /** The URL without its password, for messages and logs. */

@@ -38,6 +38,30 @@ for (const target of databaseTargets()) {
       }
     });
 
+    it('runs a prepared statement like any other, and keeps it prepared on PostgreSQL', async () => {
+      const db = await target.open({ migrated: false });
+      try {
+        await db.query('create table prep (x int primary key, label text)');
+        await db.query(`insert into prep values (1, 'one'), (2, 'two')`);
+        const text = 'select label from prep where x = $1';
+        await db.transaction(async (tx) => {
+          // The same text with other values reuses the statement; new rows are seen (no cached result).
+          assert.deepEqual(await tx.query(text, [1], { prepare: true }), [{ label: 'one' }]);
+          await tx.query(`insert into prep values (3, 'three')`);
+          assert.deepEqual(await tx.query(text, [3], { prepare: true }), [{ label: 'three' }]);
+          assert.deepEqual(await tx.query(text, [9], { prepare: true }), []);
+          if (db.kind === 'postgres') {
+            const prepared = await tx.query<{ statement: string }>(`select statement from pg_prepared_statements where name like 'tillit\\_%'`);
+            assert.deepEqual(prepared, [{ statement: text }]);
+          }
+        });
+        // A second text gets its own statement: one name never stands for two texts.
+        assert.deepEqual(await db.query('select count(*) as n from prep where x > $1', [1], { prepare: true }), [{ n: 2 }]);
+      } finally {
+        await db.close();
+      }
+    });
+
     it('rolls a transaction back when its work throws', async () => {
       const db = await target.open({ migrated: false });
       try {
