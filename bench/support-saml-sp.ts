@@ -41,21 +41,30 @@ const send = (url: string, headers: Record<string, string>) =>
     req.end();
   });
 
-/** One SSO round: a fresh AuthnRequest in, the auto-posting page with the signed Response out; or one GET. */
-function flow(target: SpTarget) {
+/**
+ * `count` rounds of one kind: an SSO round sends a fresh AuthnRequest and reads
+ * the auto-posting page with the signed Response; a path round is one GET.
+ * The AuthnRequests are made before any is sent, so making them is not
+ * counted against the IdP's time on this shared machine.
+ */
+async function rounds(target: SpTarget, count: number): Promise<(() => Promise<void>)[]> {
   const { base, cookie } = setup!;
-  if ('path' in target)
-    return async () => {
+  if ('path' in target) {
+    const round = async () => {
       const response = await send(`${base}${target.path}`, { cookie });
       if (response.status !== 200) throw new Error(`expected 200 from ${target.path}, got ${response.status}`);
     };
+    return Array.from({ length: count }, () => round);
+  }
   const { entityId } = target;
   // Unsigned requests (these SPs need not sign): signing here would only cost this process.
   const client = new SAML({ entryPoint: `${base}/saml/sso`, issuer: entityId, callbackUrl: `https://${new URL(entityId).host}/acs`, idpCert: 'unused', identifierFormat: null, authnContext: ['http://id.sambi.se/loa/loa3'] } as SamlConfig);
-  return async () => {
-    const response = await send(await client.getAuthorizeUrlAsync('', 'bench', {}), { cookie, accept: 'text/html' });
+  const urls: string[] = [];
+  for (let i = 0; i < count; i++) urls.push(await client.getAuthorizeUrlAsync('', 'bench', {}));
+  return urls.map((url) => async () => {
+    const response = await send(url, { cookie, accept: 'text/html' });
     if (response.status !== 200 || !response.body.includes('name="SAMLResponse"')) throw new Error(`expected a Response, got ${response.status} ${response.body.slice(0, 200)}`);
-  };
+  });
 }
 
 async function handle(command: SpCommand): Promise<SpReport | undefined> {
@@ -65,19 +74,19 @@ async function handle(command: SpCommand): Promise<SpReport | undefined> {
       agent = new Agent({ keepAlive: true, maxSockets: setup.concurrency * 2, ca: setup.ca });
       return { type: 'ready' };
     case 'warm': {
-      const round = flow(command.target);
-      for (let i = 0; i < setup!.warmup; i++) await round();
+      for (const round of await rounds(command.target, setup!.warmup)) await round();
       return { type: 'warmed' };
     }
     case 'measure': {
-      const round = flow(command.target);
+      const queue = await rounds(command.target, setup!.flows);
       const latencies: number[] = [];
       let next = 0;
       const cpu = process.cpuUsage();
       const started = performance.now();
       await Promise.all(
         Array.from({ length: setup!.concurrency }, async () => {
-          while (next++ < setup!.flows) {
+          while (next < queue.length) {
+            const round = queue[next++]!;
             const t = performance.now();
             await round();
             latencies.push(performance.now() - t);
