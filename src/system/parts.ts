@@ -7,7 +7,7 @@ import { makeOidcPart } from '../idp/oidc/index.ts';
 import { makeSamlPart } from '../idp/saml/index.ts';
 import { createPkiPart } from '../pki/index.ts';
 import { createPortalPart } from '../portal/index.ts';
-import type { PartFactory } from './part.ts';
+import type { PartFactory } from '../server/index.ts';
 
 /**
  * Every part this build can run, in start order (a part may rely on those
