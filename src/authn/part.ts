@@ -29,7 +29,6 @@ const OPERATOR = { mayViewProtectedIdentities: true };
  * answers checked against this installation's PKI and people looked up in
  * its directory. Needs the pki part (and uses the directory's tables).
  */
-// A function declaration, not a const: server/index.ts (imported above) reaches this module again through parts.ts.
 export async function createAuthnPart(context: PartContext, started: ReadonlyMap<string, Part>): Promise<Part> {
   const pki = pkiFrom(started);
   const anchors = EID_CAS.map((id) => pki.caCertificate(id)!.certificate.toString('pem'));
