@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { authnFrom, createEnrolmentService, type AuthnServices } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
-import type { Part, PartFactory } from '../server/part.ts';
+import type { Part, PartFactory } from '../server/index.ts';
 import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
