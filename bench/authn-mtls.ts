@@ -17,7 +17,7 @@ import pino from 'pino';
 import { authnFrom } from '../src/authn/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { pkiFrom } from '../src/pki/index.ts';
-import { startSystem } from '../src/server/index.ts';
+import { startSystem } from '../src/system/index.ts';
 import { freshSchema } from '../test/support/schema.ts';
 import { printTable } from './support.ts';
 

@@ -12,7 +12,7 @@ import { qrContent, type Challenge } from '../src/authn/index.ts';
 import { createDirectoryPart } from '../src/directory/index.ts';
 import { addClient, createOidcPart, openSealer } from '../src/idp/oidc/index.ts';
 import { eidHolder, freePort, holdersVerifier, testAuthnPart } from '../src/idp/oidc/test-support.ts';
-import type { PartContext, PartFactory } from '../src/server/index.ts';
+import { loadOrCreateServerCertificate, selfSignedCertificate, type PartContext, type PartFactory } from '../src/server/index.ts';
 import { startTestSystem } from '../test/support/system.ts';
 import { median, percentile, printTable } from './support.ts';
 
@@ -189,7 +189,6 @@ function opensslSignsPerSecond(): number {
 }
 
 const ours = await tillit();
-const { loadOrCreateServerCertificate, selfSignedCertificate } = await import('../src/server/tls.ts');
 const certificate = await loadOrCreateServerCertificate('memory://', ['127.0.0.1'], selfSignedCertificate);
 const theirs = await bare(certificate);
 const signs = opensslSignsPerSecond();

@@ -5,7 +5,7 @@ import { curlGet } from '../../test/support/curl.ts';
 import { openssl, scratch } from '../../test/support/openssl.ts';
 import { loadConfig } from '../config/index.ts';
 import { pkiFrom, type Pki } from '../pki/index.ts';
-import { startSystem, type RunningSystem } from '../server/index.ts';
+import { startSystem, type RunningSystem } from '../system/index.ts';
 import { authnFrom, type CardLoginService, type CardOutcome } from './index.ts';
 
 const SIX_YEARS_MS = 6 * 365 * 86_400_000;

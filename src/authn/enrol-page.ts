@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import qrcode from 'qrcode-generator';
+import { sendPage } from '../server/index.ts';
 import type { EphemeralStore } from '../store/index.ts';
 import { ASSET_PATHS, defineMessages, html, pickLocale, renderPage, type Locale } from '../web/index.ts';
 import { EnrolmentError, type EnrolmentService } from './enrolment.ts';
@@ -125,8 +126,7 @@ export function enrolPageRoutes(deps: EnrolPageDependencies): FastifyPluginAsync
 
   const render = (request: FastifyRequest, reply: FastifyReply, visit: Visit | undefined, hint?: PendingHint) => {
     const locale = pickLocale(request);
-    // The server sets the CSP and other headers on every page; importing its sendPage here would make an import cycle.
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(locale, request.url, visit, hint, deps.now()));
+    return sendPage(reply, page(locale, request.url, visit, hint, deps.now()));
   };
 
   return async (app) => {

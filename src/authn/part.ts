@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { findPersonByServiceIdentity, loginAttributes } from '../directory/index.ts';
 import type { FastifyPluginAsync } from 'fastify';
 import { pkiFrom, POLICY_SUFFIX, type Pki } from '../pki/index.ts';
-import { functionCaCertificateMaker, loadOrCreateServerCertificate } from '../server/index.ts';
+import { functionCaCertificateMaker, loadOrCreateServerCertificate, type Part, type PartContext } from '../server/index.ts';
 import { serverHostNames } from '../config/index.ts';
-import type { Part, PartContext } from '../server/part.ts';
 import type { CardCheckOptions } from './card-check.ts';
 import { rollingHost } from './card-config.ts';
 import { cardListenerRoutes, cardStartRoutes } from './card-http.ts';
@@ -29,7 +28,6 @@ const OPERATOR = { mayViewProtectedIdentities: true };
  * answers checked against this installation's PKI and people looked up in
  * its directory. Needs the pki part (and uses the directory's tables).
  */
-// A function declaration, not a const: server/index.ts (imported above) reaches this module again through parts.ts.
 export async function createAuthnPart(context: PartContext, started: ReadonlyMap<string, Part>): Promise<Part> {
   const pki = pkiFrom(started);
   const anchors = EID_CAS.map((id) => pki.caCertificate(id)!.certificate.toString('pem'));

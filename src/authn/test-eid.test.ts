@@ -10,7 +10,7 @@ import { startLoopbackProxy } from '../../test/support/loopback-proxy.ts';
 import { postJson } from '../app/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { pkiFrom, type Pki } from '../pki/index.ts';
-import { startSystem, type RunningSystem } from '../server/index.ts';
+import { startSystem, type RunningSystem } from '../system/index.ts';
 import type { Challenge } from './index.ts';
 
 const SCREENSHOTS = new URL('../../.tmp/screenshots/', import.meta.url).pathname;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
 import type { JobsCommandContext } from '../jobs/index.ts';
-import { createLogger, openStores, selectParts, type Part, type PartContext } from '../server/index.ts';
+import type { Part, PartContext } from '../server/index.ts';
+import { createLogger, openStores, selectParts } from '../system/index.ts';
 
 /** What a domain's CLI commands get: the effective config, open and migrated stores, and how to close them. */
 export type CommandContext = PartContext & { close(): Promise<void> };

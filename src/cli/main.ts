@@ -13,7 +13,7 @@ import { MailRefused, registerMailCommands } from '../mail/index.ts';
 import { IssuanceRefused, KeyDecryptionError, Pkcs12Error, PkiSetupError, registerPkiCommands, RevocationRefused } from '../pki/index.ts';
 import { registerPortalCommands } from '../portal/cli.ts';
 import { PortalRefused } from '../portal/errors.ts';
-import { startSystem, type RunningSystem } from '../server/index.ts';
+import { startSystem, type RunningSystem } from '../system/index.ts';
 import { MigrationError, readMigrations, StoreUnavailableError } from '../store/index.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 import { configFor, openCommandContext, openJobsContext } from './context.ts';

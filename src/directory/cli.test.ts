@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { databaseTargets } from '../../test/support/stores.ts';
 import { configSchema } from '../config/schema.ts';
 import { createMemoryStore, type Database } from '../store/index.ts';
-import type { PartContext } from '../server/part.ts';
+import type { PartContext } from '../server/index.ts';
 import { registerDirectoryCommands } from './cli.ts';
 import { createDirectoryPart } from './index.ts';
 import { slapdInstalled, startSlapd, type Slapd } from './ldap/slapd.ts';

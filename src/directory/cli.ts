@@ -1,7 +1,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { PartContext } from '../server/part.ts';
+import type { PartContext } from '../server/index.ts';
 import type { CatalogueSyncMode } from './catalogue-sync.ts';
 import { generateRegion } from './generate.ts';
 import { IdentifierError } from './identifiers/errors.ts';

@@ -1,4 +1,4 @@
-import type { Part, PartFactory } from '../server/part.ts';
+import type { Part, PartFactory } from '../server/index.ts';
 import { generateRegion } from './generate.ts';
 import { demoLines, seedRegion } from './seed.ts';
 

@@ -1,4 +1,4 @@
-import type { Part, PartFactory } from '../server/part.ts';
+import type { Part, PartFactory } from '../server/index.ts';
 import { expiryRemindersJob } from './expiry-reminders.ts';
 import { directorySyncJob } from './missing-holders.ts';
 

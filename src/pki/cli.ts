@@ -1,7 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import type { PartContext } from '../server/part.ts';
+import type { PartContext } from '../server/index.ts';
 import { CA_IDS, isCaId, keyPassphrase } from './hierarchy.ts';
 import { caImportFromPkcs12, CaImportRefused, importCa, type CaImport } from './import-ca.ts';
 import { IssuanceRefused, type SubjectRequest } from './issue.ts';

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Database } from '../store/index.ts';

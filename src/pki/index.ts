@@ -1,4 +1,4 @@
-import type { Part, PartFactory } from '../server/part.ts';
+import type { Part, PartFactory } from '../server/index.ts';
 import { pkiHttpRoutes } from './http.ts';
 import { openPki, type Pki } from './service.ts';
 

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { PartContext } from '../server/part.ts';
+import type { PartContext } from '../server/index.ts';
 import { auditLine, readAudit, verifyAudit } from './audit.ts';
 import { PortalRefused } from './errors.ts';
 import { appointRole, listAssignments, recordTraining, removeRole } from './role-store.ts';

@@ -1,18 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { authnFrom, createEnrolmentService, type AuthnServices } from '../authn/index.ts';
 import { pkiFrom } from '../pki/index.ts';
-import type { Part, PartFactory } from '../server/part.ts';
+import type { Part, PartFactory } from '../server/index.ts';
 import { apiRoutes } from './api/routes.ts';
 import type { CardContext } from './cards/context.ts';
 import { batchSigner, type BatchSigner } from './cards/production.ts';
 import { supersedeOverdue } from './function/certificates.ts';
+import { functionUiRoutes } from './function/ui.ts';
+import { ensurePortalClient, portalRelyingParty } from './idp.ts';
 import { expiredReserveCardsJob } from './jobs/expired-reserve-cards.ts';
 import { functionCertificateRemindersJob } from './jobs/function-certificate-reminders.ts';
 import { retentionJob } from './jobs/retention.ts';
 import { staleRolesJob } from './jobs/stale-roles.ts';
 import { unactivatedCardsJob } from './jobs/unactivated-cards.ts';
 import { unfinishedOrdersJob } from './jobs/unfinished-orders.ts';
+import { reportUiRoutes } from './reports/ui.ts';
 import { seedPortalDemo } from './seed.ts';
+import { uiRoutes } from './ui/routes.ts';
 
 /**
  * The eID portal: roles per organisation, the card lifecycle (order,
@@ -24,9 +28,6 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
   const { config, db, ephemeral, log, now } = context;
   const pki = pkiFrom(started);
   if (!started.has('oidc')) throw new Error('the oidc part must run (and start before) the portal: administrators sign in through it');
-  // The sign-in and the pages reach the IdP's and the server's modules, and the server's part list names this
-  // one: loading them when the part starts, not when this module loads, keeps the import graph free of cycles.
-  const [{ ensurePortalClient, portalRelyingParty }, { uiRoutes }, { functionUiRoutes }, { reportUiRoutes }] = await Promise.all([import('./idp.ts'), import('./ui/routes.ts'), import('./function/ui.ts'), import('./reports/ui.ts')]);
   await ensurePortalClient(db, config);
   // The person view reads mobile eIDs from the authentication service's records whether or not its part runs here.
   const enrolmentRecords = createEnrolmentService({ db, pki, now });

@@ -1,5 +1,5 @@
 import { generateRegion } from '../directory/index.ts';
-import type { PartContext } from '../server/part.ts';
+import type { PartContext } from '../server/index.ts';
 import { PortalRefused } from './errors.ts';
 import { appointRole } from './role-store.ts';
 import type { Role } from './roles.ts';

@@ -1,5 +1,5 @@
-export { startSystem, openStores, createLogger, type RunningSystem, type StartOptions } from './system.ts';
-export { sendPage, rememberLocale, CONTENT_SECURITY_POLICY } from './app.ts';
-export { selectParts } from './parts.ts';
+/** The HTTP servers and what a part needs from them; the composition root that starts the parts is src/system. */
+export { buildHttpApp, buildHttpsApp, sendPage, rememberLocale, CONTENT_SECURITY_POLICY, type Readiness } from './app.ts';
+export { createMetrics } from './metrics.ts';
 export type { Part, PartContext, PartFactory, PartLink, Localized } from './part.ts';
-export { functionCaCertificateMaker, loadOrCreateServerCertificate, type TlsCredentials } from './tls.ts';
+export { functionCaCertificateMaker, loadOrCreateServerCertificate, selfSignedCertificate, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';

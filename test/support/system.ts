@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from '../../src/config/index.ts';
-import { startSystem, type PartFactory, type RunningSystem } from '../../src/server/index.ts';
+import type { PartFactory } from '../../src/server/index.ts';
+import { startSystem, type RunningSystem } from '../../src/system/index.ts';
 import pino from 'pino';
 
 /** A whole system on free loopback ports with an in-memory database, silent logs. */

@@ -3,11 +3,7 @@ import { contextRunner, printList, printRecord, type OpenCommandContext } from '
 import { addClient, ClientError, findClient, listClients, removeClient, rotateClientSecret, type ClientAuthMethod, type ClientRecord, type LoginMethod } from './clients.ts';
 import { openSealer } from './secrets.ts';
 
-// A function, not a const made at load: this module can be evaluated while the module of the
-// error class is still loading (the parts reach one another again through server/index.ts).
-function withContext(...args: Parameters<ReturnType<typeof contextRunner>>): Promise<void> {
-  return contextRunner(ClientError)(...args);
-}
+const withContext = contextRunner(ClientError);
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const commaList = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);

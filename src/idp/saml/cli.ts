@@ -4,11 +4,7 @@ import { contextRunner, printList, printRecord, type OpenCommandContext } from '
 import { MAX_AGGREGATE_BYTES } from './sp-metadata.ts';
 import { addServiceProvider, addServiceProvidersFromAggregate, findServiceProvider, listServiceProviders, readMetadataSource, removeServiceProvider, ServiceProviderError, type ServiceProvider } from './sps.ts';
 
-// A function, not a const made at load: this module can be evaluated while the module of the
-// error class is still loading (the parts reach one another again through server/index.ts).
-function withContext(...args: Parameters<ReturnType<typeof contextRunner>>): Promise<void> {
-  return contextRunner(ServiceProviderError)(...args);
-}
+const withContext = contextRunner(ServiceProviderError);
 
 const commaList = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 

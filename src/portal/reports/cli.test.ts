@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { databaseTargets } from '../../../test/support/stores.ts';
 import { configSchema } from '../../config/schema.ts';
 import type { Region } from '../../directory/index.ts';
-import type { PartContext } from '../../server/part.ts';
+import type { PartContext } from '../../server/index.ts';
 import { createMemoryStore, type Database } from '../../store/index.ts';
 import { registerPortalCommands } from '../cli.ts';
 import { PortalRefused } from '../errors.ts';

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import type { PartContext } from '../../server/part.ts';
+import type { PartContext } from '../../server/index.ts';
 import { PortalRefused } from '../errors.ts';
 import { toCsv } from './csv.ts';
 import { EVENT_DIMENSIONS, PERIODS, STATUS_DIMENSIONS, VIEWS, parseReportRequest, type RawParameters } from './parameters.ts';

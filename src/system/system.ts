@@ -4,11 +4,21 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { serverHostNames, type Config } from '../config/index.ts';
 import { isMigrated, migrate, openDatabase, openEphemeralStore, readMigrations, type Database, type EphemeralStore } from '../store/index.ts';
-import { buildHttpApp, buildHttpsApp, type Readiness } from './app.ts';
-import { createMetrics } from './metrics.ts';
-import type { Part, PartContext, PartFactory } from './part.ts';
+import {
+  buildHttpApp,
+  buildHttpsApp,
+  createMetrics,
+  functionCaCertificateMaker,
+  loadOrCreateServerCertificate,
+  selfSignedCertificate,
+  type Part,
+  type PartContext,
+  type PartFactory,
+  type Readiness,
+  type ServerCertificateMaker,
+  type TlsCredentials,
+} from '../server/index.ts';
 import { selectParts } from './parts.ts';
-import { functionCaCertificateMaker, loadOrCreateServerCertificate, selfSignedCertificate, type ServerCertificateMaker, type TlsCredentials } from './tls.ts';
 import { pkiFrom } from '../pki/index.ts';
 import { resolveSchedules, startScheduler, thisNode, type Scheduler } from '../jobs/index.ts';
 
