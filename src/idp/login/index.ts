@@ -7,4 +7,4 @@
  */
 export { asLoggedIn, createLoginFlow, qrImage, autoStartLink, OOB_METHODS, type CardOutcomeOfLogin, type LoginFlow, type PendingLogin, type PollOutcome } from './flow.ts';
 export { cardRefusalPage, commissionPage, heading, hintText, loginErrorPage, loginMessages, methodPage, serviceIdentityPage, waitPage, widenFormAction, type LoginMethod } from './pages.ts';
-export { createLoginRouter, sendLoginError, type LoginAdapter, type LoginFailure, type LoginMissing, type LoginRequest, type LoginRouterDependencies } from './router.ts';
+export { createLoginRouter, sendLoginError, type LoginAdapter, type LoginFailure, type LoginMissing, type LoginRequest, type LoginRouterDependencies, type LoginServices } from './router.ts';

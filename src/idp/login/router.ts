@@ -62,7 +62,8 @@ export interface LoginAdapter<L extends LoginRequest> {
   fail(request: FastifyRequest, reply: FastifyReply, login: L, failure: LoginFailure): Promise<FastifyReply>;
 }
 
-export interface LoginRouterDependencies {
+/** What the login steps use, as each protocol's part hands it to its routes. */
+export interface LoginServices {
   readonly ephemeral: EphemeralStore;
   readonly orders: OrderService;
   /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
@@ -71,6 +72,9 @@ export interface LoginRouterDependencies {
   readonly publicBaseUrl?: string;
   readonly sessions: SessionStore;
   readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
+}
+
+export interface LoginRouterDependencies extends LoginServices {
   readonly now: () => number;
   /** How long a person has to finish the pages. */
   readonly interactionMs: number;

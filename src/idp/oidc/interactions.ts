@@ -1,28 +1,17 @@
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import type { CardLoginService, OrderService } from '../../authn/index.ts';
-import type { PersonView } from '../../directory/index.ts';
-import type { EphemeralStore } from '../../store/index.ts';
-import { accountIdOf, type AuthnMethod, type LoginRecord, type SessionStore, type SsoSession } from '../session/index.ts';
+import { accountIdOf, loginRecordOf, type AuthnMethod, type SsoSession } from '../session/index.ts';
 import { grantedClaims, parseClaimsParameter, pinnedValues, SCOPES, type Choice, type RequestedClaims } from '../claims/index.ts';
 import { findClient, type ClientRecord } from './clients.ts';
 import type { OidcConfig } from './config.ts';
-import { createLoginRouter, widenFormAction, type LoginAdapter, type LoginFailure, type LoginRequest } from '../login/index.ts';
+import { createLoginRouter, widenFormAction, type LoginAdapter, type LoginFailure, type LoginRequest, type LoginServices } from '../login/index.ts';
 import { acrOf, grantRecordKey, minimumLoaOf, type GrantRecord } from './provider.ts';
 
-export interface InteractionDependencies {
+export interface InteractionDependencies extends LoginServices {
   readonly provider: () => Provider;
   readonly config: OidcConfig;
   readonly db: Parameters<typeof findClient>[0];
-  readonly ephemeral: EphemeralStore;
-  readonly sessions: SessionStore;
-  readonly orders: OrderService;
-  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
-  readonly cardLogins?: CardLoginService;
-  /** Where the card login sends the browser back (this installation's public origin). */
-  readonly publicBaseUrl?: string;
-  readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly now: () => number;
 }
 
@@ -71,10 +60,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
     complete: (request, reply, login, sso, _person, choice) => complete(request, reply, login, sso, choice),
     fail,
   };
-  const router = createLoginRouter(
-    { ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}), sessions: deps.sessions, loadPerson: deps.loadPerson, now: deps.now, interactionMs: deps.config.interactionSeconds * 1000, ssoSessionSeconds: deps.config.ssoSessionSeconds },
-    adapter,
-  );
+  const router = createLoginRouter({ ...deps, interactionMs: deps.config.interactionSeconds * 1000, ssoSessionSeconds: deps.config.ssoSessionSeconds }, adapter);
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) => done(null, parseForm(body as string)));
     await router.routes(app);
@@ -122,7 +108,7 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const cut = asked.filter((c) => !login.granted.has(c));
     if (cut.length) grant.rejectOIDCClaims(cut);
     const grantId = await grant.save();
-    const record: GrantRecord = { login: loginOf(sso), choice, granted: [...login.granted] };
+    const record: GrantRecord = { login: loginRecordOf(sso), choice, granted: [...login.granted] };
     await deps.ephemeral.set(grantRecordKey(grantId), JSON.stringify(record), deps.config.refreshTokenSeconds * 1000);
     return finish(request, reply, {
       login: { accountId, acr: acrOf(deps.config, sso.loa), amr: [amrOf(sso.method)], ts: sso.authTime, remember: true },
@@ -144,8 +130,4 @@ export function interactionRoutes(deps: InteractionDependencies) {
     const url = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
     return reply.redirect(url, 303);
   }
-}
-
-function loginOf(sso: SsoSession): LoginRecord {
-  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
 }

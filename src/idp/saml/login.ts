@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CardLoginService, OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
 import { pickLocale } from '../../web/index.ts';
 import { buildClaims, type Choice, type RequestedClaims } from '../claims/index.ts';
-import { createLoginRouter, loginMessages, sendLoginError, widenFormAction, type LoginAdapter, type LoginFailure, type LoginRequest } from '../login/index.ts';
-import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type LoginRecord, type Participant, type SessionStore, type SsoSession } from '../session/index.ts';
+import { createLoginRouter, loginMessages, sendLoginError, widenFormAction, type LoginAdapter, type LoginFailure, type LoginRequest, type LoginServices } from '../login/index.ts';
+import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, loginRecordOf, type Participant, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
 import { validateLogoutRequest } from './logout-request.ts';
@@ -19,17 +18,9 @@ import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successRespo
 import { serviceProviderCache, type ServiceProvider } from './sps.ts';
 import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
 
-export interface SamlLoginDependencies {
+export interface SamlLoginDependencies extends LoginServices {
   readonly idp: Idp;
   readonly db: Database;
-  readonly ephemeral: EphemeralStore;
-  readonly sessions: SessionStore;
-  readonly orders: OrderService;
-  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
-  readonly cardLogins?: CardLoginService;
-  /** Where the card login sends the browser back (this installation's public origin). */
-  readonly publicBaseUrl?: string;
-  readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly pairwiseKey: Uint8Array;
   /** The request checks' settings, less the clock (read per request). */
   readonly requestEnvironment: Omit<RequestEnvironment, 'now' | 'findSp' | 'firstUse'>;
@@ -124,10 +115,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     complete,
     fail,
   };
-  const router = createLoginRouter(
-    { ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}), sessions: deps.sessions, loadPerson: deps.loadPerson, now: () => deps.now().getTime(), interactionMs: deps.interactionMs, ssoSessionSeconds: deps.ssoSessionSeconds },
-    adapter,
-  );
+  const router = createLoginRouter({ ...deps, now: () => deps.now().getTime() }, adapter);
   const postJs = readFile(new URL('./post.js', import.meta.url));
   const findSp = serviceProviderCache(deps.db, () => deps.now().getTime());
   const environment = (): RequestEnvironment => ({
@@ -337,7 +325,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
         sessionIndex,
         loaUri: loa.uri,
         authnMethod: authnMethodUri(sso.method),
-        attributes: buildClaims(loginOf(sso), person, choice, new Set(pending.attributes)),
+        attributes: buildClaims(loginRecordOf(sso), person, choice, new Set(pending.attributes)),
         assertionId,
       },
       deps.now(),
@@ -404,8 +392,4 @@ function samlTargets(participants: readonly Participant[], initiator: string | u
 /** PrincipalSelection as the claim rules read pre-selection (OIDC's `claims` parameter with `values`). */
 function pinsOf(pending: PendingRequest): RequestedClaims {
   return { id_token: Object.fromEntries(Object.entries(pending.principalSelection).map(([claim, values]) => [claim, { values }])) };
-}
-
-function loginOf(sso: SsoSession): LoginRecord {
-  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
 }
