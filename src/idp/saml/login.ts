@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseForm } from 'node:querystring';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { cardRefusalAdvice, type CardLoginService, type OrderService } from '../../authn/index.ts';
 import type { PersonView } from '../../directory/index.ts';
 import { sendPage } from '../../server/index.ts';
 import type { Database, EphemeralStore } from '../../store/index.ts';
-import { pickLocale, type Locale } from '../../web/index.ts';
-import { buildClaims, choiceNeeded, type Choice, type RequestedClaims } from '../claims/index.ts';
-import { asLoggedIn, autoStartLink, cardRefusalPage, commissionPage, createLoginFlow, hintText, loginErrorPage, loginMessages, methodPage, OOB_METHODS, qrImage, serviceIdentityPage, waitPage, widenFormAction } from '../login/index.ts';
-import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, type AuthnMethod, type LoginRecord, type Participant, type SessionStore, type SsoSession } from '../session/index.ts';
+import { pickLocale } from '../../web/index.ts';
+import { buildClaims, type Choice, type RequestedClaims } from '../claims/index.ts';
+import { createLoginRouter, loginMessages, sendLoginError, widenFormAction, type LoginAdapter, type LoginFailure, type LoginRequest, type LoginServices } from '../login/index.ts';
+import { accountIdOf, readCookie, sessionCookie, SSO_COOKIE, loginRecordOf, type Participant, type SsoSession } from '../session/index.ts';
 import { validateAuthnRequest, type IncomingRequest, type RequestEnvironment, type ValidatedAuthnRequest } from './authn-request.ts';
 import { POST_SCRIPT, postPage, samlMessages } from './pages.ts';
 import { validateLogoutRequest } from './logout-request.ts';
@@ -19,17 +18,9 @@ import { authnMethodUri, logoutResponse, nameIdFor, statusResponse, successRespo
 import { serviceProviderCache, type ServiceProvider } from './sps.ts';
 import { RequestRefused, SamlStatusError, STATUS } from './status.ts';
 
-export interface SamlLoginDependencies {
+export interface SamlLoginDependencies extends LoginServices {
   readonly idp: Idp;
   readonly db: Database;
-  readonly ephemeral: EphemeralStore;
-  readonly sessions: SessionStore;
-  readonly orders: OrderService;
-  /** Card login over mutual TLS on the authentication service; without it the method `mtls` is not offered. */
-  readonly cardLogins?: CardLoginService;
-  /** Where the card login sends the browser back (this installation's public origin). */
-  readonly publicBaseUrl?: string;
-  readonly loadPerson: (personnummer: string) => Promise<PersonView | null>;
   readonly pairwiseKey: Uint8Array;
   /** The request checks' settings, less the clock (read per request). */
   readonly requestEnvironment: Omit<RequestEnvironment, 'now' | 'findSp' | 'firstUse'>;
@@ -73,22 +64,26 @@ type PendingRequest = Omit<ValidatedAuthnRequest, 'sp'> & { readonly spEntityId:
  * step; one the SSO session answers at once never is (its ID, recorded as
  * used, already lets it be answered only once).
  */
-interface Login {
-  readonly key: string;
+interface Login extends LoginRequest {
   readonly pending: PendingRequest;
   readonly sp: ServiceProvider;
   readonly stored: boolean;
 }
 
-const baseOf = (key: string) => `/saml/login/${key}`;
 const requestKey = (key: string) => `saml:login:${key}`;
-const freshKey = (key: string) => `saml:fresh:${key}`;
 const logoutKey = (key: string) => `saml:slo:${key}`;
 const oidcLogoutKey = (key: string) => `saml:slo-oidc:${key}`;
 /** Where the browser goes from an OIDC logout to start the SAML part of it. */
 const OIDC_LOGOUT_PATH = '/saml/slo/oidc';
 const validKey = (key: string) => /^[A-Za-z0-9_-]{32}$/.test(key);
-const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`, displayName: sp.displayName });
+const samlLogin = (key: string, pending: PendingRequest, sp: ServiceProvider, stored: boolean): Login => ({
+  key,
+  requester: { clientId: `saml:${sp.entityId}`, displayName: sp.displayName },
+  methods: sp.methods,
+  pending,
+  sp,
+  stored,
+});
 
 /**
  * Web SSO: `/saml/sso` takes an AuthnRequest in either binding, then the
@@ -97,7 +92,30 @@ const requesterOf = (sp: ServiceProvider) => ({ clientId: `saml:${sp.entityId}`,
  * HTTP-POST to the ACS from the SP's metadata.
  */
 export function samlLoginRoutes(deps: SamlLoginDependencies) {
-  const flow = createLoginFlow({ ephemeral: deps.ephemeral, orders: deps.orders, ...(deps.cardLogins ? { cardLogins: deps.cardLogins } : {}), sessions: deps.sessions, now: () => deps.now().getTime(), interactionMs: deps.interactionMs });
+  const adapter: LoginAdapter<Login> = {
+    protocol: 'saml',
+    prefix: '/saml/login',
+    find,
+    logFields: (login) => ({ sp: login.sp.entityId }),
+    requirements({ pending }) {
+      const one = (attribute: string) => (pending.principalSelection[attribute]?.length === 1 ? pending.principalSelection[attribute][0]! : undefined);
+      const person = one('personalIdentityNumber');
+      const hsaId = one('employeeHsaId');
+      const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
+      return { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
+    },
+    claims: ({ pending }) => ({ granted: new Set(pending.attributes), requested: pinsOf(pending) }),
+    refusePages: (request, reply, login) => (login.pending.isPassive ? answerWithStatus(request, reply, login, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer')) : undefined),
+    async accepts(login, sso, ownAuthentication) {
+      // ForceAuthn: only this login's own authentication will do (a request just in has had none).
+      if (login.pending.forceAuthn && (!login.stored || !(await ownAuthentication()))) return false;
+      return login.pending.acceptedLoas.some((l) => l.level === sso.loa);
+    },
+    keep,
+    complete,
+    fail,
+  };
+  const router = createLoginRouter({ ...deps, now: () => deps.now().getTime() }, adapter);
   const postJs = readFile(new URL('./post.js', import.meta.url));
   const findSp = serviceProviderCache(deps.db, () => deps.now().getTime());
   const environment = (): RequestEnvironment => ({
@@ -142,85 +160,8 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       return continueLogout(request, reply, JSON.parse(raw) as LogoutChain);
     });
 
-    app.get<{ Params: { key: string } }>('/saml/login/:key', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      return login && proceed(request, reply, login);
-    });
-
-    app.post<{ Params: { key: string }; Body: { method?: string } }>('/saml/login/:key/start', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      const method = request.body?.method as AuthnMethod;
-      if (!OOB_METHODS.includes(method) || !login.sp.methods.includes(method)) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
-      return startOrder(request, reply, login, method);
-    });
-
-    app.get<{ Params: { key: string } }>('/saml/login/:key/card/start', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      if (!flow.offered.includes('mtls') || !login.sp.methods.includes('mtls')) return errorPage(request, reply, 400, loginMessages(localeOf(request))('error.unknownMethod'));
-      return startCardLogin(reply, login);
-    });
-
-    /** Back from the card login's rolling host with a one-time handle on the outcome. */
-    app.get<{ Params: { key: string }; Querystring: { card?: string } }>('/saml/login/:key/card', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      const outcome = await flow.finishCard(login.key, request.query.card);
-      if (outcome.status === 'gone') return reply.redirect(baseOf(login.key), 303);
-      if (outcome.status === 'refused') {
-        const locale = localeOf(request);
-        request.log.info({ decision: 'saml card login refused', code: outcome.refusal.code, sp: login.sp.entityId }, outcome.refusal.reason);
-        const otherMethods = login.sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)).length > 1;
-        return sendPage(reply, cardRefusalPage(locale, request.url, baseOf(login.key), login.sp.displayName, cardRefusalAdvice(locale, outcome.refusal, outcome.startPath), otherMethods));
-      }
-      // This login's own authentication satisfies ForceAuthn.
-      await deps.ephemeral.set(freshKey(login.key), outcome.session.id, deps.interactionMs);
-      reply.header('set-cookie', sessionCookie(outcome.session, deps.ssoSessionSeconds));
-      return reply.redirect(baseOf(login.key), 303);
-    });
-
-    app.get<{ Params: { key: string } }>('/saml/login/:key/wait', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      const pending = await flow.readPending(login.key);
-      if (!pending) return reply.redirect(baseOf(login.key), 303);
-      return sendPage(reply, waitPage(localeOf(request), request.url, baseOf(login.key), login.sp.displayName, qrImage(pending, deps.now().getTime()), autoStartLink(pending, `${baseOf(login.key)}/wait`), 'outstandingTransaction'));
-    });
-
-    app.get<{ Params: { key: string } }>('/saml/login/:key/status', async (request, reply) => {
-      const login = await loadLogin(request, reply, 'json');
-      if (!login) return reply;
-      const state = await poll(request, reply, login.key, login.sp);
-      return reply.code(state.status === 'gone' ? 404 : 200).header('cache-control', 'no-store').send(state);
-    });
-
-    app.post<{ Params: { key: string } }>('/saml/login/:key/collect', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      const state = await poll(request, reply, login.key, login.sp);
-      return reply.redirect(state.next ?? state.retry ?? `${baseOf(login.key)}/wait`, 303);
-    });
-
-    app.post<{ Params: { key: string } }>('/saml/login/:key/cancel', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      await flow.cancel(login.key, requesterOf(login.sp).clientId);
-      return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.responder, STATUS.authnFailed, 'the person cancelled the login'));
-    });
-
-    app.post<{ Params: { key: string }; Body: { choice?: string } }>('/saml/login/:key/choose', async (request, reply) => {
-      const login = await loadLogin(request, reply);
-      if (!login) return reply;
-      const sso = await usableSession(request, login);
-      if (!sso) return reply.redirect(baseOf(login.key), 303);
-      const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
-      const need = choiceNeeded(person, new Set(login.pending.attributes), pinsOf(login.pending));
-      const picked = String(request.body?.choice ?? '');
-      if (need.ask === 'commission' && need.candidates.some((c) => c.hsaId === picked)) return complete(request, reply, login, sso, person, { kind: 'commission', hsaId: picked });
-      if (need.ask === 'serviceIdentity' && need.candidates.some((s) => s.hsaId === picked)) return complete(request, reply, login, sso, person, { kind: 'serviceIdentity', hsaId: picked });
-      return reply.redirect(baseOf(login.key), 303);
-    });
+    // The login steps under /saml/login/<key> (src/idp/login), with the forms parsed as above.
+    await router.routes(app);
   };
 
   /** An AuthnRequest in: refused (error page), answered with a status at its ACS, or on to the login. */
@@ -242,7 +183,9 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     const { sp, ...rest } = validated;
     const pending: PendingRequest = { ...rest, spEntityId: sp.entityId };
     request.log.info({ decision: 'saml request accepted', sp: sp.entityId, requestId: validated.id, forceAuthn: validated.forceAuthn, isPassive: validated.isPassive }, 'saml request accepted');
-    return proceed(request, reply, { key: randomBytes(24).toString('base64url'), pending, sp, stored: false }, session);
+    // The answer, or the login's forms, end in the HTTP-POST to the SP's ACS: the CSP must let them.
+    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
+    return router.proceed(request, reply, samlLogin(randomBytes(24).toString('base64url'), pending, sp, false), session);
   }
 
   /** Keeps the request for the login pages' next step (once). */
@@ -300,7 +243,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       await deps.ephemeral.set(logoutKey(key), JSON.stringify(next), deps.interactionMs);
       if (outgoing.binding === 'redirect') return reply.redirect(outgoing.url, 303);
       reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), outgoing.url));
-      return sendPage(reply, postPage(localeOf(request), request.url, outgoing.url, { SAMLRequest: outgoing.samlRequest, RelayState: key }));
+      return sendPage(reply, postPage(pickLocale(request), request.url, outgoing.url, { SAMLRequest: outgoing.samlRequest, RelayState: key }));
     }
     const { initiator } = chain;
     if ('finishUrl' in initiator) {
@@ -311,7 +254,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
     request.log.info({ decision: 'saml logout answered', sp: initiator.entityId, partial }, 'saml logout answered');
     const xml = await logoutResponse(deps.idp, initiator.responseUrl, initiator.requestId, deps.now(), partial);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), initiator.responseUrl));
-    return sendPage(reply, postPage(localeOf(request), request.url, initiator.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: initiator.relayState }));
+    return sendPage(reply, postPage(pickLocale(request), request.url, initiator.responseUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: initiator.relayState }));
   }
 
   /** An SP of the chain answered (RelayState names the chain, once); a refused or failed answer makes the logout partial. */
@@ -336,98 +279,28 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
   function refuse(request: FastifyRequest, reply: FastifyReply, reason: string) {
     // Logged once, here; the person sees only that the request was not accepted (never a redirect to a URL it named).
     request.log.info({ decision: 'saml request refused', reason }, 'saml request refused');
-    return errorPage(request, reply, 400, samlMessages(localeOf(request))('refused.body'));
+    return sendLoginError(request, reply, 400, samlMessages(pickLocale(request))('refused.body'));
   }
 
-  async function loadLogin(request: FastifyRequest<{ Params: { key: string } }>, reply: FastifyReply, answer: 'page' | 'json' = 'page') {
-    const key = request.params.key;
+  /** The request kept under the URL's key, and its SP read again. */
+  async function find(_request: FastifyRequest, reply: FastifyReply, key: string) {
     const raw = validKey(key) ? await deps.ephemeral.get(requestKey(key)) : null;
-    const pending = raw ? (JSON.parse(raw) as PendingRequest) : null;
-    const sp = pending ? await findSp(pending.spEntityId) : null;
-    if (!pending || !sp) {
-      const message = loginMessages(localeOf(request))(pending ? 'error.unknownClient' : 'hint.expiredTransaction');
-      if (answer === 'json') reply.code(400).send({ status: 'failed', hint: message });
-      else errorPage(request, reply, 400, message);
-      return undefined;
-    }
+    if (!raw) return 'hint.expiredTransaction' as const;
+    const pending = JSON.parse(raw) as PendingRequest;
+    const sp = await findSp(pending.spEntityId);
+    if (!sp) return 'error.unknownClient' as const;
     // Our forms end in the HTTP-POST to the SP's ACS: the CSP must let them.
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
-    return { key, pending, sp, stored: true } satisfies Login;
+    return samlLogin(key, pending, sp, true);
   }
 
-  /** The SSO session, when it can answer this request without a new authentication. */
-  /** `session`: the browser's SSO session when already read. */
-  async function usableSession(request: FastifyRequest, login: Login, session?: Promise<SsoSession | null>): Promise<SsoSession | null> {
-    const sso = await (session ?? deps.sessions.get(readCookie(request.headers.cookie, SSO_COOKIE)));
-    if (!sso) return null;
-    // ForceAuthn: only this login's own authentication, recorded under its key, will do (a request just in has had none).
-    if (login.pending.forceAuthn && (!login.stored || (await deps.ephemeral.get(freshKey(login.key))) !== sso.id)) return null;
-    if (!login.pending.acceptedLoas.some((l) => l.level === sso.loa)) return null;
-    return sso;
-  }
-
-  async function proceed(request: FastifyRequest, reply: FastifyReply, login: Login, session?: Promise<SsoSession | null>) {
-    const { key, pending, sp } = login;
-    reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), pending.acsUrl));
-    const sso = await usableSession(request, login, session);
-    if (sso) return afterAuthentication(request, reply, login, sso);
-    if (pending.isPassive) return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.responder, STATUS.noPassive, 'IsPassive, and no single sign-on session can answer'));
-    await keep(login);
-    const methods = sp.methods.filter((m) => flow.offered.includes(m as AuthnMethod)) as AuthnMethod[];
-    if (methods.length === 1) return methods[0] === 'mtls' ? startCardLogin(reply, login) : startOrder(request, reply, login, methods[0]!);
-    return sendPage(reply, methodPage(localeOf(request), request.url, baseOf(key), sp.displayName, methods));
-  }
-
-  async function startOrder(request: FastifyRequest, reply: FastifyReply, { key, pending, sp }: Login, method: AuthnMethod) {
-    const person = pending.principalSelection['personalIdentityNumber'];
-    const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
-    const requirements = { ...(person?.length === 1 ? { personalIdentityNumber: person[0]! } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
-    await flow.start(key, { method, requester: requesterOf(sp), endUserIp: request.ip, requirements, userVisibleText: loginMessages('sv')('login.to').replace('{client}', sp.displayName) });
-    return reply.redirect(`${baseOf(key)}/wait`, 303);
-  }
-
-  /** A card login on the authentication service; the browser goes to its first rolling host and comes back to `/card`. */
-  async function startCardLogin(reply: FastifyReply, { key, pending, sp }: Login) {
-    const one = (attribute: string) => (pending.principalSelection[attribute]?.length === 1 ? pending.principalSelection[attribute][0]! : undefined);
-    const person = one('personalIdentityNumber');
-    const hsaId = one('employeeHsaId');
-    const lowest = Math.min(...pending.acceptedLoas.map((l) => l.level));
-    const requirements = { ...(person ? { personalIdentityNumber: person } : {}), ...(hsaId ? { hsaId } : {}), ...(lowest >= 3 ? { minimumLoa: 3 as const } : {}) };
-    const startPath = await flow.startCard(key, { requester: requesterOf(sp), returnTo: `${deps.publicBaseUrl}${baseOf(key)}/card`, requirements });
-    return reply.redirect(startPath, 303);
-  }
-
-  async function poll(request: FastifyRequest, reply: FastifyReply, key: string, sp: ServiceProvider): Promise<{ status: string; hint?: string; qr?: string; next?: string; retry?: string }> {
-    const locale = localeOf(request);
-    const outcome = await flow.poll(key, requesterOf(sp).clientId);
-    switch (outcome.status) {
-      case 'gone':
-        return { status: 'gone', hint: hintText(locale, 'expiredTransaction'), next: baseOf(key) };
-      case 'pending':
-        return { status: 'pending', hint: hintText(locale, outcome.hintCode), qr: qrImage(outcome.pending, deps.now().getTime()) };
-      case 'taken':
-        return { status: 'complete', next: baseOf(key) };
-      case 'failed':
-        request.log.info({ decision: 'saml login failed', hintCode: outcome.hintCode, sp: sp.entityId }, 'authentication order failed');
-        return { status: 'failed', hint: hintText(locale, outcome.hintCode), retry: baseOf(key) };
-      case 'complete':
-        // This login's own authentication satisfies ForceAuthn.
-        await deps.ephemeral.set(freshKey(key), outcome.session.id, deps.interactionMs);
-        reply.header('set-cookie', sessionCookie(outcome.session, deps.ssoSessionSeconds));
-        return { status: 'complete', next: baseOf(key) };
-    }
-  }
-
-  async function afterAuthentication(request: FastifyRequest, reply: FastifyReply, login: Login, sso: SsoSession) {
-    const { key, pending, sp } = login;
-    const person = asLoggedIn(sso.subject.personalIdentityNumber ? await deps.loadPerson(sso.subject.personalIdentityNumber) : null, sso);
-    const need = choiceNeeded(person, new Set(pending.attributes), pinsOf(pending));
-    const locale = localeOf(request);
-    if (need.ask === 'impossible') return answerWithStatus(request, reply, login, new SamlStatusError(STATUS.requester, STATUS.unknownPrincipal, need.reason));
-    if (need.ask === 'nothing') return complete(request, reply, login, sso, person, need.choice);
-    await keep(login);
-    if (need.ask === 'commission') return sendPage(reply, commissionPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
-    return sendPage(reply, serviceIdentityPage(locale, request.url, baseOf(key), sp.displayName, need.candidates));
+  /** A login that ends without a Response: the person cancelled, or the one who logged in cannot meet the request. */
+  function fail(request: FastifyRequest, reply: FastifyReply, login: Login, failure: LoginFailure) {
+    const error =
+      failure.kind === 'cancelled'
+        ? new SamlStatusError(STATUS.responder, STATUS.authnFailed, 'the person cancelled the login')
+        : new SamlStatusError(STATUS.requester, STATUS.unknownPrincipal, failure.reason);
+    return answerWithStatus(request, reply, login, error);
   }
 
   /** Answers the request once: a stored one is taken from the store first (false: already answered, or expired). */
@@ -438,7 +311,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
   /** The signed (and, for an SP with a key, encrypted) Response, sent once: the pending request is taken first. */
   async function complete(request: FastifyRequest, reply: FastifyReply, login: Login, sso: SsoSession, person: PersonView | null, choice: Choice) {
     const { pending, sp } = login;
-    if (!(await answerOnce(login))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+    if (!(await answerOnce(login))) return sendLoginError(request, reply, 400, loginMessages(pickLocale(request))('hint.expiredTransaction'));
     const loa = pending.acceptedLoas.find((l) => l.level === sso.loa)!;
     const sessionIndex = `_${randomBytes(20).toString('hex')}`;
     const nameId = nameIdFor(pending.nameIdFormat, accountIdOf(sso), sp.entityId, deps.pairwiseKey);
@@ -452,7 +325,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
         sessionIndex,
         loaUri: loa.uri,
         authnMethod: authnMethodUri(sso.method),
-        attributes: buildClaims(loginOf(sso), person, choice, new Set(pending.attributes)),
+        attributes: buildClaims(loginRecordOf(sso), person, choice, new Set(pending.attributes)),
         assertionId,
       },
       deps.now(),
@@ -465,12 +338,12 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
       recordIssuedAssertion(deps.ephemeral, assertionId, { accountId: accountIdOf(sso), spEntityId: sp.entityId }, deps.assertionLifetimeMs),
     ]);
     request.log.info({ decision: 'saml login answered', sp: sp.entityId, requestId: pending.id, loa: sso.loa }, 'saml response sent');
-    return sendPage(reply, postPage(localeOf(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
+    return sendPage(reply, postPage(pickLocale(request), request.url, pending.acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: pending.relayState }));
   }
 
   async function answerWithStatus(request: FastifyRequest, reply: FastifyReply, login: Login, error: SamlStatusError) {
     const { pending } = login;
-    if (!(await answerOnce(login))) return errorPage(request, reply, 400, loginMessages(localeOf(request))('hint.expiredTransaction'));
+    if (!(await answerOnce(login))) return sendLoginError(request, reply, 400, loginMessages(pickLocale(request))('hint.expiredTransaction'));
     request.log.info({ decision: 'saml request answered with a status', sp: pending.spEntityId, status: error.status, subStatus: error.subStatus, reason: error.message }, 'saml request not met');
     return sendStatus(request, reply, pending.acsUrl, pending.id, pending.relayState, error);
   }
@@ -478,7 +351,7 @@ export function samlLoginRoutes(deps: SamlLoginDependencies) {
   async function sendStatus(request: FastifyRequest, reply: FastifyReply, acsUrl: string, inResponseTo: string, relayState: string | undefined, error: SamlStatusError) {
     const xml = await statusResponse(deps.idp, acsUrl, inResponseTo, deps.now(), error.status, error.subStatus, error.message);
     reply.header('content-security-policy', widenFormAction(String(reply.getHeader('content-security-policy') ?? ''), acsUrl));
-    return sendPage(reply, postPage(localeOf(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
+    return sendPage(reply, postPage(pickLocale(request), request.url, acsUrl, { SAMLResponse: Buffer.from(xml).toString('base64'), RelayState: relayState }));
   }
 }
 
@@ -519,16 +392,4 @@ function samlTargets(participants: readonly Participant[], initiator: string | u
 /** PrincipalSelection as the claim rules read pre-selection (OIDC's `claims` parameter with `values`). */
 function pinsOf(pending: PendingRequest): RequestedClaims {
   return { id_token: Object.fromEntries(Object.entries(pending.principalSelection).map(([claim, values]) => [claim, { values }])) };
-}
-
-function loginOf(sso: SsoSession): LoginRecord {
-  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
-}
-
-function localeOf(request: FastifyRequest): Locale {
-  return pickLocale(request);
-}
-
-function errorPage(request: FastifyRequest, reply: FastifyReply, status: number, message: string) {
-  return sendPage(reply.code(status), loginErrorPage(localeOf(request), request.url, message));
 }

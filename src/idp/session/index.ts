@@ -35,6 +35,11 @@ export interface Participant {
 /** The cookie naming the SSO session on the IdP's host. */
 export const SSO_COOKIE = 'tillit_sso';
 
+/** The session's login alone (no id, no expiry): the copy a client login keeps. */
+export function loginRecordOf(sso: SsoSession): LoginRecord {
+  return { subject: sso.subject, method: sso.method, loa: sso.loa, authTime: sso.authTime, certificatePem: sso.certificatePem };
+}
+
 /** Stable account id for the login: the personnummer, or the HSA-id for an eID that names only that. */
 export function accountIdOf(login: Pick<LoginRecord, 'subject'>): string {
   const id = login.subject.personalIdentityNumber ?? login.subject.hsaId;
