@@ -83,9 +83,9 @@ async function generate(db: Database) {
   const kindOf = (c: string) => `case when ${mix(c, 7919, 10)} < 7 then 'ordinary' when ${mix(c, 7919, 10)} < 9 then 'reserve' else 'test' end`;
   const loaOf = (c: string) => `case when ${mix(c, 7919, 10)} < 7 then 3 when ${mix(c, 7919, 10)} < 9 then 2 + ${mix(c, 104729, 2)} else null end`;
   const reasonOf = (c: string) => `(array['lost', 'stolen', 'employment-ended', 'replaced', 'damaged', 'suspected-misuse'])[1 + ${mix(c, 49979687, 6)}]`;
-  await db.exec(`alter table portal_card disable trigger portal_report_card_changed;
-    alter table portal_function_certificate disable trigger portal_report_function_certificate_changed;
-    alter table portal_report_event disable trigger portal_report_event_counted;`);
+  await db.exec(`alter table portal_card disable trigger user;
+    alter table portal_function_certificate disable trigger user;
+    alter table portal_report_event disable trigger user;`);
   await step('organisations and units', () =>
     db.exec(`insert into directory_organisation (hsa_id, organisation_number, name, care_provider, valid_from, updated_at)
         select 'SE2321000099-R' || o, '55' || lpad(o::text, 8, '0'), 'Bench organisation ' || o, true, now(), now() from generate_series(0, ${ORGANISATIONS - 1}) o;
@@ -146,9 +146,9 @@ async function generate(db: Database) {
         select organisation_hsa_id, null::text, 'function-certificate', null::smallint, case when revoked_at is null then 'active' else 'revoked' end, revocation_reason, count(*)
           from portal_function_certificate group by 1, 2, 3, 4, 5, 6;`),
   );
-  await db.exec(`alter table portal_card enable trigger portal_report_card_changed;
-    alter table portal_function_certificate enable trigger portal_report_function_certificate_changed;
-    alter table portal_report_event enable trigger portal_report_event_counted;`);
+  await db.exec(`alter table portal_card enable trigger user;
+    alter table portal_function_certificate enable trigger user;
+    alter table portal_report_event enable trigger user;`);
   // Index-only scans need the visibility map: vacuum once after the load.
   await step('vacuum analyze', () => db.exec('vacuum analyze'));
   await addExpiryAndMobileEids(db);
@@ -169,11 +169,11 @@ async function addExpiryAndMobileEids(db: Database) {
   console.log(`adding card expiry and ${MOBILE_EIDS} mobile eIDs`);
   const orgOf = (c: string) => `'SE2321000099-R' || (case when ${c} % 4 = 0 then 0 else 1 + (${c} / 4) % ${ORGANISATIONS - 1} end)`;
   const at = `timestamptz '2021-06-01' + ((g * 7919) % (5 * 365 * 86400)) * interval '1 second'`;
-  await db.exec('alter table portal_card disable trigger portal_report_card_changed');
+  await db.exec('alter table portal_card disable trigger portal_report_cards_changed');
   await step('cards: their certificates’ end', () =>
     db.exec(`update portal_card set certificates_not_after = ordered_at + interval '3 years' + ((id * 7919) % 730) * interval '1 day' where status in ('active', 'revoked', 'sent')`),
   );
-  await db.exec('alter table portal_card enable trigger portal_report_card_changed');
+  await db.exec('alter table portal_card enable trigger portal_report_cards_changed');
   await step(`${MOBILE_EIDS} mobile eIDs`, () =>
     db.exec(`delete from authn_mobile_eid_place where serial like 'b%';
       delete from authn_mobile_eids where serial like 'b%';

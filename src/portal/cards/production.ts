@@ -250,18 +250,25 @@ export async function importReturn(context: CardContext, by: Principal, text: st
     const produced = await context.db.transaction(async (tx) => {
       const marked = await tx.query('update portal_production_batch set return_sha256 = $2, returned_at = $3, returned_by = $4 where id = $1 and returned_at is null returning id', [batch.id, sha256, now, recorded.actor]);
       if (marked.length === 0) throw new PortalRefused('conflict', `batch ${batch.id} was returned meanwhile`);
+      // One statement for the whole batch: the report summaries are counted once per statement (migration 0677), not once per card.
+      const ids = [...numbers.keys()];
+      const certificatesOf = Map.groupBy(issued, (i) => i.cardId);
+      // A card stops working when its last certificate ends: the reports count it expired from then (migration 0675).
+      const lastNotAfter = (cardId: number) =>
+        (certificatesOf.get(cardId) ?? []).reduce<Date | null>((latest, c) => (latest && latest >= c.notAfter ? latest : c.notAfter), null)?.toISOString() ?? null;
+      const rows = await tx.query<Parameters<typeof cardFromRow>[0]>(
+        `update portal_card set status = 'sent', card_number = x.card_no, photo = null, photo_type = null, updated_at = $4, certificates_not_after = x.last_not_after
+           from unnest($1::bigint[], $2::text[], $3::timestamptz[]) as x (card, card_no, last_not_after)
+          where id = x.card and status = 'in-production' returning ${CARD_COLUMNS}`,
+        [ids, ids.map((id) => numbers.get(id)), ids.map(lastNotAfter), now],
+      );
+      const updated = new Map(rows.map((row) => [row.id, cardFromRow(row)]));
       const done: Card[] = [];
-      for (const [cardId, cardNumber] of numbers) {
+      for (const cardId of ids) {
         const before = byId.get(cardId)!;
-        const certificates = issued.filter((i) => i.cardId === cardId);
-        // The card stops working when its last certificate ends: the reports count it expired from then (migration 0675).
-        const lastNotAfter = certificates.reduce<Date | null>((latest, c) => (latest && latest >= c.notAfter ? latest : c.notAfter), null);
-        const [row] = await tx.query<Parameters<typeof cardFromRow>[0]>(
-          `update portal_card set status = 'sent', card_number = $2, photo = null, photo_type = null, updated_at = $3, certificates_not_after = $4 where id = $1 and status = 'in-production' returning ${CARD_COLUMNS}`,
-          [cardId, cardNumber, now, lastNotAfter],
-        );
-        if (!row) throw new PortalRefused('conflict', `order ${cardId} changed meanwhile`);
-        const card = cardFromRow(row);
+        const certificates = certificatesOf.get(cardId) ?? [];
+        const card = updated.get(cardId);
+        if (!card) throw new PortalRefused('conflict', `order ${cardId} changed meanwhile`);
         for (const c of certificates) await tx.query('insert into portal_card_certificate (card_id, slot, serial, profile) values ($1, $2, $3, $4)', [cardId, c.slot, c.serial, c.profile]);
         await appendAudit(tx, { ...recorded, action: 'card.produced', target: `card:${cardId}`, before: cardSnapshot(before), after: { ...cardSnapshot(card), certificates: certificates.map((c) => ({ slot: c.slot, serial: c.serial })) } }, now);
         done.push(card);
