@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { generateRegion, seedRegion } from '../src/directory/index.ts';
 import { openPki } from '../src/pki/index.ts';
 import { loadActor } from '../src/portal/access.ts';
-import { searchPeople, viewPerson } from '../src/portal/person-view.ts';
+import { searchPeople, unknownHolderCertificates, viewPerson } from '../src/portal/person-view.ts';
 import { appointRole } from '../src/portal/role-store.ts';
 import { percentile, printTable } from './support.ts';
 
@@ -99,6 +99,8 @@ try {
   await timed('search by HSA-id', sample.map((s) => s.hsa_id), async (q) => searchPeople(db, await actor(), q));
   await timed('search by name (25 hits at most)', names, async (q) => searchPeople(db, await actor(), q));
   await timed('person view with a card and 4 certificates', sample.map((s) => s.personnummer), async (pnr) => viewPerson(db, pki, await actor(), pnr));
+  // Every holder is known here: the list must look at every certificate of the organisation to say so.
+  await timed('certificates of unknown holders, whole organisation', Array.from({ length: 5 }, () => organisation), async (org) => unknownHolderCertificates(db, await actor(), org, new Date()));
 } finally {
   await db.close();
 }
