@@ -33,3 +33,59 @@ export function eidCertificatesInForce(db: Queryable, at: Date, options: { expir
     [EID_CA_IDS, at, options.expiringBefore ?? null, EID_PROFILES, options.afterSerial ?? null, options.limit ?? null, options.serials ?? null],
   );
 }
+
+/**
+ * Where a certificate stands in the order of issue: its issue time to the
+ * microsecond, as ISO text (a JavaScript Date would drop the microseconds and
+ * so repeat or skip certificates at a page boundary), then its serial.
+ */
+export interface IssuePosition {
+  readonly issuedAt: string;
+  readonly serial: string;
+}
+
+/** An eID certificate with where it stands in the order of issue and what its state is, in force or not. */
+export interface IssuedEidCertificate extends EidCertificate {
+  readonly position: IssuePosition;
+  readonly notBefore: Date;
+  readonly revokedAt: Date | null;
+  readonly onHold: boolean;
+}
+
+const ISO_MICROSECONDS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+/**
+ * eID certificates (person and mobile profiles of the eID CAs) in the order
+ * they were issued, whatever their state: a page of `limit` after `after`,
+ * only those issued before `before` (an IssuePosition's issuedAt, or
+ * eidIssueSettledBefore), or only those among `serials`.
+ */
+export async function eidCertificatesIssued(
+  db: Queryable,
+  options: { after?: IssuePosition | null; before?: string; serials?: readonly string[]; limit?: number } = {},
+): Promise<IssuedEidCertificate[]> {
+  const rows = await db.query<Omit<IssuedEidCertificate, 'position'> & { issuedAt: string }>(
+    `select serial, ca_id as "caId", profile, subject, identifier, not_before as "notBefore", not_after as "notAfter", revoked_at as "revokedAt", on_hold as "onHold",
+            to_char(issued_at at time zone 'UTC', ${ISO_MICROSECONDS}) as "issuedAt"
+       from pki_certificates
+      where ca_id = any($1) and profile = any($2) and (issued_at, serial) > (coalesce($3::timestamptz, '-infinity'), coalesce($4::text, ''))
+        and ($5::timestamptz is null or issued_at < $5) and ($6::text[] is null or serial = any($6::text[]))
+      order by issued_at, serial limit $7`,
+    [EID_CA_IDS, EID_PROFILES, options.after?.issuedAt ?? null, options.after?.serial ?? null, options.before ?? null, options.serials ?? null, options.limit ?? null],
+  );
+  return rows.map(({ issuedAt, ...certificate }) => ({ ...certificate, position: { issuedAt, serial: certificate.serial } }));
+}
+
+/**
+ * A time before which every certificate issued is already visible: now, or
+ * the start of the oldest transaction still open in this database if that is
+ * earlier (a certificate's issued_at is its transaction's start, so one being
+ * issued now may still appear with an earlier time). Only sessions of roles
+ * whose activity this one may read count; the PKI issues as the same role.
+ */
+export async function eidIssueSettledBefore(db: Queryable): Promise<string> {
+  const [row] = await db.query<{ before: string }>(
+    `select to_char(least(now(), (select min(xact_start) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid())) at time zone 'UTC', ${ISO_MICROSECONDS}) as before`,
+  );
+  return row!.before;
+}

@@ -13,6 +13,7 @@ import { functionCertificateRemindersJob } from './jobs/function-certificate-rem
 import { retentionJob } from './jobs/retention.ts';
 import { staleRolesJob } from './jobs/stale-roles.ts';
 import { unactivatedCardsJob } from './jobs/unactivated-cards.ts';
+import { unknownHoldersJob } from './jobs/unknown-holders.ts';
 import { unfinishedOrdersJob } from './jobs/unfinished-orders.ts';
 import { reportUiRoutes } from './reports/ui.ts';
 import { seedPortalDemo } from './seed.ts';
@@ -93,6 +94,7 @@ export const createPortalPart: PartFactory = async (context, started): Promise<P
       unfinishedOrdersJob({ pki, config: config.portal }),
       staleRolesJob,
       retentionJob,
+      unknownHoldersJob,
       ...(started.has('mail') ? [functionCertificateRemindersJob(config)] : []),
     ],
     stop: async () => clearInterval(superseding),

@@ -1,12 +1,13 @@
 import type { MobileEidRecord } from '../authn/index.ts';
-import { eidCertificatesInForce, type EidCertificate } from '../pki/index.ts';
-import { findPerson, findPersonByServiceIdentity, holderStandings, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
+import { eidCertificatesInForce, eidCertificatesIssued, type EidCertificate } from '../pki/index.ts';
+import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
 import { cardTarget, type CardPki } from './cards/context.ts';
 import { cardsOf, certificatesOf, type Card } from './cards/store.ts';
 import { PortalRefused } from './errors.ts';
 import { may, type Target } from './roles.ts';
+import { cardPlaces, checkedThrough, HOLDER_PAGE, inForceAt, ofUnknownHolders, recordedUnknownHolders, type CardPlace } from './unknown-holders.ts';
 
 export interface PersonHit {
   readonly personnummer: string;
@@ -150,15 +151,6 @@ export interface UnknownHolderCertificate {
   readonly cardId: number | null;
 }
 
-/** How many certificates go to the PKI and the directory in one round trip. */
-const HOLDER_PAGE = 2_000;
-
-/** Of these certificates in force, those whose identifier names nobody the directory knows (or that name no one). */
-async function ofUnknownHolders(db: Queryable, certificates: readonly EidCertificate[]): Promise<EidCertificate[]> {
-  const standings = await holderStandings(db, [...new Set(certificates.flatMap((c) => (c.identifier ? [c.identifier] : [])))]);
-  return certificates.filter((c) => !c.identifier || !standings.get(c.identifier)?.known);
-}
-
 /**
  * Certificates in force from the person and mobile CAs whose subject
  * serialNumber names no person (personnummer) and no HSA-id in the directory:
@@ -169,40 +161,59 @@ async function ofUnknownHolders(db: Queryable, certificates: readonly EidCertifi
  * unit): an ID administrator with `revocation.register` there sees it. A
  * certificate issued outside the portal (a mobile eID, an operator's
  * `tillit pki issue`) belongs to no organisation and is listed to operators
- * only. The PKI says which certificates are in force and the directory which
- * holders it knows, each through its index, a page of certificates at a time.
+ * only.
+ *
+ * A holder once known stays known (the directory deletes nobody), so each
+ * certificate needs checking once: the job portal-unknown-holders checks them
+ * in the order of issue and records the unknown ones (unknown-holders.ts).
+ * Here the recorded ones are checked again, and every certificate issued
+ * since the job got to is checked as before, so the list is exact without
+ * waiting for the job; before its first run that is every certificate (as
+ * slow as checking them all). Exact for `at` no earlier than the job's last
+ * run, which drops certificates expired or revoked by then.
  */
 export async function unknownHolderCertificates(db: Queryable, principal: Principal, organisation: string, at: Date, limit = 200): Promise<UnknownHolderCertificate[]> {
   const operator = isOperator(principal);
   if (!operator && !principal.assignments.some((a) => a.organisation === organisation)) throw new PortalRefused('forbidden', `you hold no role in ${organisation}`);
-  const onCards = await db.query<{ serial: string; cardId: number; unit: string | null }>(
-    `select pcc.serial, pc.id::int as "cardId", pc.unit_hsa_id as unit from portal_card_certificate pcc join portal_card pc on pc.id = pcc.card_id where pc.organisation_hsa_id = $1 order by pcc.serial`,
-    [organisation],
-  );
-  const cardOf = new Map(onCards.map((c) => [c.serial, c]));
-  const found: UnknownHolderCertificate[] = [];
+  // Read before the recorded ones: a run of the job in between then shows a certificate twice (kept once below), never not at all.
+  const through = await checkedThrough(db);
   const ancestry = new Map<string, readonly string[]>();
-  for (let i = 0; i < onCards.length && found.length < limit; i += HOLDER_PAGE) {
-    const inForce = await eidCertificatesInForce(db, at, { serials: onCards.slice(i, i + HOLDER_PAGE).map((c) => c.serial) });
+  const inScope = async (place: CardPlace | undefined): Promise<boolean> => {
+    if (!place) return operator;
+    if (place.organisation !== organisation) return false;
+    if (operator) return true;
+    if (place.unit && !ancestry.has(place.unit)) ancestry.set(place.unit, (await unitAncestry(db, place.unit))?.units ?? []);
+    return may(principal, 'revocation.register', { organisation, units: place.unit ? ancestry.get(place.unit)! : [], protectedIdentity: false });
+  };
+  const found = new Map<string, UnknownHolderCertificate>();
+  // The recorded ones, by serial, until `limit` in scope: any later one sorts after all of them.
+  for (let after = '', recorded = 0; recorded < limit; ) {
+    const page = await recordedUnknownHolders(db, organisation, { onNoCard: operator, afterSerial: after, limit: HOLDER_PAGE });
+    if (page.length === 0) break;
+    after = page.at(-1)!.serial;
+    const placeOf = new Map(page.map((r) => [r.serial, r.place]));
+    const inForce = await eidCertificatesInForce(db, at, { serials: page.map((r) => r.serial) });
     for (const certificate of await ofUnknownHolders(db, inForce)) {
-      const card = cardOf.get(certificate.serial)!;
-      if (card.unit && !ancestry.has(card.unit)) ancestry.set(card.unit, (await unitAncestry(db, card.unit))?.units ?? []);
-      const units = card.unit ? ancestry.get(card.unit)! : [];
-      if (operator || may(principal, 'revocation.register', { organisation, units, protectedIdentity: false })) found.push(listed(certificate, card.cardId));
+      const place = placeOf.get(certificate.serial);
+      if (await inScope(place)) {
+        found.set(certificate.serial, listed(certificate, place?.cardId ?? null));
+        recorded++;
+      }
     }
   }
-  if (operator) {
-    // Certificates on no card at all: every eID certificate in force, a page at a time, less those the portal issued for a card.
-    for (let after: string | undefined; found.length < limit; ) {
-      const page = await eidCertificatesInForce(db, at, { limit: HOLDER_PAGE, ...(after ? { afterSerial: after } : {}) });
-      if (page.length === 0) break;
-      after = page.at(-1)!.serial;
-      const unknown = await ofUnknownHolders(db, page);
-      const carded = new Set((await db.query<{ serial: string }>('select serial from portal_card_certificate where serial = any($1::text[])', [unknown.map((c) => c.serial)])).map((r) => r.serial));
-      found.push(...unknown.filter((c) => !carded.has(c.serial)).map((c) => listed(c, null)));
+  // Those issued since the job got to (every certificate before its first run), checked here, all of them.
+  for (let position = through; ; ) {
+    const page = await eidCertificatesIssued(db, { after: position, limit: HOLDER_PAGE });
+    if (page.length === 0) break;
+    position = page.at(-1)!.position;
+    const unknown = await ofUnknownHolders(db, page.filter((c) => inForceAt(c, at)));
+    const placeOf = await cardPlaces(db, unknown.map((c) => c.serial));
+    for (const certificate of unknown) {
+      const place = placeOf.get(certificate.serial);
+      if (await inScope(place)) found.set(certificate.serial, listed(certificate, place?.cardId ?? null));
     }
   }
-  return found.sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0)).slice(0, limit);
+  return [...found.values()].sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0)).slice(0, limit);
 }
 
 const listed = (c: EidCertificate, cardId: number | null): UnknownHolderCertificate => ({ serial: c.serial, caId: c.caId, subject: c.subject, identifier: c.identifier, notAfter: c.notAfter, cardId });
