@@ -77,15 +77,19 @@ export async function eidCertificatesIssued(
 }
 
 /**
- * A time before which every certificate issued is already visible: now, or
- * the start of the oldest transaction still open in this database if that is
- * earlier (a certificate's issued_at is its transaction's start, so one being
- * issued now may still appear with an earlier time). Only sessions of roles
- * whose activity this one may read count; the PKI issues as the same role.
+ * A time before which every eID certificate issued is already visible: a
+ * minute ago, or the start of the oldest transaction that has written to
+ * pki_certificates (a reader does not count) and is still open, if earlier. A certificate's
+ * issued_at is its transaction's start, so one committed later may carry an
+ * earlier time; the minute covers a transaction between its start and its
+ * first insert (issuing is one statement). Only sessions of roles whose
+ * activity this one may read count; the PKI issues as one role.
  */
 export async function eidIssueSettledBefore(db: Queryable): Promise<string> {
   const [row] = await db.query<{ before: string }>(
-    `select to_char(least(now(), (select min(xact_start) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid())) at time zone 'UTC', ${ISO_MICROSECONDS}) as before`,
+    `select to_char(least(now() - interval '1 minute',
+                          (select min(a.xact_start) from pg_locks l join pg_stat_activity a on a.pid = l.pid
+                            where l.relation = 'pki_certificates'::regclass and l.mode = 'RowExclusiveLock' and l.pid <> pg_backend_pid())) at time zone 'UTC', ${ISO_MICROSECONDS}) as before`,
   );
   return row!.before;
 }
