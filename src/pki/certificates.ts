@@ -78,18 +78,19 @@ export async function eidCertificatesIssued(
 
 /**
  * A time before which every eID certificate issued is already visible: a
- * minute ago, or the start of the oldest transaction that has written to
+ * minute (`marginMs`) ago, or the start of the oldest transaction that has written to
  * pki_certificates (a reader does not count) and is still open, if earlier. A certificate's
  * issued_at is its transaction's start, so one committed later may carry an
  * earlier time; the minute covers a transaction between its start and its
  * first insert (issuing is one statement). Only sessions of roles whose
  * activity this one may read count; the PKI issues as one role.
  */
-export async function eidIssueSettledBefore(db: Queryable): Promise<string> {
+export async function eidIssueSettledBefore(db: Queryable, marginMs = 60_000): Promise<string> {
   const [row] = await db.query<{ before: string }>(
-    `select to_char(least(now() - interval '1 minute',
+    `select to_char(least(now() - $1 * interval '1 millisecond',
                           (select min(a.xact_start) from pg_locks l join pg_stat_activity a on a.pid = l.pid
                             where l.relation = 'pki_certificates'::regclass and l.mode = 'RowExclusiveLock' and l.pid <> pg_backend_pid())) at time zone 'UTC', ${ISO_MICROSECONDS}) as before`,
+    [marginMs],
   );
   return row!.before;
 }
