@@ -78,12 +78,12 @@ export async function eidCertificatesIssued(
 
 /**
  * A time before which every eID certificate issued is already visible: a
- * minute (`marginMs`) ago, or the start of the oldest transaction that has written to
- * pki_certificates (a reader does not count) and is still open, if earlier. A certificate's
- * issued_at is its transaction's start, so one committed later may carry an
- * earlier time; the minute covers a transaction between its start and its
- * first insert (issuing is one statement). Only sessions of roles whose
- * activity this one may read count; the PKI issues as one role.
+ * minute (`marginMs`) ago, or the start of the oldest open transaction that
+ * has written to pki_certificates (readers do not count), if earlier. A
+ * certificate's issued_at is its transaction's start, so one committed later
+ * may carry an earlier time; the minute covers a transaction between its
+ * start and its first insert (issuing is one statement). Only sessions of
+ * roles whose activity this one may read count; the PKI issues as one role.
  */
 export async function eidIssueSettledBefore(db: Queryable, marginMs = 60_000): Promise<string> {
   const [row] = await db.query<{ before: string }>(
