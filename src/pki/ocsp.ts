@@ -117,6 +117,8 @@ export function createOcspResponder(options: { db: Queryable; cas: ReadonlyMap<C
     const rows = await options.db.query<StatusRow>(
       'select serial, revoked_at, revocation_reason, invalidity_date from pki_certificates where ca_id = $1 and serial = any($2::text[])',
       [caId, serials],
+      // Every answer asks it: PostgreSQL plans it once per connection.
+      { prepare: true },
     );
     const known = new Map(rows.map((r) => [r.serial, r]));
     const thisUpdate = wholeSeconds(now());
