@@ -9,7 +9,7 @@ import { createOrderService, qrContent, type Challenge } from '../../authn/index
 import { createDirectoryPart } from '../../directory/index.ts';
 import type { PartContext, PartFactory } from '../../server/index.ts';
 import { addClient, createOidcPart, openSealer } from './index.ts';
-import { eidHolder, fetchTrusting, freePort, holdersVerifier, testAuthnPart, type EidHolder } from './test-support.ts';
+import { eidHolder, fetchTrusting, freePort, holdersVerifier, personsWithCommissions, testAuthnPart, type EidHolder } from './test-support.ts';
 
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 const REDIRECT = 'https://rp.example/callback';
@@ -62,12 +62,7 @@ describe('OpenID Connect login with the eID app (PGlite, memory)', () => {
       ['oidc', createOidcPart],
     ]);
     system = await startTestSystem({ server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 30 } }, oidc: { encryptionKey: ENCRYPTION_KEY, allowPrivateNetworkCalls: true } }, parts);
-    const rows = await context.db.query<{ personnummer: string; commissions: string[] }>(
-      `select p.personnummer, array_agg(c.hsa_id order by c.hsa_id) as commissions
-         from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
-         join directory_commission c on c.service_identity_hsa_id = s.hsa_id and c.valid_to is null
-        group by p.personnummer order by count(*) desc, p.personnummer`,
-    );
+    const rows = await personsWithCommissions(context.db);
     withCommissions = rows.find((r) => r.commissions.length >= 2)!;
     singleCommission = rows.at(-1)!.personnummer;
     assert.ok(withCommissions, 'the demo region has a person with two commissions');

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import type { AnswerVerifier, Challenge } from '../../authn/index.ts';
 import { authnRoutes, createOrderService } from '../../authn/index.ts';
 import type { PartContext, PartFactory } from '../../server/index.ts';
+import type { Queryable } from '../../store/index.ts';
 
 /** A free loopback port, so the issuer URL can name it before the server starts. */
 export function freePort(): Promise<number> {
@@ -70,4 +71,14 @@ export function fetchTrusting(ca: string): (url: string, init: { method?: string
       req.on('error', reject);
       req.end(init.body === undefined || init.body === null ? undefined : init.body instanceof Uint8Array ? init.body : Buffer.from(String(init.body)));
     });
+}
+
+/** Persons with current commissions and their commissions' HSA-ids, most commissions first, then by personnummer. */
+export function personsWithCommissions(db: Queryable): Promise<{ personnummer: string; commissions: string[] }[]> {
+  return db.query(
+    `select p.personnummer, array_agg(c.hsa_id order by c.hsa_id) as commissions
+       from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
+       join directory_commission c on c.service_identity_hsa_id = s.hsa_id and c.valid_to is null
+      group by p.personnummer order by count(*) desc, p.personnummer`,
+  );
 }

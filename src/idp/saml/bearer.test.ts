@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateServiceProviderMetadata, SAML, type Profile, type SamlConfig } from '@node-saml/node-saml';
+import { generateServiceProviderMetadata, type Profile } from '@node-saml/node-saml';
 import * as client from 'openid-client';
 import { curlGet } from '../../../test/support/curl.ts';
 import { call } from '../../../test/support/http.ts';
@@ -13,6 +13,7 @@ import { fetchTrusting, freePort } from '../oidc/test-support.ts';
 import { bearerAssertionVerifier, recordIssuedAssertion } from './bearer.ts';
 import { addServiceProvider } from './index.ts';
 import { loadOrCreateIdpKeys } from './keys.ts';
+import { testServiceProvider } from './test-support.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const APP = 'https://app.example';
@@ -35,7 +36,7 @@ describe('RFC 7522: an assertion we issued, traded at the OIDC token endpoint fo
   keys.done();
 
   const spOf = (entityId: string) =>
-    new SAML({ entryPoint: `${base}/saml/sso`, issuer: entityId, callbackUrl: `${entityId}/acs`, audience: entityId, idpIssuer: `${base}/saml`, idpCert, privateKey: spKeys.key, signatureAlgorithm: 'sha256', digestAlgorithm: 'sha256', identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', authnContext: ['http://id.sambi.se/loa/loa3'], wantAssertionsSigned: true, validateInResponseTo: 'never' } as SamlConfig);
+    testServiceProvider(base, { entityId, acsUrl: `${entityId}/acs`, idpCert, privateKey: spKeys.key }, { logoutUrl: undefined });
 
   async function walk(url: string) {
     for (let hop = 0; hop < 20; hop++) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import { generateServiceProviderMetadata, type SamlConfig } from '@node-saml/node-saml';
 import { curlGet } from '../../../test/support/curl.ts';
 import { call } from '../../../test/support/http.ts';
 import { openssl, scratch } from '../../../test/support/openssl.ts';
@@ -8,6 +8,7 @@ import { startTestSystem } from '../../../test/support/system.ts';
 import { pkiFrom, type Pki } from '../../pki/index.ts';
 import { freePort } from '../oidc/test-support.ts';
 import { addServiceProvider } from './index.ts';
+import { testServiceProvider } from './test-support.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const SP = 'https://lab.example/sp';
@@ -52,23 +53,7 @@ describe('SAML login with a card over mutual TLS (curl presents the card, node-s
   });
 
   const sp = (issuer = SP, options: Partial<SamlConfig> = {}) =>
-    new SAML({
-      entryPoint: `${base}/saml/sso`,
-      issuer,
-      callbackUrl: ACS,
-      audience: issuer,
-      idpIssuer: `${base}/saml`,
-      idpCert: idpCertificate,
-      privateKey: spSigning.key,
-      signatureAlgorithm: 'sha256',
-      digestAlgorithm: 'sha256',
-      identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
-      authnContext: [LOA3],
-      wantAssertionsSigned: true,
-      wantAuthnResponseSigned: true,
-      validateInResponseTo: 'never',
-      ...options,
-    } as SamlConfig);
+    testServiceProvider(base, { entityId: issuer, acsUrl: ACS, idpCert: idpCertificate, privateKey: spSigning.key }, { logoutUrl: undefined, wantAuthnResponseSigned: true, ...options });
 
   const card = async (profile: 'person-auth-hsa-loa3' | 'person-sign-hsa-loa3') => {
     const issued = await pki.issueWithNewKey(profile, { commonName: `${person.givenName} ${person.surname}`, givenName: person.givenName, surname: person.surname, serialNumber: person.hsaId });

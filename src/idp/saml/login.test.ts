@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import { generateServiceProviderMetadata, type SamlConfig } from '@node-saml/node-saml';
 import { call } from '../../../test/support/http.ts';
 import { opensslCertificate } from '../../../test/support/openssl.ts';
 import { startTestSystem } from '../../../test/support/system.ts';
@@ -9,9 +9,9 @@ import { postJson } from '../../app/index.ts';
 import { qrContent, type Challenge } from '../../authn/index.ts';
 import { createDirectoryPart } from '../../directory/index.ts';
 import type { PartContext, PartFactory } from '../../server/index.ts';
-import { eidHolder, freePort, holdersVerifier, testAuthnPart, type EidHolder } from '../oidc/test-support.ts';
+import { eidHolder, freePort, holdersVerifier, personsWithCommissions, testAuthnPart, type EidHolder } from '../oidc/test-support.ts';
 import { addServiceProvider, createSamlPart } from './index.ts';
-import { xmlsecVerify } from './test-support.ts';
+import { testServiceProvider, xmlsecVerify } from './test-support.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const ENCRYPTION_KEY = Buffer.alloc(32, 4).toString('base64');
@@ -82,12 +82,7 @@ for (const target of systemStoreTargets()) {
         ['saml', createSamlPart],
       ]);
       system = await startTestSystem({ ...stores.overrides, server: { host: '127.0.0.1', httpsPort: port, httpPort: 0, publicBaseUrl: base }, directory: { demo: { persons: 30 } }, oidc: { encryptionKey: ENCRYPTION_KEY }, saml: { keyBits: 2048 } }, parts);
-      const rows = await context.db.query<{ personnummer: string; commissions: string[] }>(
-        `select p.personnummer, array_agg(c.hsa_id order by c.hsa_id) as commissions
-           from directory_person p join directory_service_identity s on s.person_id = p.id and s.valid_to is null
-           join directory_commission c on c.service_identity_hsa_id = s.hsa_id and c.valid_to is null
-          group by p.personnummer order by count(*) desc, p.personnummer`,
-      );
+      const rows = await personsWithCommissions(context.db);
       withCommissions = rows.find((r) => r.commissions.length >= 2)!;
       assert.ok(withCommissions, 'the demo region has a person with two commissions');
       const metadata = await call(`${base}/saml/metadata`, { ca: system.tls.ca });
@@ -111,25 +106,7 @@ for (const target of systemStoreTargets()) {
 
     /** node-saml as the SP: it writes and signs the request and checks, decrypts and reads the response. */
     const sp = (options: Partial<SamlConfig> = {}) =>
-      new SAML({
-        entryPoint: `${base}/saml/sso`,
-        logoutUrl: `${base}/saml/slo`,
-        issuer: SP,
-        callbackUrl: ACS,
-        audience: SP,
-        idpIssuer: `${base}/saml`,
-        idpCert: idpCertificate,
-        privateKey: spSigning.key,
-        decryptionPvk: spEncryption.key,
-        signatureAlgorithm: 'sha256',
-        digestAlgorithm: 'sha256',
-        identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
-        authnContext: [LOA3],
-        wantAssertionsSigned: true,
-        wantAuthnResponseSigned: true,
-        validateInResponseTo: 'never',
-        ...options,
-      } as SamlConfig);
+      testServiceProvider(base, { entityId: SP, acsUrl: ACS, idpCert: idpCertificate, privateKey: spSigning.key }, { decryptionPvk: spEncryption.key, wantAuthnResponseSigned: true, ...options });
 
     function holderFor(personnummer: string) {
       const holder = eidHolder({ personalIdentityNumber: personnummer, givenName: 'Test', surname: 'Person' });

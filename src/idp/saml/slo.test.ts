@@ -3,7 +3,7 @@ import { createPublicKey, verify as cryptoVerify, type JsonWebKey } from 'node:c
 import { createServer, type Server } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { after, before, describe, it } from 'node:test';
-import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import { generateServiceProviderMetadata } from '@node-saml/node-saml';
 import * as client from 'openid-client';
 import { curlGet } from '../../../test/support/curl.ts';
 import { call } from '../../../test/support/http.ts';
@@ -13,6 +13,7 @@ import { pkiFrom } from '../../pki/index.ts';
 import { addClient, openSealer } from '../oidc/index.ts';
 import { fetchTrusting, freePort } from '../oidc/test-support.ts';
 import { addServiceProvider } from './index.ts';
+import { testServiceProvider } from './test-support.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const REDIRECT = 'https://rp.example/callback';
@@ -46,7 +47,7 @@ describe('SAML single logout tells every participant: OIDC over the back channel
     return slo === 'redirect' ? xml.replace(/(<SingleLogoutService[^>]*Binding=")urn:oasis:names:tc:SAML:2\.0:bindings:HTTP-POST/, '$1urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect') : xml;
   };
   const spOf = (entityId: string) =>
-    new SAML({ entryPoint: `${base}/saml/sso`, logoutUrl: `${base}/saml/slo`, issuer: entityId, callbackUrl: `${entityId}/acs`, audience: entityId, idpIssuer: `${base}/saml`, idpCert, privateKey: spKeys.key, signatureAlgorithm: 'sha256', digestAlgorithm: 'sha256', identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', authnContext: ['http://id.sambi.se/loa/loa3'], wantAssertionsSigned: true, validateInResponseTo: 'never' } as SamlConfig);
+    testServiceProvider(base, { entityId, acsUrl: `${entityId}/acs`, idpCert, privateKey: spKeys.key });
 
   before(async () => {
     const port = await freePort();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { generateServiceProviderMetadata, SAML, type SamlConfig } from '@node-saml/node-saml';
+import { generateServiceProviderMetadata } from '@node-saml/node-saml';
 import * as client from 'openid-client';
 import { call } from '../../../test/support/http.ts';
 import { opensslCertificate } from '../../../test/support/openssl.ts';
@@ -12,6 +12,7 @@ import type { PartContext, PartFactory } from '../../server/index.ts';
 import { addClient, createOidcPart, openSealer } from '../oidc/index.ts';
 import { eidHolder, fetchTrusting, freePort, holdersVerifier, testAuthnPart, type EidHolder } from '../oidc/test-support.ts';
 import { addServiceProvider, createSamlPart } from './index.ts';
+import { testServiceProvider } from './test-support.ts';
 import { NS, descendants, parseStrict } from './xml.ts';
 
 const SP = 'https://lab.example/sp';
@@ -91,7 +92,7 @@ describe('one SSO session across OpenID Connect and SAML (PGlite, memory)', () =
     // SAML: straight to the response, same authentication instant.
     const metadata = await call(`${base}/saml/metadata`, { ca: system.tls.ca });
     const idpCert = descendants(parseStrict(metadata.body, 1 << 20).documentElement!, NS.ds, 'X509Certificate')[0]!.textContent!;
-    const sp = new SAML({ entryPoint: `${base}/saml/sso`, logoutUrl: `${base}/saml/slo`, issuer: SP, callbackUrl: 'https://lab.example/acs', audience: SP, idpCert, privateKey: spKeys.key, signatureAlgorithm: 'sha256', digestAlgorithm: 'sha256', identifierFormat: null, authnContext: ['http://id.sambi.se/loa/loa3'], wantAssertionsSigned: true, validateInResponseTo: 'never' } as SamlConfig);
+    const sp = testServiceProvider(base, { entityId: SP, acsUrl: 'https://lab.example/acs', idpCert, privateKey: spKeys.key }, { idpIssuer: undefined, identifierFormat: null });
     const saml = await follow(await sp.getAuthorizeUrlAsync('', 'lab.example', {}));
     assert.equal(saml.answer.status, 200);
     const fields = Object.fromEntries([...saml.answer.body.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));

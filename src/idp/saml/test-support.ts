@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SAML, type SamlConfig } from '@node-saml/node-saml';
 
 /**
  * Verifies an enveloped signature with xmlsec1 (libxmlsec, not our code),
@@ -20,4 +21,29 @@ export function xmlsecVerify(xml: string, certificatePem: string, idAttributeOn:
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * node-saml as a service provider of the IdP at `base`: it signs its
+ * requests with `privateKey` and accepts only signed assertions from
+ * `idpCert`, RSA-SHA256, persistent NameID, LoA 3; `options` change any of it.
+ */
+export function testServiceProvider(base: string, sp: { entityId: string; acsUrl: string; idpCert: string; privateKey: string }, options: Partial<SamlConfig> = {}): SAML {
+  return new SAML({
+    entryPoint: `${base}/saml/sso`,
+    logoutUrl: `${base}/saml/slo`,
+    issuer: sp.entityId,
+    callbackUrl: sp.acsUrl,
+    audience: sp.entityId,
+    idpIssuer: `${base}/saml`,
+    idpCert: sp.idpCert,
+    privateKey: sp.privateKey,
+    signatureAlgorithm: 'sha256',
+    digestAlgorithm: 'sha256',
+    identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+    authnContext: ['http://id.sambi.se/loa/loa3'],
+    wantAssertionsSigned: true,
+    validateInResponseTo: 'never',
+    ...options,
+  } as SamlConfig);
 }
