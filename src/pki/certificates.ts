@@ -52,6 +52,11 @@ export interface IssuedEidCertificate extends EidCertificate {
   readonly onHold: boolean;
 }
 
+/** Whether a certificate read with its state is in force at `at`: the rule eidCertificatesInForce applies in SQL. */
+export function isInForce(certificate: IssuedEidCertificate, at: Date): boolean {
+  return certificate.revokedAt === null && certificate.notBefore <= at && at < certificate.notAfter;
+}
+
 const ISO_MICROSECONDS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 /**

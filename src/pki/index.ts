@@ -56,4 +56,4 @@ export { OCSP_STATUS } from './ocsp.ts';
 export { importCa, caImportFromPkcs12, CaImportRefused, type CaImport } from './import-ca.ts';
 export { exportPkcs12, readPkcs12, Pkcs12Error, type Pkcs12Contents } from './pkcs12.ts';
 export { registerPkiCommands } from './cli.ts';
-export { eidCertificatesInForce, eidCertificatesIssued, eidIssueSettledBefore, EID_CA_IDS, type EidCertificate, type IssuedEidCertificate, type IssuePosition } from './certificates.ts';
+export { eidCertificatesInForce, eidCertificatesIssued, isInForce, eidIssueSettledBefore, EID_CA_IDS, type EidCertificate, type IssuedEidCertificate, type IssuePosition } from './certificates.ts';

@@ -1,5 +1,5 @@
 import type { MobileEidRecord } from '../authn/index.ts';
-import { eidCertificatesInForce, eidCertificatesIssued, type EidCertificate } from '../pki/index.ts';
+import { eidCertificatesInForce, eidCertificatesIssued, isInForce, type EidCertificate } from '../pki/index.ts';
 import { findPerson, findPersonByServiceIdentity, searchPersons, serviceIdentityPlaces, unitAncestry, type PersonSummary, type PersonView } from '../directory/index.ts';
 import type { Queryable } from '../store/index.ts';
 import { authorizeAny, isOperator, personTargets, type Principal } from './access.ts';
@@ -7,7 +7,7 @@ import { cardTarget, type CardPki } from './cards/context.ts';
 import { cardsOf, certificatesOf, type Card } from './cards/store.ts';
 import { PortalRefused } from './errors.ts';
 import { may, type Target } from './roles.ts';
-import { cardPlaces, checkedThrough, HOLDER_PAGE, inForceAt, ofUnknownHolders, recordedUnknownHolders, type CardPlace } from './unknown-holders.ts';
+import { cardPlaces, checkedThrough, HOLDER_PAGE, ofUnknownHolders, recordedUnknownHolders, type CardPlace } from './unknown-holders.ts';
 
 export interface PersonHit {
   readonly personnummer: string;
@@ -206,7 +206,7 @@ export async function unknownHolderCertificates(db: Queryable, principal: Princi
     const page = await eidCertificatesIssued(db, { after: position, limit: HOLDER_PAGE });
     if (page.length === 0) break;
     position = page.at(-1)!.position;
-    const unknown = await ofUnknownHolders(db, page.filter((c) => inForceAt(c, at)));
+    const unknown = await ofUnknownHolders(db, page.filter((c) => isInForce(c, at)));
     const placeOf = await cardPlaces(db, unknown.map((c) => c.serial));
     for (const certificate of unknown) {
       const place = placeOf.get(certificate.serial);

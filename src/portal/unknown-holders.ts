@@ -21,9 +21,6 @@ export async function ofUnknownHolders<C extends EidCertificate>(db: Queryable, 
   return certificates.filter((c) => !c.identifier || !standings.get(c.identifier)?.known);
 }
 
-/** In force at `at`: valid then and not revoked or on hold. */
-export const inForceAt = (c: IssuedEidCertificate, at: Date): boolean => c.revokedAt === null && c.notBefore <= at && at < c.notAfter;
-
 /** May be in force now or later: not expired, and not revoked for good (a hold can be released; a certificate may not be valid yet). */
 export const mayBeInForce = (c: IssuedEidCertificate, now: Date): boolean => (c.revokedAt === null || c.onHold) && now < c.notAfter;
 
